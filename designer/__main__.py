@@ -1,0 +1,5 @@
+import sys
+
+from designer.core.cli import main
+
+sys.exit(main())

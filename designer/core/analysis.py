@@ -1,0 +1,241 @@
+"""Shape inference and validation of a whole network, run after every edit.
+
+Each node gets its output shape, parameter count and multiply-adds, or an error in words a user
+understands, attached to that node. Results per node are memoised on (layer, properties, input
+shapes), so re-analysing after one edit recomputes only what the edit changed.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import nodes
+from nodes import Shape, ShapeError, shape_text
+
+from designer.core.project import Network
+
+
+@dataclass
+class NodeInfo:
+    shape: Shape | None = None  # None: unknown (this node or one upstream has an error)
+    params: int = 0
+    macs: int = 0
+    error: str | None = None
+    props: dict[str, Any] = field(default_factory=dict)  # parsed, with defaults
+    inputs: list[Shape] = field(default_factory=list)
+
+
+@dataclass
+class Problem:
+    node_id: str | None
+    node_name: str | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.node_name}: {self.message}" if self.node_name else self.message
+
+
+@dataclass
+class Analysis:
+    nodes: dict[str, NodeInfo]
+    problems: list[Problem]
+    order: list[str]  # node ids in topological order (nodes on cycles left out)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def total_params(self) -> int:
+        return sum(i.params for i in self.nodes.values())
+
+    @property
+    def total_macs(self) -> int:
+        return sum(i.macs for i in self.nodes.values())
+
+
+_MEMO: dict[tuple, tuple] = {}
+_MEMO_LIMIT = 50_000
+
+
+def _freeze(props: dict) -> tuple:
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in props.items()))
+
+
+def _node_result(spec: nodes.LayerSpec, props: dict, inputs: list[Shape]) -> tuple:
+    """(shape, params, macs, error) for one node, memoised."""
+    key = (spec.name, _freeze(props), tuple(inputs))
+    hit = _MEMO.get(key)
+    if hit is not None:
+        return hit
+    try:
+        shape = tuple(spec.infer(inputs, props))
+        result = (shape, spec.params(inputs, props, shape), spec.macs(inputs, props, shape), None)
+    except ShapeError as e:
+        result = (None, 0, 0, str(e))
+    if len(_MEMO) >= _MEMO_LIMIT:
+        _MEMO.clear()
+    _MEMO[key] = result
+    return result
+
+
+def analyze(network: Network, variables: dict[str, Shape] | None = None) -> Analysis:
+    """Infer every node's shape and list every problem.
+
+    ``variables`` maps dataset variable names to their per-sample shapes; when given, Input
+    sizes and loss targets are checked against the data.
+    """
+    info: dict[str, NodeInfo] = {}
+    problems: list[Problem] = []
+    by_id = {n.id: n for n in network.nodes}
+
+    def problem(node, message: str) -> None:
+        problems.append(Problem(node.id if node else None, node.name if node else None, message))
+        if node is not None and info[node.id].error is None:
+            info[node.id].error = message
+
+    incoming: dict[str, list] = {n.id: [] for n in network.nodes}
+    outgoing: dict[str, list[str]] = {n.id: [] for n in network.nodes}
+    for link in network.links:
+        if link.src in by_id and link.dst in by_id:
+            incoming[link.dst].append(link)
+            outgoing[link.src].append(link.dst)
+
+    specs = {}
+    for node in network.nodes:
+        info[node.id] = NodeInfo()
+        try:
+            specs[node.id] = spec = nodes.get_spec(node.type)
+        except KeyError as e:
+            problem(node, e.args[0])
+            continue
+        try:
+            info[node.id].props = spec.parse_props(node.props)
+        except ValueError as e:
+            problem(node, str(e))
+
+    names_seen: dict[str, str] = {}
+    for node in network.nodes:
+        if node.name in names_seen:
+            problem(node, f"another node is also named {node.name!r}; names must be unique")
+        names_seen[node.name] = node.id
+
+    order = _topological(network, incoming, outgoing)
+    on_cycle = [n for n in network.nodes if n.id not in set(order)]
+    if on_cycle:
+        cycle_names = " → ".join(n.name for n in on_cycle)
+        for node in on_cycle:
+            problem(node, f"is part of a cycle ({cycle_names}); a network must flow one way")
+
+    for node_id in order:
+        node, spec, ni = by_id[node_id], specs.get(node_id), info[node_id]
+        if spec is None or ni.error:
+            continue
+        links = incoming[node_id]
+        if not spec.inputs and links:
+            problem(node, f"{spec.name} takes no inputs")
+            continue
+        shapes = _input_shapes(node, spec, links, by_id, info, problem)
+        if shapes is None:
+            continue
+        ni.inputs = shapes
+        ni.shape, ni.params, ni.macs, error = _node_result(spec, ni.props, shapes)
+        if error:
+            problem(node, error)
+
+    _check_losses(network, specs, info, incoming, outgoing, problem, by_id, variables)
+    return Analysis(info, problems, order)
+
+
+def _topological(network: Network, incoming: dict, outgoing: dict) -> list[str]:
+    indegree = {nid: len(links) for nid, links in incoming.items()}
+    ready = deque(n.id for n in network.nodes if indegree[n.id] == 0)
+    order = []
+    while ready:
+        nid = ready.popleft()
+        order.append(nid)
+        for dst in outgoing[nid]:
+            indegree[dst] -= 1
+            if indegree[dst] == 0:
+                ready.append(dst)
+    return order
+
+
+def _input_shapes(node, spec, links, by_id, info, problem) -> list[Shape] | None:
+    """Input shapes in port order, or None when an input is missing or unknown."""
+    if spec.multi_input:
+        if not links:
+            problem(node, f"input {spec.inputs[0]} is not connected")
+            return None
+        ordered = links
+    else:
+        ordered = []
+        for port, port_name in enumerate(spec.inputs):
+            at_port = [k for k in links if k.port == port]
+            if not at_port:
+                problem(node, f"input {port_name} is not connected")
+                return None
+            if len(at_port) > 1:
+                sources = ", ".join(by_id[k.src].name for k in at_port)
+                problem(node, f"input {port_name} has {len(at_port)} links ({sources}); "
+                              "it takes one")
+                return None
+            ordered.append(at_port[0])
+        extra = [k for k in links if k.port >= len(spec.inputs)]
+        if extra:
+            problem(node, f"{spec.name} has {len(spec.inputs)} input(s); a link goes to port "
+                          f"{extra[0].port}")
+            return None
+    shapes = []
+    for link in ordered:
+        src = by_id[link.src]
+        if nodes.get_spec(src.type).is_loss:
+            problem(node, f"takes the output of loss {src.name}; a loss ends the network")
+            return None
+        shape = info[link.src].shape
+        if shape is None:
+            return None  # the error is shown on the upstream node
+        shapes.append(shape)
+    return shapes
+
+
+def _check_losses(network, specs, info, incoming, outgoing, problem, by_id, variables) -> None:
+    losses = [n for n in network.nodes if specs.get(n.id) is not None and specs[n.id].is_loss]
+    if not losses:
+        problem(None, "the network has no loss layer; add one (e.g. SoftmaxCrossEntropy for "
+                      "classification, SquaredError for regression) after the output")
+    fed_by: dict[str, list] = {}
+    for loss in losses:
+        for link in incoming[loss.id]:
+            fed_by.setdefault(link.src, []).append(loss)
+    for src_id, group in fed_by.items():
+        if len(group) > 1:
+            names = " and ".join(n.name for n in group)
+            for loss in group:
+                problem(loss, f"{names} both take {by_id[src_id].name}'s output; "
+                              "one prediction feeds one loss")
+
+    if variables is None:
+        return
+    for node in network.nodes:
+        spec, ni = specs.get(node.id), info[node.id]
+        if spec is None or not ni.props:
+            continue
+        if spec.is_input:
+            var = ni.props["Dataset"]
+            if var not in variables:
+                problem(node, f"dataset variable {var!r} does not exist "
+                              f"(the dataset has {', '.join(sorted(variables))})")
+            elif tuple(variables[var]) != tuple(ni.props["Size"]):
+                problem(node, f"Size is {shape_text(ni.props['Size'])} but dataset variable "
+                              f"{var!r} holds {shape_text(variables[var])} per sample")
+        elif spec.is_loss and ni.inputs and ni.shape is not None:
+            var = ni.props["T.Dataset"]
+            expected = spec.target(ni.inputs[0], ni.props)
+            if var not in variables:
+                problem(node, f"target variable {var!r} does not exist "
+                              f"(the dataset has {', '.join(sorted(variables))})")
+            elif tuple(variables[var]) != tuple(expected.shape):
+                problem(node, f"expects {expected.describe()} as target, but dataset variable "
+                              f"{var!r} holds {shape_text(variables[var])} per sample")

@@ -1,0 +1,40 @@
+"""``python -m designer COMMAND``: the command-line front end.
+
+Each command lives in its own module with ``add_arguments(parser)`` and ``run(args) -> int``;
+exit status 0 done, 2 bad input (the message says what), 1 a failure while working. Only the
+chosen command's module is imported.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = {
+    "info": ("designer.core.info", "print network statistics (shapes, parameters, multiply-adds)"),
+    "train": ("designer.core.trainer", "train a project's network"),
+    "evaluate": ("designer.core.evaluation", "evaluate a trained run on the validation data"),
+    "export": ("designer.core.export", "export a network to ONNX, PyTorch code or weights"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    listing = "\n".join(f"  {name:<10}{text}" for name, (_, text) in COMMANDS.items())
+    top = argparse.ArgumentParser(
+        prog="python -m designer", description="Design, train and export neural networks.",
+        epilog=f"commands:\n{listing}\n\n'python -m designer COMMAND --help' describes one.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    top.add_argument("command", choices=COMMANDS, metavar="COMMAND")
+    if not argv or argv[0] not in COMMANDS:
+        top.parse_args(argv[:1])  # prints help or the usage error and exits
+    module = importlib.import_module(COMMANDS[argv[0]][0])
+    parser = argparse.ArgumentParser(prog=f"python -m designer {argv[0]}",
+                                     description=module.__doc__.strip().splitlines()[0])
+    module.add_arguments(parser)
+    args = parser.parse_args(argv[1:])
+    try:
+        return module.run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 1

@@ -1,0 +1,173 @@
+"""Compile a valid network into ``torch.fx.GraphModule``s.
+
+Two graphs share one set of layer modules (so they share weights):
+
+* ``train``: ``forward(<dataset variables>) -> total loss``; its arguments are the variables of
+  the Input layers followed by the loss targets, each variable once (an autoencoder whose input
+  is also its target takes it once).
+* ``infer``: ``forward(<input variables>) -> prediction`` (a tuple when there are several): the
+  losses removed, the layers that feed them kept as outputs.
+
+Both are plain ``nn.Module``s: ONNX export, ``torch.compile`` and ``gm.code`` just work.
+"""
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass
+
+import torch
+from torch import fx, nn
+
+import nodes
+
+from designer.core.analysis import Analysis, analyze
+from designer.core.project import Network
+
+
+class CompileError(ValueError):
+    """The network has problems; ``problems`` lists them, the message names the first."""
+
+    def __init__(self, problems):
+        self.problems = problems
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(f"{problems[0]}{more}")
+
+
+@dataclass
+class LossInfo:
+    name: str  # the loss node's name
+    type: str  # its layer type, e.g. SoftmaxCrossEntropy
+    prediction: str  # the name of the node it scores
+    target: str  # the dataset variable it compares against
+    target_spec: nodes.TargetSpec
+
+
+@dataclass
+class Compiled:
+    layers: nn.Module  # holds every layer module; its state_dict is the network's weights
+    train: fx.GraphModule
+    infer: fx.GraphModule
+    input_vars: list[str]  # infer's arguments, in order
+    train_vars: list[str]  # train's arguments, in order
+    outputs: list[str]  # names of the nodes infer returns
+    losses: list[LossInfo]
+    analysis: Analysis
+    attr_of: dict[str, str]  # node id -> attribute name of its module
+    input_shapes: dict[str, tuple[int, ...]]  # per-sample shape of each input variable
+
+
+_RESERVED = set(dir(nn.Module)) | {"layers"}
+
+
+def _identifier(name: str, taken: set[str]) -> str:
+    ident = re.sub(r"\W", "_", name) or "layer"
+    if ident[0].isdigit() or keyword.iskeyword(ident) or ident in _RESERVED:
+        ident = f"layer_{ident}"
+    base, i = ident, 2
+    while ident in taken:
+        ident, i = f"{base}_{i}", i + 1
+    taken.add(ident)
+    return ident
+
+
+def compile_network(network: Network, analysis: Analysis | None = None) -> Compiled:
+    """Build the graphs. Raises CompileError listing the problems when the network is invalid."""
+    analysis = analysis or analyze(network)
+    if not analysis.ok:
+        raise CompileError(analysis.problems)
+    by_id = {n.id: n for n in network.nodes}
+    layers = nn.Module()
+    attr_of: dict[str, str] = {}
+    taken: set[str] = set()
+    for node_id in analysis.order:
+        node, info = by_id[node_id], analysis.nodes[node_id]
+        spec = nodes.get_spec(node.type)
+        if spec.is_input:
+            continue
+        attr = _identifier(node.name, taken)
+        attr_of[node_id] = attr
+        layers.add_module(attr, spec.build(info.inputs, info.props))
+
+    loss_nodes = [by_id[i] for i in analysis.order if nodes.get_spec(by_id[i].type).is_loss]
+    feeds = {}
+    for link in network.links:
+        feeds.setdefault(link.dst, []).append(link)
+    for links in feeds.values():
+        links.sort(key=lambda k: k.port)  # multi-input ports keep link order (stable sort)
+
+    var_shapes: dict[str, tuple[int, ...]] = {}
+    input_vars: list[str] = []
+    for node_id in analysis.order:
+        node = by_id[node_id]
+        if nodes.get_spec(node.type).is_input:
+            var = analysis.nodes[node_id].props["Dataset"]
+            if var not in var_shapes:
+                input_vars.append(var)
+                var_shapes[var] = tuple(analysis.nodes[node_id].props["Size"])
+
+    losses = []
+    for loss in loss_nodes:
+        info = analysis.nodes[loss.id]
+        pred = by_id[feeds[loss.id][0].src]
+        spec = nodes.get_spec(loss.type)
+        losses.append(LossInfo(loss.name, loss.type, pred.name, info.props["T.Dataset"],
+                               spec.target(info.inputs[0], info.props)))
+    train_vars = list(input_vars) + [v for v in dict.fromkeys(l.target for l in losses)
+                                     if v not in input_vars]
+
+    sinks = [n for n in network.nodes if not any(k.src == n.id for k in network.links)
+             and not nodes.get_spec(n.type).is_loss and not nodes.get_spec(n.type).is_input]
+    output_ids = [feeds[l.id][0].src for l in loss_nodes] or [n.id for n in sinks]
+
+    needed_for_infer = _ancestors(output_ids, feeds)
+    infer = _build_graph(network, analysis, by_id, feeds, attr_of, input_vars,
+                         keep=needed_for_infer, outputs=output_ids, losses=[])
+    train = _build_graph(network, analysis, by_id, feeds, attr_of, train_vars,
+                         keep=_ancestors([l.id for l in loss_nodes], feeds) | needed_for_infer,
+                         outputs=[], losses=loss_nodes)
+    train_gm = fx.GraphModule(layers, train, class_name="TrainingGraph")
+    infer_gm = fx.GraphModule(layers, infer, class_name="InferenceGraph")
+    return Compiled(layers, train_gm, infer_gm, input_vars, train_vars,
+                    [by_id[i].name for i in output_ids], losses, analysis, attr_of, var_shapes)
+
+
+def _ancestors(ids: list[str], feeds: dict) -> set[str]:
+    seen: set[str] = set()
+    stack = list(ids)
+    while stack:
+        nid = stack.pop()
+        if nid in seen:
+            continue
+        seen.add(nid)
+        stack.extend(k.src for k in feeds.get(nid, []))
+    return seen
+
+
+def _build_graph(network, analysis, by_id, feeds, attr_of, variables, keep, outputs, losses):
+    graph = fx.Graph()
+    taken: set[str] = set()
+    placeholders = {v: graph.placeholder(_identifier(v, taken)) for v in variables}
+    value: dict[str, fx.Node] = {}
+    for node_id in analysis.order:
+        if node_id not in keep:
+            continue
+        node = by_id[node_id]
+        spec = nodes.get_spec(node.type)
+        if spec.is_input:
+            value[node_id] = placeholders[analysis.nodes[node_id].props["Dataset"]]
+            continue
+        args = [value[k.src] for k in feeds.get(node_id, [])]
+        if spec.is_loss:
+            args.append(placeholders[analysis.nodes[node_id].props["T.Dataset"]])
+        value[node_id] = graph.call_module(attr_of[node_id], tuple(args))
+    if losses:
+        total = value[losses[0].id]
+        for loss in losses[1:]:
+            total = graph.call_function(torch.add, (total, value[loss.id]))
+        graph.output(total)
+    else:
+        results = [value[i] for i in outputs]
+        graph.output(results[0] if len(results) == 1 else tuple(results))
+    graph.lint()
+    return graph

@@ -1,0 +1,21 @@
+"""IO layers: where dataset variables enter the network."""
+from torch import nn
+
+from nodes.spec import LayerSpec, Prop, ShapeError
+
+Input = LayerSpec(
+    name="Input",
+    category="IO",
+    help="Feeds one dataset variable into the network. Size excludes the batch axis: "
+         "1,28,28 for a gray 28×28 image, 4 for four features, 50,1 for a 50-step sequence.",
+    inputs=(),
+    props=(
+        Prop("Size", "shape", (1, 28, 28), "Shape of one sample, without the batch axis.", min=1),
+        Prop("Dataset", "str", "x", "Name of the dataset variable fed here (a CSV header name)."),
+    ),
+    infer=lambda inputs, p: p["Size"],
+    build=lambda inputs, p: nn.Identity(),
+    is_input=True,
+)
+
+SPECS = [Input]

@@ -1,0 +1,42 @@
+"""Loss layers: each takes the prediction and a target bound to a dataset variable."""
+from nodes import modules
+from nodes.spec import LayerSpec, Prop, Shape, ShapeError, TargetSpec, numel, shape_text
+
+_TARGET = Prop("T.Dataset", "str", "y", "Name of the dataset variable holding the target.")
+
+
+def _scalar(inputs: list[Shape], p: dict) -> Shape:
+    return ()
+
+
+def same_shape_target(pred: Shape, p: dict) -> TargetSpec:
+    return TargetSpec(pred, "float")
+
+
+def _class_infer(inputs: list[Shape], p: dict) -> Shape:
+    if len(inputs[0]) != 1:
+        raise ShapeError(f"expects one score per class (a vector), got {shape_text(inputs[0])}; "
+                         "add an Affine layer before it")
+    return ()
+
+
+def class_target(pred: Shape, p: dict) -> TargetSpec:
+    return TargetSpec((1,), "index", classes=pred[0])
+
+
+def loss(name: str, help: str, build, target=same_shape_target, infer=_scalar,
+         props: tuple[Prop, ...] = ()) -> LayerSpec:
+    return LayerSpec(name=name, category="Loss", help=help, props=(_TARGET,) + props,
+                     infer=infer, build=build, is_loss=True, target=target,
+                     macs=lambda i, p, o: numel(i[0]))
+
+
+SquaredError = loss("SquaredError", "Mean squared error against the target (regression).",
+                    lambda i, p: modules.SquaredError())
+SoftmaxCrossEntropy = loss(
+    "SoftmaxCrossEntropy",
+    "Softmax + cross entropy of class scores against a class index (classification). "
+    "Feed it raw scores, not probabilities.",
+    lambda i, p: modules.SoftmaxCrossEntropy(), target=class_target, infer=_class_infer)
+
+SPECS = [SquaredError, SoftmaxCrossEntropy]

@@ -1,0 +1,2 @@
+"""others layers."""
+SPECS = []

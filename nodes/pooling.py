@@ -1,0 +1,89 @@
+"""Pooling layers."""
+import math
+
+from torch import nn
+
+from nodes import modules
+from nodes.basic import _spatial_props, fmt_shape
+from nodes.spec import LayerSpec, Prop, Shape, ShapeError, numel, shape_text
+
+
+def _pool_out(size: int, kernel: int, stride: int, pad: int, ignore_border: bool) -> int:
+    span = size + 2 * pad - kernel
+    if ignore_border:
+        return span // stride + 1
+    out = -(-span // stride) + 1
+    # torch's ceil_mode drops a last region that would start inside the right padding
+    if (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+def _pool_infer(layer: str):
+    def infer(inputs: list[Shape], p: dict) -> Shape:
+        spatial = _spatial_props(inputs, p, layer)
+        for k, pd in zip(p["KernelShape"], p["Padding"]):
+            if pd > k // 2:
+                raise ShapeError(f"{layer}: Padding {pd} must be at most half of the kernel "
+                                 f"size {k} (KernelShape {fmt_shape(p['KernelShape'])})")
+        if any(s + 2 * pd < k for s, k, pd in zip(spatial, p["KernelShape"], p["Padding"])):
+            raise ShapeError(f"{layer}: KernelShape {fmt_shape(p['KernelShape'])} is larger "
+                             f"than the {shape_text(inputs[0])} input")
+        out = tuple(_pool_out(s, k, st, pd, p["IgnoreBorder"]) for s, k, st, pd in
+                    zip(spatial, p["KernelShape"], p["Strides"], p["Padding"]))
+        return (inputs[0][0],) + out
+    return infer
+
+
+def _pool_build(kind: str):
+    def build(inputs: list[Shape], p: dict):
+        dims = len(inputs[0]) - 1
+        cls = {("max", 1): nn.MaxPool1d, ("max", 2): nn.MaxPool2d,
+               ("avg", 1): nn.AvgPool1d, ("avg", 2): nn.AvgPool2d}[kind, dims]
+        extra = {"count_include_pad": True} if kind == "avg" else {}
+        return cls(p["KernelShape"], stride=p["Strides"], padding=p["Padding"],
+                   ceil_mode=not p["IgnoreBorder"], **extra)
+    return build
+
+
+def _pool_props() -> tuple[Prop, ...]:
+    return (
+        Prop("KernelShape", "shape", (2, 2), "Size of each pooled region, e.g. 2,2.", min=1),
+        Prop("Strides", "shape", (2, 2), "Step between regions per axis.", min=1),
+        Prop("IgnoreBorder", "bool", True,
+             "True drops border samples that do not fill a whole region."),
+        Prop("Padding", "shape", (0, 0), "Zeros added on each side per axis.", min=0),
+    )
+
+
+MaxPooling = LayerSpec(
+    name="MaxPooling", category="Pooling",
+    help="Outputs the maximum of each local region.",
+    props=_pool_props(), infer=_pool_infer("MaxPooling"), build=_pool_build("max"),
+    macs=lambda i, p, o: math.prod(o) * math.prod(p["KernelShape"]),
+)
+
+AveragePooling = LayerSpec(
+    name="AveragePooling", category="Pooling",
+    help="Outputs the average of each local region (padding zeros count in the average).",
+    props=_pool_props(), infer=_pool_infer("AveragePooling"), build=_pool_build("avg"),
+    macs=lambda i, p, o: math.prod(o) * math.prod(p["KernelShape"]),
+)
+
+
+def _gap_infer(inputs: list[Shape], p: dict) -> Shape:
+    x = inputs[0]
+    if len(x) < 2:
+        raise ShapeError(f"GlobalAveragePooling averages the last two axes (H×W of C×H×W), "
+                         f"but the {shape_text(x)} input has only {len(x)} axis")
+    return tuple(x[:-2]) + (1, 1)
+
+
+GlobalAveragePooling = LayerSpec(
+    name="GlobalAveragePooling", category="Pooling",
+    help="Averages each map over its last two axes: C×H×W becomes C×1×1.",
+    infer=_gap_infer, build=lambda i, p: modules.GlobalAveragePooling(),
+    macs=lambda i, p, o: numel(i[0]),
+)
+
+SPECS = [MaxPooling, AveragePooling, GlobalAveragePooling]

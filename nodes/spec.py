@@ -1,0 +1,196 @@
+"""The layer spec: one declarative object per layer, from which everything else is generated.
+
+Shapes never include the batch axis (as in Neural Network Console: an image is ``(1, 28, 28)``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+Shape = tuple[int, ...]
+
+
+class ShapeError(ValueError):
+    """A layer cannot accept its inputs or properties; the message is for the user."""
+
+
+@dataclass(frozen=True)
+class Prop:
+    """A typed layer property.
+
+    kind is one of: ``int``, ``float``, ``bool``, ``shape`` (tuple of ints, written ``3,3``),
+    ``choice`` (one of ``choices``), ``str``.
+    """
+
+    name: str
+    kind: str
+    default: Any
+    help: str = ""
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] = ()
+    allow_empty: bool = False  # for ``shape``: an empty tuple is a valid value
+
+    def parse(self, value: Any) -> Any:
+        """Return the value converted to this property's type, or raise ValueError with a hint."""
+        kind = self.kind
+        if kind == "int":
+            if isinstance(value, bool):
+                raise ValueError(f"{self.name} must be a whole number")
+            if isinstance(value, str):
+                value = value.strip()
+            try:
+                number = int(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"{self.name} must be a whole number, not {value!r}") from None
+            if isinstance(value, float) and value != number:
+                raise ValueError(f"{self.name} must be a whole number, not {value!r}")
+            self._check_range(number)
+            return number
+        if kind == "float":
+            if isinstance(value, bool):
+                raise ValueError(f"{self.name} must be a number")
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"{self.name} must be a number, not {value!r}") from None
+            if not math.isfinite(number):
+                raise ValueError(f"{self.name} must be a finite number")
+            self._check_range(number)
+            return number
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+                return value.strip().lower() in ("true", "1")
+            if isinstance(value, int) and value in (0, 1):
+                return bool(value)
+            raise ValueError(f"{self.name} must be True or False, not {value!r}")
+        if kind == "shape":
+            return self._parse_shape(value)
+        if kind == "choice":
+            text = str(value)
+            if text not in self.choices:
+                raise ValueError(f"{self.name} must be one of {', '.join(self.choices)}, not {text!r}")
+            return text
+        if kind == "str":
+            if not isinstance(value, str):
+                raise ValueError(f"{self.name} must be text, not {value!r}")
+            return value
+        raise AssertionError(f"unknown property kind {kind}")
+
+    def _check_range(self, number: float) -> None:
+        if self.min is not None and number < self.min:
+            raise ValueError(f"{self.name} must be at least {_fmt(self.min)}, not {_fmt(number)}")
+        if self.max is not None and number > self.max:
+            raise ValueError(f"{self.name} must be at most {_fmt(self.max)}, not {_fmt(number)}")
+
+    def _parse_shape(self, value: Any) -> Shape:
+        if isinstance(value, str):
+            text = value.replace("×", ",").replace("x", ",").replace(" ", "")
+            parts = [p for p in text.split(",")] if text else []
+            try:
+                items = tuple(int(p) for p in parts)
+            except ValueError:
+                raise ValueError(
+                    f"{self.name} must be whole numbers separated by commas, like 3,3; got {value!r}"
+                ) from None
+        elif isinstance(value, (list, tuple)):
+            if any(isinstance(v, bool) or not isinstance(v, int) for v in value):
+                raise ValueError(f"{self.name} must be whole numbers, got {list(value)!r}")
+            items = tuple(value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            items = (value,)
+        else:
+            raise ValueError(f"{self.name} must be a shape like 3,3, not {value!r}")
+        if not items and not self.allow_empty:
+            raise ValueError(f"{self.name} must not be empty")
+        for v in items:
+            self._check_range(v)
+        return items
+
+    def format(self, value: Any) -> str:
+        """The value as a user types it (shapes as ``3,3``)."""
+        if self.kind == "shape":
+            return ",".join(str(v) for v in value)
+        return str(value)
+
+
+def _fmt(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else str(number)
+
+
+def shape_text(shape: Shape | None) -> str:
+    """``(6, 24, 24)`` → ``6×24×24``; a scalar is ``1``."""
+    if shape is None:
+        return "?"
+    return "×".join(str(d) for d in shape) if shape else "scalar"
+
+
+def numel(shape: Shape) -> int:
+    return math.prod(shape)
+
+
+def _zero(inputs: list[Shape], props: dict, out: Shape) -> int:
+    return 0
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """Everything the app knows about one layer type.
+
+    ``infer(inputs, props) -> output shape`` raises ShapeError with a message for the user.
+    ``params`` and ``macs`` take ``(inputs, props, output)`` and return counts.
+    ``build(inputs, props) -> torch.nn.Module`` whose forward takes the inputs in port order
+    (batch axis first) and returns the output. Losses' modules take ``(prediction, target)``.
+    """
+
+    name: str
+    category: str
+    help: str
+    infer: Callable[[list[Shape], dict], Shape]
+    build: Callable[[list[Shape], dict], Any]
+    props: tuple[Prop, ...] = ()
+    inputs: tuple[str, ...] = ("x",)
+    multi_input: bool = False  # the one input port takes several links, in link order
+    params: Callable[[list[Shape], dict, Shape], int] = _zero
+    macs: Callable[[list[Shape], dict, Shape], int] = _zero
+    # Losses: the target is the dataset variable named by the ``T.Dataset`` property.
+    is_loss: bool = False
+    target: Callable[[Shape, dict], "TargetSpec"] | None = None
+    # Input: the source is the dataset variable named by the ``Dataset`` property.
+    is_input: bool = False
+    examples: tuple[dict, ...] = field(default_factory=tuple)
+
+    @property
+    def prop_map(self) -> dict[str, Prop]:
+        return {p.name: p for p in self.props}
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.props}
+
+    def parse_props(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """Defaults overlaid with ``raw``, each value parsed. Raises ValueError naming the property."""
+        props = self.prop_map
+        unknown = sorted(set(raw) - set(props))
+        if unknown:
+            raise ValueError(f"{self.name} has no property {unknown[0]!r}")
+        out = self.defaults()
+        for key, value in raw.items():
+            out[key] = props[key].parse(value)
+        return out
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """What a loss expects of its dataset variable: a shape and whether it holds class indices."""
+
+    shape: Shape
+    kind: str  # "index" (class numbers, stored as one value per sample) or "float"
+    classes: int = 0  # for "index": how many classes the prediction scores
+
+    def describe(self) -> str:
+        if self.kind == "index":
+            return f"class indices 0..{self.classes - 1} of shape {shape_text(self.shape)}"
+        return f"values of shape {shape_text(self.shape)}"
