@@ -60,12 +60,32 @@ _MEMO_LIMIT = 50_000
 
 
 def _freeze(props: dict) -> tuple:
-    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in props.items()))
+    return tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in sorted(props.items()))
 
 
-def _node_result(spec: nodes.LayerSpec, props: dict, inputs: list[Shape]) -> tuple:
-    """(shape, params, macs, error) for one node, memoised."""
-    key = (spec.name, _freeze(props), tuple(inputs))
+def _parsed(spec: nodes.LayerSpec, raw: dict, frozen: tuple) -> dict | str:
+    """The node's properties parsed with defaults, or the error message; memoised."""
+    key = (spec.name, frozen)
+    hit = _MEMO.get(key)
+    if hit is None:
+        try:
+            hit = spec.parse_props(raw)
+        except ValueError as e:
+            hit = str(e)
+        _remember(key, hit)
+    return hit
+
+
+def _remember(key: tuple, value) -> None:
+    if len(_MEMO) >= _MEMO_LIMIT:
+        _MEMO.clear()
+    _MEMO[key] = value
+
+
+def _node_result(spec: nodes.LayerSpec, props: dict, frozen: tuple,
+                 inputs: list[Shape]) -> tuple:
+    """(shape, params, macs, error) for one node, memoised on its raw properties and inputs."""
+    key = (spec.name, frozen, tuple(inputs))
     hit = _MEMO.get(key)
     if hit is not None:
         return hit
@@ -74,9 +94,7 @@ def _node_result(spec: nodes.LayerSpec, props: dict, inputs: list[Shape]) -> tup
         result = (shape, spec.params(inputs, props, shape), spec.macs(inputs, props, shape), None)
     except ShapeError as e:
         result = (None, 0, 0, str(e))
-    if len(_MEMO) >= _MEMO_LIMIT:
-        _MEMO.clear()
-    _MEMO[key] = result
+    _remember(key, result)
     return result
 
 
@@ -103,6 +121,7 @@ def analyze(network: Network, variables: dict[str, Shape] | None = None) -> Anal
             outgoing[link.src].append(link.dst)
 
     specs = {}
+    frozen = {}
     for node in network.nodes:
         info[node.id] = NodeInfo()
         try:
@@ -110,10 +129,12 @@ def analyze(network: Network, variables: dict[str, Shape] | None = None) -> Anal
         except KeyError as e:
             problem(node, e.args[0])
             continue
-        try:
-            info[node.id].props = spec.parse_props(node.props)
-        except ValueError as e:
-            problem(node, str(e))
+        frozen[node.id] = _freeze(node.props)
+        props = _parsed(spec, node.props, frozen[node.id])
+        if isinstance(props, str):
+            problem(node, props)
+        else:
+            info[node.id].props = props
 
     names_seen: dict[str, str] = {}
     for node in network.nodes:
@@ -122,7 +143,8 @@ def analyze(network: Network, variables: dict[str, Shape] | None = None) -> Anal
         names_seen[node.name] = node.id
 
     order = _topological(network, incoming, outgoing)
-    on_cycle = [n for n in network.nodes if n.id not in set(order)]
+    ordered = set(order)
+    on_cycle = [n for n in network.nodes if n.id not in ordered]
     if on_cycle:
         cycle_names = " → ".join(n.name for n in on_cycle)
         for node in on_cycle:
@@ -140,7 +162,7 @@ def analyze(network: Network, variables: dict[str, Shape] | None = None) -> Anal
         if shapes is None:
             continue
         ni.inputs = shapes
-        ni.shape, ni.params, ni.macs, error = _node_result(spec, ni.props, shapes)
+        ni.shape, ni.params, ni.macs, error = _node_result(spec, ni.props, frozen[node_id], shapes)
         if error:
             problem(node, error)
 

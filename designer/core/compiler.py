@@ -116,7 +116,8 @@ def compile_network(network: Network, analysis: Analysis | None = None) -> Compi
     train_vars = list(input_vars) + [v for v in dict.fromkeys(l.target for l in losses)
                                      if v not in input_vars]
 
-    sinks = [n for n in network.nodes if not any(k.src == n.id for k in network.links)
+    has_output = {k.src for k in network.links}
+    sinks = [n for n in network.nodes if n.id not in has_output
              and not nodes.get_spec(n.type).is_loss and not nodes.get_spec(n.type).is_input]
     output_ids = [feeds[l.id][0].src for l in loss_nodes] or [n.id for n in sinks]
 

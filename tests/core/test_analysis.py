@@ -1,0 +1,137 @@
+"""Validation: every mistake a user can make is a named error on a named node."""
+import pytest
+
+from designer.core.analysis import analyze
+from designer.core.project import Network, load
+
+from tests.conftest import PROJECTS
+
+
+def chain(*layers):
+    net = Network()
+    made = []
+    for layer in layers:
+        kind, props = (layer, {}) if isinstance(layer, str) else layer
+        made.append(net.add(kind, **props))
+    for a, b in zip(made, made[1:]):
+        net.connect(a, b)
+    return net, made
+
+
+def messages(analysis):
+    return [str(p) for p in analysis.problems]
+
+
+def test_valid_network_gets_shapes_params_and_macs():
+    net, (i, c, p, a, l) = chain(("Input", {"Size": [1, 28, 28]}),
+                                 ("Convolution", {"OutMaps": 6, "KernelShape": [5, 5]}),
+                                 "MaxPooling", ("Affine", {"OutShape": [10]}),
+                                 "SoftmaxCrossEntropy")
+    result = analyze(net)
+    assert result.ok, messages(result)
+    assert result.nodes[c.id].shape == (6, 24, 24)
+    assert result.nodes[p.id].shape == (6, 12, 12)
+    assert result.nodes[c.id].params == 6 * 25 + 6
+    assert result.nodes[a.id].params == 864 * 10 + 10
+    assert result.nodes[c.id].macs == 6 * 24 * 24 * 25
+    assert result.total_params == 156 + 8650
+
+
+def test_shape_error_is_attached_to_the_node_and_downstream_stays_quiet():
+    net, (i, c, r, a, l) = chain(("Input", {"Size": [1, 4, 4]}),
+                                 ("Convolution", {"KernelShape": [5, 5]}), "ReLU",
+                                 ("Affine", {"OutShape": [3]}), "SoftmaxCrossEntropy")
+    result = analyze(net)
+    assert messages(result) == [
+        "Convolution: kernel 5,5 does not fit the 1×4×4 input (output would be 0×0)"]
+    assert result.nodes[c.id].error and result.nodes[c.id].shape is None
+    assert result.nodes[r.id].shape is None and result.nodes[r.id].error is None
+
+
+def test_cycle_is_named():
+    net, (i, a, r, b, l) = chain(("Input", {"Size": [4]}), ("Affine", {"OutShape": [4]}),
+                                 "ReLU", ("Affine", {"OutShape": [3]}), "SoftmaxCrossEntropy")
+    net.links = [k for k in net.links if not (k.src == i.id)]
+    net.connect(r, a)
+    result = analyze(net)
+    assert any("Affine: is part of a cycle" in m for m in messages(result))
+    assert any("ReLU: is part of a cycle" in m for m in messages(result))
+
+
+def test_unconnected_input():
+    net = Network()
+    net.add("Input", Size=[4])
+    a = net.add("Affine", OutShape=[3])
+    l = net.add("SoftmaxCrossEntropy")
+    net.connect(a, l)
+    assert "Affine: input x is not connected" in messages(analyze(net))
+
+
+def test_missing_loss():
+    net, _ = chain(("Input", {"Size": [4]}), ("Affine", {"OutShape": [3]}))
+    assert any("no loss layer" in m for m in messages(analyze(net)))
+
+
+def test_two_losses_on_one_output():
+    net, (i, a, l) = chain(("Input", {"Size": [4]}), ("Affine", {"OutShape": [3]}),
+                           "SoftmaxCrossEntropy")
+    l2 = net.add("SquaredError")
+    net.connect(a, l2)
+    found = messages(analyze(net))
+    assert ("SoftmaxCrossEntropy: SoftmaxCrossEntropy and SquaredError both take Affine's "
+            "output; one prediction feeds one loss") in found
+    assert any(m.startswith("SquaredError: ") for m in found)
+
+
+def test_two_links_into_one_port():
+    net, (i, a, l) = chain(("Input", {"Size": [4]}), ("Affine", {"OutShape": [3]}),
+                           "SoftmaxCrossEntropy")
+    i2 = net.add("Input", Size=[4])
+    net.connect(i2, a)
+    assert "Affine: input x has 2 links (Input, Input_2); it takes one" in messages(analyze(net))
+
+
+def test_loss_output_cannot_feed_a_layer():
+    net, (i, a, l) = chain(("Input", {"Size": [4]}), ("Affine", {"OutShape": [3]}),
+                           "SoftmaxCrossEntropy")
+    r = net.add("ReLU")
+    net.connect(l, r)
+    assert any("takes the output of loss SoftmaxCrossEntropy" in m
+               for m in messages(analyze(net)))
+
+
+def test_classification_loss_needs_a_vector():
+    net, _ = chain(("Input", {"Size": [1, 8, 8]}), "SoftmaxCrossEntropy")
+    assert any("expects one score per class" in m for m in messages(analyze(net)))
+
+
+def test_target_that_does_not_fit_its_loss():
+    net, _ = chain(("Input", {"Size": [4]}), ("Affine", {"OutShape": [3]}), "SquaredError")
+    found = messages(analyze(net, {"x": (4,), "y": (1,)}))
+    assert found == ["SquaredError: expects values of shape 3 as target, but dataset variable "
+                     "'y' holds 1 per sample"]
+
+
+def test_input_variable_checks():
+    net, _ = chain(("Input", {"Size": [4], "Dataset": "features"}),
+                   ("Affine", {"OutShape": [3]}), "SoftmaxCrossEntropy")
+    assert ("Input: dataset variable 'features' does not exist (the dataset has x, y)"
+            in messages(analyze(net, {"x": (4,), "y": (1,)})))
+    net.find("Input").props["Dataset"] = "x"
+    assert ("Input: Size is 4 but dataset variable 'x' holds 5 per sample"
+            in messages(analyze(net, {"x": (5,), "y": (1,)})))
+    assert analyze(net, {"x": (4,), "y": (1,)}).ok
+
+
+def test_bad_property_in_memory_is_a_node_error():
+    net, (i, a, l) = chain(("Input", {"Size": [4]}), ("Affine", {"OutShape": [3]}),
+                           "SoftmaxCrossEntropy")
+    a.props["OutShape"] = "x"
+    assert any(m.startswith("Affine: OutShape must be") for m in messages(analyze(net)))
+
+
+@pytest.mark.parametrize("path", sorted(PROJECTS.glob("*.nnd")), ids=lambda p: p.stem)
+def test_every_sample_validates(path):
+    project = load(path)
+    result = analyze(project.network())
+    assert result.ok, messages(result)

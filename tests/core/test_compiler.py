@@ -1,0 +1,95 @@
+"""The compiler: valid documents become fx GraphModules that run forward and backward."""
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from designer.core.compiler import CompileError, compile_network
+from designer.core.project import Network, load
+
+from tests.conftest import PROJECTS, ROOT
+
+
+def batch_for(compiled, n=5):
+    tensors = []
+    target_of = {l.target: l.target_spec for l in compiled.losses}
+    for var in compiled.train_vars:
+        if var in compiled.input_shapes:
+            tensors.append(torch.rand((n,) + compiled.input_shapes[var]))
+        else:
+            spec = target_of[var]
+            if spec.kind == "index":
+                tensors.append(torch.randint(0, spec.classes, (n,) + spec.shape).float())
+            else:
+                tensors.append(torch.rand((n,) + spec.shape))
+    return tensors
+
+
+@pytest.mark.parametrize("path", sorted(PROJECTS.glob("*.nnd")), ids=lambda p: p.stem)
+def test_sample_compiles_and_trains_one_step(path):
+    torch.manual_seed(0)
+    compiled = compile_network(load(path).network())
+    tensors = batch_for(compiled)
+    loss = compiled.train(*tensors)
+    assert loss.shape == () and torch.isfinite(loss)
+    loss.backward()
+    grads = [p.grad for p in compiled.layers.parameters()]
+    assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
+    compiled.layers.eval()
+    inputs = [t for v, t in zip(compiled.train_vars, tensors) if v in compiled.input_vars]
+    out = compiled.infer(*inputs)
+    first = out[0] if isinstance(out, tuple) else out
+    assert first.shape[0] == 5
+
+
+def test_graphs_share_weights_and_read_as_code():
+    net = Network()
+    i = net.add("Input", Size=[4])
+    a = net.add("Affine", OutShape=[3])
+    l = net.add("SoftmaxCrossEntropy")
+    net.connect(i, a)
+    net.connect(a, l)
+    compiled = compile_network(net)
+    assert compiled.train.Affine is compiled.infer.Affine is compiled.layers.Affine
+    assert "self.Affine(x)" in compiled.infer.code
+    assert "self.SoftmaxCrossEntropy(affine, y)" in compiled.train.code
+    assert compiled.input_vars == ["x"] and compiled.train_vars == ["x", "y"]
+    assert compiled.outputs == ["Affine"]
+    assert list(compiled.layers.state_dict()) == ["Affine.linear.weight", "Affine.linear.bias"]
+
+
+def test_autoencoder_takes_its_input_once_as_target():
+    compiled = compile_network(load(PROJECTS / "digits_autoencoder.nnd").network())
+    assert compiled.train_vars == ["x"]
+    assert compiled.losses[0].target == "x"
+
+
+def test_names_that_are_not_identifiers_become_safe_attributes():
+    net = Network()
+    i = net.add("Input", Size=[4])
+    a = net.add("Affine", name="forward", OutShape=[2])
+    l = net.add("SquaredError")
+    net.connect(i, a)
+    net.connect(a, l)
+    compiled = compile_network(net)
+    assert compiled.attr_of[a.id] == "layer_forward"
+    assert compiled.infer(torch.ones(2, 4)).shape == (2, 2)
+
+
+def test_invalid_network_raises_with_the_problems():
+    net = Network()
+    net.add("Input", Size=[4])
+    net.add("Affine")
+    with pytest.raises(CompileError, match="Affine: input x is not connected") as err:
+        compile_network(net)
+    assert len(err.value.problems) >= 2
+
+
+def test_engine_never_imports_qt():
+    code = ("import sys, designer.core.compiler, designer.core.info; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('PySide6', 'NodeGraphQt', 'Qt', 'pyqtgraph')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "[]"
