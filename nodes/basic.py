@@ -46,14 +46,14 @@ def _spatial_props(inputs: list[Shape], p: dict, layer: str) -> tuple[int, ...]:
         if name in p and len(p[name]) != len(spatial):
             axes = "axis" if len(spatial) == 1 else "axes"
             raise ShapeError(
-                f"{layer}: {name} {fmt_shape(p[name])} has {len(p[name])} value(s) but the "
+                f"{name} {fmt_shape(p[name])} has {len(p[name])} value(s) but the "
                 f"{shape_text(x)} input has {len(spatial)} spatial {axes}")
     return spatial
 
 
 def _check_fits(layer: str, inputs: list[Shape], p: dict, out: tuple[int, ...]) -> None:
     if any(o < 1 for o in out):
-        raise ShapeError(f"{layer}: KernelShape {fmt_shape(p['KernelShape'])} does not fit the "
+        raise ShapeError(f"kernel {fmt_shape(p['KernelShape'])} does not fit the "
                          f"{shape_text(inputs[0])} input (output would be {shape_text(out)})")
 
 
@@ -61,7 +61,7 @@ def _conv_infer(inputs: list[Shape], p: dict) -> Shape:
     spatial = _spatial_props(inputs, p, "Convolution")
     channels = inputs[0][0]
     if channels % p["Group"] or p["OutMaps"] % p["Group"]:
-        raise ShapeError(f"Convolution: Group {p['Group']} must divide the {channels} input maps "
+        raise ShapeError(f"Group {p['Group']} must divide the {channels} input maps "
                          f"and the {p['OutMaps']} output maps")
     out = tuple(conv_out_size(s, k, st, pd, d) for s, k, st, pd, d in
                 zip(spatial, p["KernelShape"], p["Strides"], p["Padding"], p["Dilation"]))
@@ -164,12 +164,12 @@ def _deconv_infer(inputs: list[Shape], p: dict) -> Shape:
     spatial = _spatial_props(inputs, p, "Deconvolution")
     channels = inputs[0][0]
     if channels % p["Group"] or p["OutMaps"] % p["Group"]:
-        raise ShapeError(f"Deconvolution: Group {p['Group']} must divide the {channels} input "
-                         f"maps and the {p['OutMaps']} output maps")
+        raise ShapeError(f"Group {p['Group']} must divide the {channels} input maps "
+                         f"and the {p['OutMaps']} output maps")
     out = tuple(deconv_out_size(s, k, st, pd, d) for s, k, st, pd, d in
                 zip(spatial, p["KernelShape"], p["Strides"], p["Padding"], p["Dilation"]))
     if any(o < 1 for o in out):
-        raise ShapeError(f"Deconvolution: Padding {fmt_shape(p['Padding'])} is too large for "
+        raise ShapeError(f"Padding {fmt_shape(p['Padding'])} is too large for "
                          f"the {shape_text(inputs[0])} input and KernelShape "
                          f"{fmt_shape(p['KernelShape'])} (output would be {shape_text(out)})")
     return (p["OutMaps"],) + out

@@ -86,7 +86,7 @@ def _groupnorm_infer(inputs: list[Shape], p: dict) -> Shape:
     if not x:
         raise ShapeError("GroupNormalization needs a channel axis, got a scalar")
     if x[0] % p["NumGroups"]:
-        raise ShapeError(f"GroupNormalization: NumGroups {p['NumGroups']} must divide the "
+        raise ShapeError(f"NumGroups {p['NumGroups']} must divide the "
                          f"{x[0]} maps of the {shape_text(x)} input")
     return x
 

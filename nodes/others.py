@@ -1,2 +1,177 @@
-"""others layers."""
-SPECS = []
+"""Other layers: dropout, reshaping, joining and element-wise arithmetic."""
+from torch import nn
+
+from nodes import modules
+from nodes.basic import fmt_shape
+from nodes.spec import LayerSpec, Prop, Shape, ShapeError, numel, shape_text
+
+
+def _same(inputs: list[Shape], p: dict) -> Shape:
+    return inputs[0]
+
+
+Dropout = LayerSpec(
+    name="Dropout",
+    category="Others",
+    help="During training, sets each value to 0 with probability P (and scales the rest up); "
+         "does nothing at inference.",
+    props=(Prop("P", "float", 0.5, "Probability of zeroing a value (0 to 1).", min=0.0, max=1.0),),
+    infer=_same,
+    build=lambda i, p: nn.Dropout(p["P"]),
+)
+
+
+def _reshape_infer(inputs: list[Shape], p: dict) -> Shape:
+    x, out = inputs[0], p["OutShape"]
+    if numel(x) != numel(out):
+        raise ShapeError(f"{shape_text(x)} has {numel(x)} values but OutShape "
+                         f"{fmt_shape(out)} has {numel(out)}")
+    return out
+
+
+Reshape = LayerSpec(
+    name="Reshape",
+    category="Others",
+    help="Rearranges the values into OutShape; the number of values must stay the same.",
+    props=(Prop("OutShape", "shape", (1, 28, 28),
+                "Shape after reshaping, without the batch axis, e.g. 10,5.", min=1),),
+    infer=_reshape_infer,
+    build=lambda i, p: modules.Reshape(p["OutShape"]),
+)
+
+Flatten = LayerSpec(
+    name="Flatten",
+    category="Others",
+    help="Flattens each sample into a vector: 16×5×5 becomes 400.",
+    infer=lambda i, p: (numel(i[0]),),
+    build=lambda i, p: nn.Flatten(),
+)
+
+
+def _transpose_infer(inputs: list[Shape], p: dict) -> Shape:
+    x, axes = inputs[0], p["Axes"]
+    if sorted(axes) != list(range(len(x))):
+        wanted = ",".join(str(a) for a in range(len(x)))
+        raise ShapeError(f"Axes {fmt_shape(axes)} must list each axis of the "
+                         f"{shape_text(x)} input exactly once (a reordering of {wanted})")
+    return tuple(x[a] for a in axes)
+
+
+Transpose = LayerSpec(
+    name="Transpose",
+    category="Others",
+    help="Reorders the axes: Axes 0,2,1 turns 3×20×10 into 3×10×20.",
+    props=(Prop("Axes", "shape", (0, 2, 1),
+                "Which input axis becomes each output axis, counting from 0.", min=0),),
+    infer=_transpose_infer,
+    build=lambda i, p: modules.Transpose(p["Axes"]),
+)
+
+
+def _slice_infer(inputs: list[Shape], p: dict) -> Shape:
+    x, start, stop, step = inputs[0], p["Start"], p["Stop"], p["Step"]
+    if not len(start) == len(stop) == len(step):
+        raise ShapeError(f"Start {fmt_shape(start)}, Stop {fmt_shape(stop)} and "
+                         f"Step {fmt_shape(step)} must have the same number of values")
+    if len(start) > len(x):
+        raise ShapeError(f"Start {fmt_shape(start)} has {len(start)} values but the "
+                         f"{shape_text(x)} input has only {len(x)} axes")
+    out = list(x)
+    for axis, (a, b, c) in enumerate(zip(start, stop, step)):
+        if b > x[axis]:
+            raise ShapeError(f"Stop {b} is past the end of axis {axis} "
+                             f"(size {x[axis]}) of the {shape_text(x)} input")
+        if a >= b:
+            raise ShapeError(f"Start {a} must be less than Stop {b} on axis {axis}")
+        out[axis] = -(-(b - a) // c)
+    return tuple(out)
+
+
+Slice = LayerSpec(
+    name="Slice",
+    category="Others",
+    help="Keeps part of each axis: from Start up to (not including) Stop, every Step values; "
+         "axes beyond the given values are kept whole.",
+    props=(
+        Prop("Start", "shape", (0,), "First index kept on each axis, from the first.", min=0),
+        Prop("Stop", "shape", (1,), "Index where keeping stops (exclusive) on each axis.", min=1),
+        Prop("Step", "shape", (1,), "Keep every Step-th value on each axis.", min=1),
+    ),
+    infer=_slice_infer,
+    build=lambda i, p: modules.Slice(p["Start"], p["Stop"], p["Step"]),
+)
+
+
+def _concat_infer(inputs: list[Shape], p: dict) -> Shape:
+    if not inputs:
+        raise ShapeError("Concatenate needs at least one input")
+    axis, first = p["Axis"], inputs[0]
+    shapes = ", ".join(shape_text(s) for s in inputs)
+    for shape in inputs:
+        if len(shape) != len(first):
+            raise ShapeError(f"inputs {shapes} must all have the same number "
+                             f"of axes")
+    if axis >= len(first):
+        raise ShapeError(f"Axis {axis} does not exist in {shape_text(first)} "
+                         f"input (axes are 0..{len(first) - 1})")
+    for shape in inputs[1:]:
+        if any(a != b for i, (a, b) in enumerate(zip(shape, first)) if i != axis):
+            raise ShapeError(f"inputs {shape_text(first)} and {shape_text(shape)} differ "
+                             f"on an axis other than Axis {axis}")
+    return tuple(sum(s[axis] for s in inputs) if i == axis else d for i, d in enumerate(first))
+
+
+Concatenate = LayerSpec(
+    name="Concatenate",
+    category="Others",
+    help="Joins all linked inputs along Axis; the other axes must match "
+         "(3×28×28 and 5×28×28 on Axis 0 give 8×28×28).",
+    props=(Prop("Axis", "int", 0, "Axis to join along, counting from 0.", min=0),),
+    multi_input=True,
+    infer=_concat_infer,
+    build=lambda i, p: modules.Concatenate(p["Axis"]),
+)
+
+
+def _binary_infer(layer: str):
+    def infer(inputs: list[Shape], p: dict) -> Shape:
+        a, b = inputs
+        if len(a) != len(b):
+            raise ShapeError(f"inputs {shape_text(a)} and {shape_text(b)} have "
+                             f"different numbers of axes")
+        if any(x != y and 1 not in (x, y) for x, y in zip(a, b)):
+            raise ShapeError(f"inputs {shape_text(a)} and {shape_text(b)} must have "
+                             f"the same shape (or size 1 on the axes that differ)")
+        return tuple(max(x, y) if 1 in (x, y) else x for x, y in zip(a, b))
+    return infer
+
+
+Add2 = LayerSpec(
+    name="Add2",
+    category="Others",
+    help="Adds its two inputs element-wise (e.g. a residual connection).",
+    inputs=("x0", "x1"),
+    infer=_binary_infer("Add2"),
+    build=lambda i, p: modules.Add2(),
+    macs=lambda i, p, o: numel(o),
+)
+
+Mul2 = LayerSpec(
+    name="Mul2",
+    category="Others",
+    help="Multiplies its two inputs element-wise.",
+    inputs=("x0", "x1"),
+    infer=_binary_infer("Mul2"),
+    build=lambda i, p: modules.Mul2(),
+    macs=lambda i, p, o: numel(o),
+)
+
+Identity = LayerSpec(
+    name="Identity",
+    category="Others",
+    help="Passes its input through unchanged; useful to name a point in the network.",
+    infer=_same,
+    build=lambda i, p: nn.Identity(),
+)
+
+SPECS = [Dropout, Reshape, Flatten, Transpose, Slice, Concatenate, Add2, Mul2, Identity]

@@ -24,13 +24,16 @@ def _pool_infer(layer: str):
         spatial = _spatial_props(inputs, p, layer)
         for k, pd in zip(p["KernelShape"], p["Padding"]):
             if pd > k // 2:
-                raise ShapeError(f"{layer}: Padding {pd} must be at most half of the kernel "
+                raise ShapeError(f"Padding {pd} must be at most half of the kernel "
                                  f"size {k} (KernelShape {fmt_shape(p['KernelShape'])})")
-        if any(s + 2 * pd < k for s, k, pd in zip(spatial, p["KernelShape"], p["Padding"])):
-            raise ShapeError(f"{layer}: KernelShape {fmt_shape(p['KernelShape'])} is larger "
-                             f"than the {shape_text(inputs[0])} input")
         out = tuple(_pool_out(s, k, st, pd, p["IgnoreBorder"]) for s, k, st, pd in
                     zip(spatial, p["KernelShape"], p["Strides"], p["Padding"]))
+        # IgnoreBorder=False pools partial regions, even one larger than the whole input
+        too_large = p["IgnoreBorder"] and any(
+            s + 2 * pd < k for s, k, pd in zip(spatial, p["KernelShape"], p["Padding"]))
+        if too_large or any(o < 1 for o in out):
+            raise ShapeError(f"KernelShape {fmt_shape(p['KernelShape'])} is larger "
+                             f"than the {shape_text(inputs[0])} input")
         return (inputs[0][0],) + out
     return infer
 
