@@ -19,7 +19,9 @@ class Affine(nn.Module):
         self.linear = nn.Linear(in_features, math.prod(self.out_shape), bias=bias)
 
     def forward(self, x):
-        return self.linear(x.flatten(1)).unflatten(1, self.out_shape)
+        # the common vector-in, vector-out case skips both reshapes
+        y = self.linear(x if x.dim() == 2 else x.flatten(1))
+        return y if len(self.out_shape) == 1 else y.unflatten(1, self.out_shape)
 
 
 class Reshape(nn.Module):

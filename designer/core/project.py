@@ -209,14 +209,20 @@ class Project:
         return target
 
 
-def atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str, durable: bool = True) -> None:
+    """Replace ``path`` by a renamed temporary file: readers see the old text or the new.
+
+    ``durable`` also flushes to disk before the rename, so a power cut cannot leave an empty
+    file; status files rewritten every epoch skip that cost (a killed process is safe anyway).
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

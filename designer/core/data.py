@@ -1,0 +1,494 @@
+"""Datasets: CSV files in Neural Network Console's format and the embedded sample sets.
+
+A dataset is a table of samples. Its columns form *variables* (``x``, ``y``, ...); every sample of
+a variable has the same shape, and an Input layer or a loss names the variable it reads. The
+header cell of a column is ``NAME[__INDEX][:LABEL]``: ``y:label`` is a one-value variable,
+``x__0:sepal length`` ... ``x__3`` make a 4-value vector. A cell holds a number, an image file
+(grayscale becomes 1×H×W, color 3×H×W) or a data CSV file (an R×C array), with paths relative to
+the dataset CSV file. A folder holding ``index.csv`` names that file.
+
+Everything is loaded into memory once. Images stay 8-bit (``scales`` says how to turn stored
+values into the values a network sees), so a large image set costs a quarter of its float size.
+"""
+from __future__ import annotations
+
+import csv
+import difflib
+import functools
+import importlib.util
+import io
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff")
+EMBEDDED_PREFIX = "embedded:"
+
+
+class DataError(ValueError):
+    """A dataset is unusable. The message names the file, line, column or variable."""
+
+
+@dataclass
+class DataSet:
+    source: str  # what the user chose: a CSV path or ``embedded:NAME``
+    arrays: dict[str, np.ndarray]  # variable -> N × sample shape (uint8 images, else float32)
+    scales: dict[str, float] = field(default_factory=dict)  # value = stored × scale (default 1)
+    labels: dict[str, list[str]] = field(default_factory=dict)  # header labels per variable
+    class_names: list[str] = field(default_factory=list)  # names of class indices, when known
+    lines: np.ndarray | None = None  # CSV line of each sample, for messages
+    numbers: np.ndarray | None = None  # each sample's number in the whole set, once split
+
+    def __len__(self) -> int:
+        return len(next(iter(self.arrays.values()))) if self.arrays else 0
+
+    @property
+    def variables(self) -> dict[str, tuple[int, ...]]:
+        """Per-sample shape of each variable."""
+        return {name: tuple(a.shape[1:]) for name, a in self.arrays.items()}
+
+    def where(self, index: int) -> str:
+        """Where sample ``index`` comes from, in words: ``line 18 of data/index.csv``."""
+        if self.lines is not None:
+            return f"line {int(self.lines[index])} of {self.source}"
+        number = index if self.numbers is None else int(self.numbers[index])
+        return f"sample {number} of {self.source}"
+
+    def values(self, name: str, indices: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Samples of one variable as float32, scaled as the network sees them."""
+        stored = self.arrays[name][indices]
+        scale = self.scales.get(name, 1.0)
+        out = stored.astype(np.float32)
+        return out * np.float32(scale) if scale != 1.0 else out
+
+    def subset(self, indices: np.ndarray) -> DataSet:
+        indices = np.asarray(indices, dtype=np.int64)
+        numbers = indices if self.numbers is None else self.numbers[indices]
+        return DataSet(self.source, {k: a[indices] for k, a in self.arrays.items()},
+                       dict(self.scales), self.labels, self.class_names,
+                       None if self.lines is None else self.lines[indices], numbers)
+
+    def reshaped(self, name: str, shape: tuple[int, ...]) -> DataSet:
+        """The same samples with variable ``name`` viewed as ``shape`` (same number of values)."""
+        arrays = dict(self.arrays)
+        arrays[name] = arrays[name].reshape((len(self),) + tuple(shape))
+        return DataSet(self.source, arrays, self.scales, self.labels, self.class_names,
+                       self.lines, self.numbers)
+
+
+# ---- opening a dataset -----------------------------------------------------------------------
+
+def open_dataset(source: str, folder: str | os.PathLike | None = None,
+                 normalize: bool = False) -> DataSet:
+    """Load ``embedded:NAME``, a dataset CSV file, or a folder holding ``index.csv``.
+
+    Relative paths are taken from ``folder`` (the project's folder). ``normalize`` divides image
+    pixel values by 255.
+    """
+    if source.startswith(EMBEDDED_PREFIX):
+        return embedded(source[len(EMBEDDED_PREFIX):])
+    path = Path(source)
+    if not path.is_absolute() and folder is not None:
+        path = Path(folder) / path
+    return read_csv(path, normalize=normalize)
+
+
+def embedded(name: str) -> DataSet:
+    """One of the sample datasets that ship with the app (no download)."""
+    if name not in EMBEDDED:
+        close = difflib.get_close_matches(name, EMBEDDED, n=1)
+        hint = f" (did you mean {EMBEDDED_PREFIX}{close[0]}?)" if close else ""
+        raise DataError(f"{EMBEDDED_PREFIX}{name}: no such embedded dataset{hint}; the embedded "
+                        f"datasets are {', '.join(EMBEDDED)}")
+    make, _ = EMBEDDED[name]
+    arrays, labels, class_names = make()
+    return DataSet(f"{EMBEDDED_PREFIX}{name}", arrays, {}, labels, class_names)
+
+
+def split(data: DataSet, fraction: float, seed: int) -> tuple[DataSet, DataSet]:
+    """(rest, held out): ``fraction`` of the samples, drawn with ``seed``, held out for validation.
+
+    Both parts keep the original sample order. The same data, fraction and seed always give the
+    same parts, so evaluation finds the samples training held out.
+    """
+    n = len(data)
+    held = round(n * fraction)
+    if fraction > 0 and n >= 2:
+        held = min(max(held, 1), n - 1)
+    order = np.random.default_rng(seed).permutation(n)
+    return data.subset(np.sort(order[held:])), data.subset(np.sort(order[:held]))
+
+
+# ---- the CSV format --------------------------------------------------------------------------
+
+_HEADER = re.compile(r"(?P<name>[^:]*?)(?:__(?P<index>\d+))?(?::(?P<label>.*))?")
+
+
+@dataclass
+class _Column:
+    position: int  # 0-based column in the file
+    header: str
+    name: str
+    index: int | None
+    label: str
+
+
+def read_csv(path: str | os.PathLike, normalize: bool = False) -> DataSet:
+    """Read a dataset CSV file (Neural Network Console's format)."""
+    path = Path(path)
+    if path.is_dir():
+        if not (path / "index.csv").is_file():
+            raise DataError(f"{path}: a dataset folder must hold index.csv")
+        path = path / "index.csv"
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DataError(f"{path}: dataset file not found") from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not a CSV text file (byte {e.start} is not UTF-8)") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror})") from None
+
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise DataError(f"{path}: the file is empty; the first line must name the variables, "
+                        "e.g. x:image,y:label") from None
+    columns = _parse_header(header, path)
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    while True:
+        start = reader.line_num + 1  # a quoted cell may span lines; a row is named by its first
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            if "end of data" in str(e):
+                raise DataError(f"{path}: line {start}: a quote (\") opened here is never "
+                                "closed") from None
+            raise DataError(f"{path}: line {reader.line_num}: {e}") from None
+        if not row:
+            continue
+        if len(row) != len(columns):
+            raise DataError(f"{path}: line {start} has {len(row)} cells; the header has "
+                            f"{len(columns)}")
+        rows.append(row)
+        lines.append(start)
+    if not rows:
+        raise DataError(f"{path}: the file has a header but no samples")
+
+    groups: dict[str, list[_Column]] = {}
+    for column in columns:
+        groups.setdefault(column.name, []).append(column)
+    arrays: dict[str, np.ndarray] = {}
+    scales: dict[str, float] = {}
+    labels: dict[str, list[str]] = {}
+    for name, group in groups.items():
+        group = _check_indices(name, group, path)
+        labels[name] = [c.label for c in group]
+        if len(group) == 1:
+            arrays[name], is_image = _read_cells(name, group[0], rows, lines, path)
+            if is_image and normalize:
+                scales[name] = 1 / 255
+        else:
+            arrays[name] = _read_numbers(group, rows, lines, path)
+    return DataSet(str(path), arrays, scales, labels, [], np.asarray(lines))
+
+
+def _parse_header(header: list[str], path: Path) -> list[_Column]:
+    columns = []
+    for i, cell in enumerate(header):
+        match = _HEADER.fullmatch(cell)
+        name = match["name"] if match else ""
+        if not name.strip():
+            raise DataError(f"{path}: line 1, column {i + 1}: header {cell!r} names no variable; "
+                            "write NAME, NAME:LABEL or NAME__INDEX:LABEL, e.g. x:image")
+        if name != name.strip():
+            raise DataError(f"{path}: line 1, column {i + 1}: header {cell!r} has spaces around "
+                            f"the variable name, which would become part of it; write "
+                            f"{name.strip()!r}")
+        index = int(match["index"]) if match["index"] is not None else None
+        columns.append(_Column(i, cell, name, index, match["label"] or ""))
+    return columns
+
+
+def _check_indices(name: str, group: list[_Column], path: Path) -> list[_Column]:
+    """The columns of one variable in index order; their indices must be 0..n-1, once each."""
+    if len(group) == 1 and group[0].index is None:
+        return group
+    plain = [c for c in group if c.index is None]
+    if plain:
+        raise DataError(f"{path}: line 1: variable {name!r} has column {plain[0].header!r} "
+                        f"without an index beside indexed columns; write {name}__0, "
+                        f"{name}__1, ...")
+    by_index: dict[int, _Column] = {}
+    for c in group:
+        if c.index in by_index:
+            raise DataError(f"{path}: line 1: columns {by_index[c.index].header!r} and "
+                            f"{c.header!r} both hold {name}__{c.index}")
+        by_index[c.index] = c
+    missing = sorted(set(range(len(group))) - set(by_index))
+    if missing:
+        raise DataError(f"{path}: line 1: variable {name!r} has no column {name}__{missing[0]}; "
+                        f"its indices must run 0 to {len(group) - 1} without gaps")
+    return [by_index[i] for i in range(len(group))]
+
+
+def _cell_error(path: Path, line: int, column: _Column, message: str) -> DataError:
+    return DataError(f"{path}: line {line}, column {column.header!r}: {message}")
+
+
+def _read_numbers(group: list[_Column], rows, lines, path: Path) -> np.ndarray:
+    """N × len(group) float32 values; names the first cell that is not a finite number."""
+    table = [[row[c.position] for c in group] for row in rows]
+    try:
+        values = np.array(table, dtype=np.float32)
+    except ValueError:
+        values = None
+    if values is None or not np.isfinite(values).all():
+        for r, row in enumerate(table):
+            for c, cell in enumerate(row):
+                if not _finite(cell):
+                    what = "is empty" if not cell.strip() else f"{cell!r} is not a number"
+                    if cell.strip() and _is_number(cell):
+                        what = f"{cell!r} is not a finite number"
+                    raise _cell_error(path, lines[r], group[c], what)
+    return values
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _finite(text: str) -> bool:
+    return _is_number(text) and np.isfinite(float(text))
+
+
+def _read_cells(name: str, column: _Column, rows, lines, path: Path) -> tuple[np.ndarray, bool]:
+    """One column: numbers (N×1), images (N×C×H×W uint8) or data CSV files (N×R×C)."""
+    first = rows[0][column.position]
+    if _is_number(first) or not first.strip():
+        return _read_numbers([column], rows, lines, path), False
+    suffix = Path(first.strip()).suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        kind, reader = "image", _read_image
+    elif suffix == ".csv":
+        kind, reader = "data CSV", _read_array
+    else:
+        raise _cell_error(path, lines[0], column,
+                          f"{first!r} is not a number, an image ({', '.join(IMAGE_SUFFIXES)}) "
+                          "or a data CSV file (.csv)")
+    files = []
+    for r, row in enumerate(rows):
+        cell = row[column.position]
+        wanted = IMAGE_SUFFIXES if kind == "image" else (".csv",)
+        if Path(cell.strip()).suffix.lower() not in wanted:
+            raise _cell_error(path, lines[r], column,
+                              f"{cell!r} is not a {kind} file like the samples above it; every "
+                              f"sample of variable {name!r} must be the same kind")
+        file = Path(cell)
+        files.append(file if file.is_absolute() else path.parent / file)
+
+    def load(r: int) -> np.ndarray:
+        try:
+            return reader(files[r])
+        except FileNotFoundError:
+            raise _cell_error(path, lines[r], column,
+                              f"{kind} file {rows[r][column.position]!r} not found "
+                              f"(looked for {files[r]})") from None
+        except (OSError, ValueError) as e:
+            cell = rows[r][column.position]
+            raise _cell_error(path, lines[r], column,
+                              f"cannot read {kind} file {cell!r}: {e}") from None
+
+    # decoding is mostly native code that releases the GIL, so threads help on big image sets
+    workers = min(8, os.cpu_count() or 1) if len(files) > 64 else 1
+    with ThreadPoolExecutor(workers) as pool:
+        samples = list(pool.map(load, range(len(files))))
+    shape = samples[0].shape
+    for r, sample in enumerate(samples):
+        if sample.shape != shape:
+            raise _cell_error(path, lines[r], column,
+                              f"{kind} {rows[r][column.position]!r} is {_text(sample.shape)} but "
+                              f"{rows[0][column.position]!r} (line {lines[0]}) is {_text(shape)}; "
+                              f"every sample of variable {name!r} must have the same shape")
+    return np.stack(samples), kind == "image"
+
+
+def _text(shape: tuple[int, ...]) -> str:
+    return "×".join(str(d) for d in shape)
+
+
+def _read_image(path: Path) -> np.ndarray:
+    """C×H×W uint8: one channel for grayscale, three for color (alpha is dropped)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            gray = image.mode in ("1", "L", "LA", "I", "I;16", "F") or (
+                image.mode == "P" and _gray_palette(image))
+            pixels = np.asarray(image.convert("L" if gray else "RGB"))
+    except UnidentifiedImageError:
+        raise ValueError("not an image this app can read") from None
+    return pixels[None] if gray else pixels.transpose(2, 0, 1)
+
+
+def _gray_palette(image) -> bool:
+    rgb = np.asarray(image.getpalette() or [], dtype=np.int32).reshape(-1, 3)
+    return bool(len(rgb)) and bool((rgb == rgb[:, :1]).all())
+
+
+def _read_array(path: Path) -> np.ndarray:
+    """An R×C float32 array from a headerless data CSV file."""
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        rows = [row for row in csv.reader(f) if row]
+    if not rows:
+        raise ValueError("the file is empty")
+    width = len(rows[0])
+    for i, row in enumerate(rows):
+        if len(row) != width:
+            raise ValueError(f"line {i + 1} has {len(row)} values, line 1 has {width}")
+    try:
+        values = np.array(rows, dtype=np.float32)
+    except ValueError:
+        for i, row in enumerate(rows):
+            for j, cell in enumerate(row):
+                if not _is_number(cell):
+                    raise ValueError(f"line {i + 1}, value {j + 1}: {cell!r} is not a number") \
+                        from None
+        raise
+    if not np.isfinite(values).all():
+        i, j = np.argwhere(~np.isfinite(values))[0]
+        raise ValueError(f"line {i + 1}, value {j + 1}: {rows[i][j]!r} is not a finite number")
+    return values
+
+
+# ---- embedded datasets -----------------------------------------------------------------------
+# Each returns (arrays, labels, class names). They are made from the data scikit-learn bundles or
+# generated with a fixed seed, so they never need a download and are the same on every machine.
+
+def _frozen(make):
+    """Cache the arrays and make them read-only, so no caller can change another's data."""
+    @functools.cache
+    def cached():
+        arrays, labels, classes = make()
+        for a in arrays.values():
+            a.setflags(write=False)
+        return arrays, labels, classes
+    return cached
+
+
+def _bundled(name: str) -> Path | None:
+    """A data file that scikit-learn bundles, found without importing scikit-learn (which takes
+    seconds); None if this scikit-learn keeps it elsewhere."""
+    spec = importlib.util.find_spec("sklearn")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "datasets" / "data" / name
+        if path.is_file():
+            return path
+    return None
+
+
+IRIS_FEATURES = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+
+
+@_frozen
+def _iris():
+    path = _bundled("iris.csv")
+    if path is None:
+        from sklearn.datasets import load_iris
+
+        bunch = load_iris()
+        table, names = np.column_stack([bunch.data, bunch.target]), list(bunch.target_names)
+    else:  # first line: samples, features, class names
+        names = path.read_text(encoding="utf-8").splitlines()[0].split(",")[2:]
+        table = np.loadtxt(path, delimiter=",", skiprows=1)
+    return ({"x": table[:, :4].astype(np.float32), "y": table[:, 4:].astype(np.float32)},
+            {"x": list(IRIS_FEATURES), "y": ["species"]}, names)
+
+
+def _digit_images() -> tuple[np.ndarray, np.ndarray]:
+    path = _bundled("digits.csv.gz")
+    if path is None:
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        table = np.column_stack([bunch.data, bunch.target])
+    else:
+        table = np.loadtxt(path, delimiter=",")
+    images = (table[:, :64].astype(np.float32) / 16.0).reshape(-1, 1, 8, 8)
+    return images, table[:, 64].astype(np.float32)
+
+
+@_frozen
+def _digits():
+    x, y = _digit_images()
+    return {"x": x, "y": y[:, None]}, {"x": ["image"], "y": ["digit"]}, [str(d) for d in range(10)]
+
+
+@_frozen
+def _digits28():
+    import torch
+    import torch.nn.functional as F
+
+    x, y = _digit_images()
+    # 8×8 → 24×24 smoothly, then a 2-pixel margin as in MNIST's 28×28 frames
+    big = F.interpolate(torch.from_numpy(x), size=(24, 24), mode="bilinear", align_corners=False)
+    framed = F.pad(big.clamp(0, 1), (2, 2, 2, 2)).numpy()
+    return ({"x": np.ascontiguousarray(framed), "y": y[:, None]},
+            {"x": ["image"], "y": ["digit"]}, [str(d) for d in range(10)])
+
+
+@_frozen
+def _xor():
+    rng = np.random.default_rng(0)
+    corners = rng.integers(0, 2, size=(400, 2))
+    x = (corners * 2 - 1 + rng.normal(0, 0.25, size=(400, 2))).astype(np.float32)
+    y = (corners[:, 0] ^ corners[:, 1]).astype(np.float32)[:, None]
+    return {"x": x, "y": y}, {"x": ["a", "b"], "y": ["a xor b"]}, ["false", "true"]
+
+
+@_frozen
+def _sine():
+    """Predict the next value of a sine wave from the 50 values before it."""
+    rng = np.random.default_rng(0)
+    n, steps = 1000, 50
+    freq = rng.uniform(0.1, 0.4, size=(n, 1))
+    phase = rng.uniform(0, 2 * np.pi, size=(n, 1))
+    amplitude = rng.uniform(0.5, 1.0, size=(n, 1))
+    wave = (amplitude * np.sin(freq * np.arange(steps + 1) + phase)).astype(np.float32)
+    return ({"x": wave[:, :steps, None], "y": wave[:, steps:]},
+            {"x": ["wave"], "y": ["next value"]}, [])
+
+
+@_frozen
+def _spirals():
+    """Two interleaved spirals, 300 points each: a classic non-linear 2-class problem."""
+    rng = np.random.default_rng(0)
+    n = 300
+    t = np.sqrt(rng.uniform(0, 1, size=n)) * 3 * np.pi
+    arm = np.stack([t * np.cos(t), t * np.sin(t)], axis=1) / (3 * np.pi)
+    x = np.concatenate([arm, -arm]) + rng.normal(0, 0.02, size=(2 * n, 2))
+    y = np.repeat([0.0, 1.0], n)[:, None]
+    return ({"x": x.astype(np.float32), "y": y.astype(np.float32)},
+            {"x": ["x1", "x2"], "y": ["arm"]}, ["arm 1", "arm 2"])
+
+
+EMBEDDED = {
+    "iris": (_iris, "150 iris flowers: 4 measurements (x) → one of 3 species (y)"),
+    "xor": (_xor, "400 noisy points (x, 2 values) → 1 when exactly one is positive (y)"),
+    "digits": (_digits, "1,797 handwritten digits, 1×8×8 images scaled 0..1 (x) → 0-9 (y)"),
+    "digits28": (_digits28, "the digits enlarged to 1×28×28, like MNIST (x) → 0-9 (y)"),
+    "sine": (_sine, "1,000 sine waves: 50 steps (x, 50×1) → the next value (y)"),
+    "spirals": (_spirals, "600 points on two interleaved spirals (x, 2 values) → arm 0/1 (y)"),
+}

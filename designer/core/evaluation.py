@@ -1,0 +1,210 @@
+"""Evaluate a trained run on its validation data, or on another dataset.
+
+``python -m designer evaluate RUN_FOLDER`` prints accuracy and the confusion matrix
+(classification) or the squared and absolute errors (regression); ``evaluate(...)`` returns
+them, with every sample's target, prediction and confidence for the app's result views.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from designer.core import runs
+from designer.core.data import DataError, open_dataset
+from designer.core.project import Project, ProjectError, load
+from designer.core.trainer import TrainingError, prepare, score
+
+WEIGHTS = ("best", "last")
+
+
+class EvaluationError(ValueError):
+    """The run, its weights or the data cannot be evaluated; the message says which and why."""
+
+
+@dataclass
+class Evaluation:
+    task: str  # classification or regression
+    loss: float  # mean total loss, as in training
+    classes: int  # 0 for regression
+    samples: int
+    accuracy: float | None  # classification
+    mse: float | None  # regression
+    mae: float | None  # regression
+    confusion: np.ndarray  # [true class][predicted class] counts; 0×0 for regression
+    per_class: list[dict[str, float]]  # precision, recall, f1, support per class
+    targets: np.ndarray  # class per sample, or target values (N, or N×shape if several values)
+    predictions: np.ndarray  # predicted class, or predicted values shaped as targets
+    confidences: np.ndarray | None  # probability of the predicted class; None for regression
+    inputs: np.ndarray  # the first input variable, N×shape, as the network saw it
+    class_names: list[str] = field(default_factory=list)  # when the dataset names its classes
+    weights: str = ""  # the weights file evaluated
+    data: str = ""  # the dataset evaluated
+
+    def to_json(self) -> dict[str, Any]:
+        return {"task": self.task, "loss": self.loss, "classes": self.classes,
+                "samples": self.samples, "accuracy": self.accuracy, "mse": self.mse,
+                "mae": self.mae, "confusion": self.confusion.tolist(),
+                "per_class": self.per_class, "class_names": self.class_names,
+                "weights": self.weights, "data": self.data}
+
+
+def evaluate(project: Project | None, run_dir: str | Path, weights: str = "best",
+             data: str | None = None) -> Evaluation:
+    """Evaluate the weights of a run.
+
+    ``project`` is the project whose network the weights belong to; None takes the run's own
+    copy (``project.nnd``). ``weights`` is "best", "last" or a .safetensors file. ``data`` is a
+    dataset (CSV file or ``embedded:NAME``, relative to the project folder) to evaluate on
+    instead of the validation data training held out.
+    """
+    run_dir = Path(run_dir)
+    if project is None:
+        try:
+            project = load(run_dir / "project.nnd")
+        except ProjectError as e:
+            raise EvaluationError(f"{run_dir}: not a run folder ({e})") from None
+    path = run_dir / f"{weights}.safetensors" if weights in WEIGHTS else Path(weights)
+    if not path.is_file():
+        if weights == "best" and (run_dir / "last.safetensors").is_file():
+            hint = " (the run ended before its first epoch did); evaluate 'last'"
+        elif weights not in WEIGHTS and path.suffix != ".safetensors":
+            hint = "; weights are best, last or a .safetensors file"
+        else:
+            hint = ""
+        raise EvaluationError(f"{path}: no such weights file{hint}")
+    other = None
+    if data is not None:
+        training = project.datasets.get("training")
+        try:
+            other = open_dataset(data, project.folder, training.normalize if training else False)
+        except DataError as e:
+            raise EvaluationError(str(e)) from None
+    try:
+        prepared = prepare(project, data=other)
+    except TrainingError as e:
+        raise EvaluationError(str(e)) from None
+    _load_into(prepared.compiled.layers, path, project.training.network)
+    dataset = prepared.val_data
+    if not len(dataset):
+        raise EvaluationError("there are no validation samples to evaluate; raise "
+                              "training.validation_split above 0, add a validation dataset, or "
+                              "name a dataset to evaluate on")
+    scores = score(prepared, dataset, max(project.training.batch_size * 2, 256), keep=True)
+    first = prepared.compiled.losses[0]
+    targets = dataset.values(first.target)
+    inputs = dataset.values(prepared.compiled.input_vars[0])
+    common = dict(loss=scores.loss, samples=len(dataset), inputs=inputs, weights=str(path),
+                  data=dataset.source, class_names=list(dataset.class_names))
+    if prepared.task == "classification":
+        truth = targets.reshape(len(dataset)).round().astype(np.int64)
+        chosen = scores.chosen.astype(np.int64)
+        confusion = confusion_matrix(truth, chosen, prepared.classes)
+        return Evaluation("classification", classes=prepared.classes,
+                          accuracy=float((truth == chosen).mean()), mse=None, mae=None,
+                          confusion=confusion, per_class=per_class(confusion), targets=truth,
+                          predictions=chosen, confidences=scores.confidence, **common)
+    predicted = scores.predictions[0].reshape(targets.shape)
+    if targets[0].size == 1:
+        targets, predicted = targets.reshape(-1), predicted.reshape(-1)
+    difference = predicted - targets
+    return Evaluation("regression", classes=0, accuracy=None,
+                      mse=float(np.mean(difference ** 2)), mae=float(np.mean(np.abs(difference))),
+                      confusion=np.zeros((0, 0), dtype=np.int64), per_class=[], targets=targets,
+                      predictions=predicted, confidences=None, **common)
+
+
+def _load_into(layers, path: Path, network: str) -> None:
+    """Load weights, explaining a mismatch in terms of the network's layers."""
+    try:
+        state = runs.load_weights(path)
+    except Exception as e:  # safetensors raises its own error types for damaged files
+        raise EvaluationError(f"{path}: not a readable weights file ({e})") from None
+    own = layers.state_dict()
+    for key, tensor in own.items():
+        if key not in state:
+            raise EvaluationError(f"{path} has no weights for {key} of network {network!r}; the "
+                                  "network changed after this run (evaluate the run's own "
+                                  "project.nnd, or train again)")
+        if tuple(state[key].shape) != tuple(tensor.shape):
+            raise EvaluationError(f"{path}: {key} is {_shape(state[key].shape)} in the file but "
+                                  f"{_shape(tensor.shape)} in network {network!r}; the network "
+                                  "changed after this run (evaluate the run's own project.nnd, "
+                                  "or train again)")
+    extra = sorted(set(state) - set(own))
+    if extra:
+        raise EvaluationError(f"{path} holds {extra[0]}, which network {network!r} does not "
+                              "have; the network changed after this run")
+    layers.load_state_dict(state)
+
+
+def _shape(shape) -> str:
+    return "×".join(str(d) for d in shape) or "scalar"
+
+
+def confusion_matrix(truth: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
+    """counts[t][p]: samples of class t predicted as p."""
+    return np.bincount(truth * classes + predicted, minlength=classes * classes).reshape(
+        classes, classes)
+
+
+def per_class(confusion: np.ndarray) -> list[dict[str, float]]:
+    out = []
+    for c in range(len(confusion)):
+        hits = float(confusion[c, c])
+        predicted, support = float(confusion[:, c].sum()), float(confusion[c].sum())
+        precision = hits / predicted if predicted else 0.0
+        recall = hits / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        out.append({"precision": precision, "recall": recall, "f1": f1, "support": int(support)})
+    return out
+
+
+# ---- command line --------------------------------------------------------------------------
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="run folder (holds project.nnd and the weights)")
+    p.add_argument("--weights", default="best",
+                   help="best (default), last, or a .safetensors file")
+    p.add_argument("--data", help="evaluate on this dataset (CSV file or embedded:NAME) instead "
+                                  "of the validation data")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def run(args: argparse.Namespace) -> int:
+    data = args.data
+    if data is not None and not data.startswith("embedded:"):
+        data = str(Path(data).resolve())  # as typed, from the current folder
+    try:
+        result = evaluate(None, args.run, args.weights, data)
+    except EvaluationError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(result.to_json(), indent=2) if args.json else format_text(result))
+    return 0
+
+
+def format_text(result: Evaluation) -> str:
+    lines = [f"{result.samples} samples of {result.data}, weights {result.weights}",
+             f"loss      {result.loss:.4f}"]
+    if result.task == "regression":
+        lines += [f"mse       {result.mse:.6g}", f"mae       {result.mae:.6g}"]
+        return "\n".join(lines)
+    lines.append(f"accuracy  {result.accuracy:.2%}")
+    names = result.class_names if len(result.class_names) == result.classes else [
+        str(c) for c in range(result.classes)]
+    width = max(max(len(n) for n in names), max(len(str(v)) for v in result.confusion.flat), 4)
+    lines += ["", "confusion (rows: true class, columns: predicted class)",
+              " " * (width + 2) + " ".join(n.rjust(width) for n in names)]
+    for name, row in zip(names, result.confusion):
+        lines.append(name.rjust(width) + "  " + " ".join(str(v).rjust(width) for v in row))
+    lines += ["", "class".rjust(width) + "  precision  recall     f1  support"]
+    for name, stats in zip(names, result.per_class):
+        lines.append(f"{name.rjust(width)}  {stats['precision']:9.3f}  {stats['recall']:6.3f}  "
+                     f"{stats['f1']:5.3f}  {stats['support']:7d}")
+    return "\n".join(lines)

@@ -1,0 +1,148 @@
+"""Optimizers and learning-rate schedules, built from a project's training settings.
+
+``training.optimizer`` is ``{"type": NAME, SETTING: value, ...}`` and ``training.schedule`` is
+``{"type": NAME, SETTING: value, ...}``; every setting is optional and checked here, so a typo
+or a bad value is reported by its field name before training starts.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import torch
+
+
+class ConfigError(ValueError):
+    """A training setting is unusable; the message names the field."""
+
+
+# name: (torch class, its fixed arguments, {setting: default})
+OPTIMIZERS: dict[str, tuple[type, dict, dict[str, float]]] = {
+    "Adam": (torch.optim.Adam, {}, {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
+                                    "weight_decay": 0.0}),
+    "AdamW": (torch.optim.AdamW, {}, {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
+                                      "weight_decay": 0.01}),
+    "SGD": (torch.optim.SGD, {}, {"lr": 0.01, "weight_decay": 0.0}),
+    "Momentum": (torch.optim.SGD, {}, {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.0}),
+    "Nesterov": (torch.optim.SGD, {"nesterov": True},
+                 {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.0}),
+    "RMSprop": (torch.optim.RMSprop, {}, {"lr": 0.001, "rho": 0.99, "eps": 1e-8,
+                                          "momentum": 0.0, "weight_decay": 0.0}),
+    "Adagrad": (torch.optim.Adagrad, {}, {"lr": 0.01, "eps": 1e-10, "weight_decay": 0.0}),
+    "Adadelta": (torch.optim.Adadelta, {}, {"lr": 1.0, "rho": 0.9, "eps": 1e-6,
+                                            "weight_decay": 0.0}),
+}
+
+# setting: (lowest, highest, whether the lowest is allowed)
+_RANGES = {"lr": (0.0, math.inf, False), "beta1": (0.0, 1.0, True), "beta2": (0.0, 1.0, True),
+           "eps": (0.0, math.inf, False), "weight_decay": (0.0, math.inf, True),
+           "momentum": (0.0, 1.0, True), "rho": (0.0, 1.0, True)}
+
+
+def optimizer_settings(config: dict[str, Any]) -> dict[str, float]:
+    """The optimizer's settings with defaults filled in; ConfigError names a bad field."""
+    kind = config.get("type")
+    if kind not in OPTIMIZERS:
+        raise ConfigError(f"training.optimizer.type: {kind!r} is not one of "
+                          f"{', '.join(OPTIMIZERS)}")
+    defaults = OPTIMIZERS[kind][2]
+    return _settings(f"training.optimizer ({kind})", config, defaults, _RANGES)
+
+
+def make_optimizer(params: Iterable[torch.nn.Parameter],
+                   config: dict[str, Any]) -> torch.optim.Optimizer:
+    settings = optimizer_settings(config)
+    cls, fixed, _ = OPTIMIZERS[config["type"]]
+    args = dict(fixed)
+    for key, value in settings.items():
+        if key == "beta1":
+            args["betas"] = (value, settings["beta2"])
+        elif key == "rho":
+            args["alpha" if cls is torch.optim.RMSprop else "rho"] = value
+        elif key != "beta2":
+            args[key] = value
+    params = list(params)
+    if not params:
+        raise ConfigError("the network has no trainable parameters; add a layer with weights "
+                          "(e.g. Affine) before the loss")
+    return cls(params, **args)
+
+
+def _settings(where: str, config: dict, defaults: dict[str, float], ranges: dict) -> dict:
+    out = dict(defaults)
+    for key, value in config.items():
+        if key == "type":
+            continue
+        if key not in defaults:
+            known = ", ".join(defaults) or "none"
+            raise ConfigError(f"{where}: unknown setting {key!r} (its settings are {known})")
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not math.isfinite(value):
+            raise ConfigError(f"{where}.{key}: must be a number, not {value!r}")
+        low, high, low_ok = ranges[key]
+        if value < low or (value == low and not low_ok) or value > high:
+            bound = f"at least {low:g}" if low_ok else f"more than {low:g}"
+            if high != math.inf:
+                bound += f" and at most {high:g}"
+            raise ConfigError(f"{where}.{key}: must be {bound}, not {value:g}")
+        out[key] = float(value)
+    return out
+
+
+# ---- schedules -----------------------------------------------------------------------------
+
+SCHEDULE_DEFAULTS: dict[str, dict[str, float]] = {
+    # every schedule may start with `warmup` epochs of linearly rising lr
+    "constant": {"warmup": 0},
+    "exponential": {"gamma": 0.95, "warmup": 0},  # lr × gamma every epoch, smoothly
+    "step": {"step": 10, "gamma": 0.1, "warmup": 0},  # lr × gamma after every `step` epochs
+    "cosine": {"min_lr": 0.0, "warmup": 0},  # half a cosine from lr down to min_lr
+    "polynomial": {"power": 1.0, "min_lr": 0.0, "warmup": 0},  # (1 - progress)^power
+}
+_SCHEDULE_RANGES = {"gamma": (0.0, 1.0, False), "step": (1, math.inf, True),
+                    "min_lr": (0.0, math.inf, True), "power": (0.0, math.inf, False),
+                    "warmup": (0.0, math.inf, True)}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The learning rate at any point of training; ``epoch`` may be fractional (mid-epoch)."""
+
+    kind: str
+    base_lr: float
+    epochs: int
+    settings: dict[str, float]
+
+    def lr(self, epoch: float) -> float:
+        s = self.settings
+        warmup = s["warmup"]
+        if epoch < warmup:  # linear warm-up from 1% of lr
+            return self.base_lr * max(epoch / warmup, 0.01)
+        progress = min(max((epoch - warmup) / max(self.epochs - warmup, 1e-9), 0.0), 1.0)
+        if self.kind == "exponential":
+            return self.base_lr * s["gamma"] ** (epoch - warmup)
+        if self.kind == "step":
+            return self.base_lr * s["gamma"] ** int((epoch - warmup) // s["step"])
+        if self.kind == "cosine":
+            cosine = (1 + math.cos(math.pi * progress)) / 2
+            return s["min_lr"] + (self.base_lr - s["min_lr"]) * cosine
+        if self.kind == "polynomial":
+            return s["min_lr"] + (self.base_lr - s["min_lr"]) * (1 - progress) ** s["power"]
+        return self.base_lr
+
+
+def make_schedule(config: dict[str, Any], base_lr: float, epochs: int) -> Schedule:
+    kind = config.get("type", "constant")
+    if kind not in SCHEDULE_DEFAULTS:
+        raise ConfigError(f"training.schedule.type: {kind!r} is not one of "
+                          f"{', '.join(SCHEDULE_DEFAULTS)}")
+    settings = _settings(f"training.schedule ({kind})", config, SCHEDULE_DEFAULTS[kind],
+                         _SCHEDULE_RANGES)
+    if settings["warmup"] >= epochs:
+        raise ConfigError(f"training.schedule ({kind}).warmup: {settings['warmup']:g} epochs of "
+                          f"warm-up leave none of the {epochs} epochs to train at full rate")
+    if settings.get("min_lr", 0.0) > base_lr:
+        raise ConfigError(f"training.schedule ({kind}).min_lr: {settings['min_lr']:g} is above "
+                          f"the optimizer's lr {base_lr:g}")
+    return Schedule(kind, base_lr, epochs, settings)
