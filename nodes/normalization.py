@@ -88,6 +88,9 @@ def _groupnorm_infer(inputs: list[Shape], p: dict) -> Shape:
     if x[0] % p["NumGroups"]:
         raise ShapeError(f"NumGroups {p['NumGroups']} must divide the "
                          f"{x[0]} maps of the {shape_text(x)} input")
+    if x[0] // p["NumGroups"] * numel(x[1:]) == 1:
+        raise ShapeError(f"with NumGroups {p['NumGroups']} each group of the {shape_text(x)} "
+                         "input holds one value, which always normalizes to 0; use fewer groups")
     return x
 
 

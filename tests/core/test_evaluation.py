@@ -10,7 +10,7 @@ from designer.core.evaluation import EvaluationError, confusion_matrix, evaluate
 from designer.core.project import load
 from designer.core.trainer import train
 
-from conftest import PROJECTS
+from tests.conftest import PROJECTS
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from designer.core.compiler import compile_network
 from designer.core.project import Dataset, Project, TrainingConfig, load
 from designer.core.trainer import Feeder, prepare, train
 
-from conftest import PROJECTS, ROOT
+from tests.conftest import PROJECTS, ROOT
 
 EVENT_FIELDS = {
     "started": {"run_dir", "device", "device_name", "epochs", "iterations_per_epoch",
