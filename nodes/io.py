@@ -1,7 +1,7 @@
 """IO layers: where dataset variables enter the network."""
 from torch import nn
 
-from nodes.spec import LayerSpec, Prop, ShapeError
+from nodes.spec import LayerSpec, Prop
 
 Input = LayerSpec(
     name="Input",

@@ -3,7 +3,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from designer.core import cli
 from designer.core.evaluation import EvaluationError, confusion_matrix, evaluate, per_class
@@ -12,13 +11,6 @@ from designer.core.trainer import train
 
 from tests.conftest import PROJECTS
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def trained(folder, name, epochs):

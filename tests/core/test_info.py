@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from designer.core.cli import main
-from designer.core.project import Network, Project
+from designer.core.project import Project
 
 from tests.conftest import PROJECTS, ROOT
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from designer.core import project as proj
-from designer.core.project import ProjectError, load, loads
+from designer.core.project import ProjectError, load
 
 from tests.conftest import PROJECTS
 

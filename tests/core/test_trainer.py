@@ -31,14 +31,6 @@ EVENT_FIELDS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # tiny networks train fastest on one thread, and the test machine is shared
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def mlp(folder, name="mlp", source="embedded:iris", inputs=4, classes=3, hidden=16,
         loss="SoftmaxCrossEntropy", **training) -> Project:
