@@ -1,0 +1,61 @@
+"""Every question, message and pop-up menu the window puts to the user, in one place.
+
+The window calls these through the module (``dialogs.error(...)``), so tests replace them with
+monkeypatch and drive the real window without a modal dialog in the way.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QPoint
+from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
+
+from designer.core.project import SUFFIX
+
+FILTER = f"nn-designer projects (*{SUFFIX});;All files (*)"
+
+
+def show_menu(menu: QMenu, global_pos: QPoint) -> None:
+    menu.exec(global_pos)
+
+
+def error(parent: QWidget | None, title: str, text: str) -> None:
+    QMessageBox.critical(parent, title, text)
+
+
+def info(parent: QWidget | None, title: str, text: str) -> None:
+    QMessageBox.information(parent, title, text)
+
+
+def ask_unsaved(parent: QWidget | None, name: str) -> str:
+    """'save', 'discard' or 'cancel'."""
+    box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved changes",
+                      f"Save the changes to {name} first?", parent=parent)
+    box.setInformativeText("Your changes are lost if you don't save them.")
+    box.setStandardButtons(QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard |
+                           QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(QMessageBox.StandardButton.Save)
+    answer = box.exec()
+    return {QMessageBox.StandardButton.Save: "save",
+            QMessageBox.StandardButton.Discard: "discard"}.get(answer, "cancel")
+
+
+def ask_restore(parent: QWidget | None, name: str, saved_at: str) -> bool:
+    """Offer the autosaved copy of a project that was not closed properly."""
+    answer = QMessageBox.question(
+        parent, "Restore unsaved work?",
+        f"nn-designer found unsaved changes to {name} from {saved_at} (the app did not close "
+        "properly).\n\nRestore them? If you don't, they are deleted.",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.Yes)
+    return answer == QMessageBox.StandardButton.Yes
+
+
+def open_path(parent: QWidget | None, folder: str) -> Path | None:
+    path, _ = QFileDialog.getOpenFileName(parent, "Open project", folder, FILTER)
+    return Path(path) if path else None
+
+
+def save_path(parent: QWidget | None, suggested: str) -> Path | None:
+    path, _ = QFileDialog.getSaveFileName(parent, "Save project as", suggested, FILTER)
+    return Path(path) if path else None

@@ -1,0 +1,515 @@
+"""Run history: every run of a project, their curves overlaid, rename, delete, open weights.
+
+A run is a folder ``<project stem>.runs/<stamp>/`` holding run.json and metrics.csv (see
+``designer.core.runs``). This view only reads those files (and writes ``name`` into run.json),
+so it works the same for runs started from the window, from the command line or on a server.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QFileSystemWatcher, Qt, QTimer, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView,
+                               QInputDialog, QLabel, QMessageBox, QPushButton, QSplitter,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from designer.core.project import atomic_write
+from designer.ui.monitor import (SERIES_COLORS, EpochAxis, LossAxis, add_legend,
+                                 format_duration, format_error, recolor_plot, style_plot,
+                                 style_plot_widget)
+
+METRICS = {  # combo text -> (metrics.csv column, axis label)
+    "Validation error": ("val_error", "validation error"),
+    "Validation loss": ("val_loss", "validation loss"),
+    "Training loss": ("train_loss", "training loss"),
+}
+COLUMNS = ("Name", "Started", "Duration", "Best val. error", "Status")
+
+
+@dataclass
+class RunInfo:
+    """What the history shows of one run folder."""
+
+    path: Path
+    name: str
+    status: str
+    started: datetime | None = None
+    finished: datetime | None = None
+    best_val_error: float | None = None
+    best_epoch: int | None = None
+    epochs: int | None = None
+    epochs_done: int = 0
+    message: str = ""
+    task: str = "classification"
+    curves: dict[str, np.ndarray] = field(default_factory=dict)  # metrics.csv columns
+
+    @property
+    def duration(self) -> float | None:
+        if self.started and self.finished:
+            return (self.finished - self.started).total_seconds()
+        elapsed = self.curves.get("elapsed")
+        return float(elapsed[-1]) if elapsed is not None and len(elapsed) else None
+
+
+def read_run_info(run_dir: Path) -> RunInfo:
+    """A run folder's run.json and metrics.csv; an unreadable run.json gives status "unreadable"
+    with the reason in ``message`` (so the user can still see and delete it)."""
+    try:
+        info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        if not isinstance(info, dict):
+            raise ValueError("run.json is not a JSON object")
+    except (OSError, ValueError) as e:
+        return RunInfo(run_dir, run_dir.name, "unreadable", message=f"{run_dir / 'run.json'}: {e}")
+    run = RunInfo(
+        path=run_dir,
+        name=str(info.get("name") or run_dir.name),
+        status=str(info.get("status") or "unknown"),
+        started=_parse_time(info.get("started")),
+        finished=_parse_time(info.get("finished")),
+        best_val_error=_float_or_none(info.get("best_val_error")),
+        best_epoch=info.get("best_epoch") if isinstance(info.get("best_epoch"), int) else None,
+        epochs=info.get("epochs") if isinstance(info.get("epochs"), int) else None,
+        epochs_done=info.get("epochs_done") if isinstance(info.get("epochs_done"), int) else 0,
+        message=str(info.get("message") or ""),
+        task=_read_task(run_dir),
+    )
+    run.curves = read_metrics(run_dir / "metrics.csv")
+    return run
+
+
+def read_metrics(path: Path) -> dict[str, np.ndarray]:
+    """metrics.csv as {column: values}; rows cut short (a run writing right now) are skipped."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except OSError:
+        return {}
+    columns: dict[str, list[float]] = {}
+    for row in rows:
+        if None in row.values() or not row.get("epoch"):
+            continue
+        for key, value in row.items():
+            if key is not None:
+                columns.setdefault(key, []).append(_float_or_none(value, math.nan))
+    return {key: np.asarray(values, float) for key, values in columns.items()}
+
+
+def list_run_dirs(runs_folder: Path) -> list[Path]:
+    if not runs_folder.is_dir():
+        return []
+    return [p for p in runs_folder.iterdir() if p.is_dir() and (p / "run.json").exists()]
+
+
+def rename_run(run_dir: Path, name: str) -> None:
+    """Store a display name in run.json (the folder keeps its name)."""
+    name = name.strip()
+    if not name:
+        raise ValueError("a run name cannot be empty")
+    path = run_dir / "run.json"
+    info = json.loads(path.read_text(encoding="utf-8"))
+    info["name"] = name
+    atomic_write(path, json.dumps(info, indent=2) + "\n")
+
+
+def _read_task(run_dir: Path) -> str:
+    """The task from the first event of events.jsonl ("started"); classification if unknown."""
+    try:
+        with open(run_dir / "events.jsonl", encoding="utf-8") as f:
+            first = json.loads(f.readline() or "{}")
+    except (OSError, ValueError):
+        return "classification"
+    task = first.get("task") if isinstance(first, dict) else None
+    return task if task in ("classification", "regression") else "classification"
+
+
+def _parse_time(value) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _float_or_none(value, default=None):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+class _SortItem(QTableWidgetItem):
+    """Sorts by the value in UserRole (times, numbers) instead of the displayed text."""
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        mine, theirs = self.data(Qt.ItemDataRole.UserRole), other.data(Qt.ItemDataRole.UserRole)
+        if mine is None or theirs is None:
+            return super().__lt__(other)
+        return mine < theirs
+
+
+def default_confirm(parent: QWidget, title: str, text: str) -> bool:
+    answer = QMessageBox.question(parent, title, text,
+                                  QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                  QMessageBox.StandardButton.No)
+    return answer == QMessageBox.StandardButton.Yes
+
+
+class RunHistory(QWidget):
+    """The runs of one project, newest first, with their curves overlaid.
+
+    ``set_project(path)`` points it at a project file (``None``: no project);
+    ``set_active_run(run_dir)`` marks the run being trained (it cannot be renamed or deleted);
+    ``refresh()`` rescans (the folder is also watched).
+
+    Signals: ``open_weights_requested(Path)``, ``evaluate_requested(Path)`` (the run folder),
+    ``message(str)`` (a line for the status bar).
+
+    ``confirm(parent, title, text) -> bool`` asks before deleting; tests replace it.
+    """
+
+    open_weights_requested = Signal(Path)
+    evaluate_requested = Signal(Path)
+    message = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.confirm: Callable[[QWidget, str, str], bool] = default_confirm
+        self.runs_folder: Path | None = None
+        self.active_run: Path | None = None
+        self.runs: list[RunInfo] = []
+        self._filling = False
+        self._build()
+        self._watcher = QFileSystemWatcher(self)
+        self._watcher.directoryChanged.connect(lambda _path: self._schedule_refresh())
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(300)  # many files change at once when a run starts
+        self._refresh_timer.timeout.connect(self.refresh)
+        self._poll = QTimer(self)  # a running run's metrics grow without a directory change
+        self._poll.setInterval(2000)
+        self._poll.timeout.connect(self.refresh)
+
+    def _build(self) -> None:
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
+                                   | QAbstractItemView.EditTrigger.EditKeyPressed)
+        self.table.verticalHeader().hide()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSortIndicator(1, Qt.SortOrder.DescendingOrder)  # newest first
+        self.table.setSortingEnabled(True)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.table.itemChanged.connect(self._item_changed)
+        self.table.setToolTip("Select several runs (Ctrl/Shift) to compare their curves; "
+                              "double-click a name to rename the run")
+
+        self.empty_label = QLabel("No runs yet: train the project to see its runs here.")
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+        self.rename_button = QPushButton("Rename…")
+        self.rename_button.clicked.connect(self._ask_rename)
+        self.delete_button = QPushButton("Delete…")
+        self.delete_button.clicked.connect(self._ask_delete)
+        self.weights_button = QPushButton("Open weights")
+        self.weights_button.setToolTip("Load this run's best weights into the editor")
+        self.weights_button.clicked.connect(self._request_weights)
+        self.evaluate_button = QPushButton("Evaluate")
+        self.evaluate_button.setToolTip("Evaluate this run's best weights on the validation data")
+        self.evaluate_button.clicked.connect(self._request_evaluation)
+        self.metric_combo = QComboBox()
+        self.metric_combo.addItems(list(METRICS))
+        self.metric_combo.setToolTip("The curve compared across the selected runs")
+        self.metric_combo.currentTextChanged.connect(lambda _text: self._draw_overlay())
+
+        self.plot_widget = pg.PlotWidget(axisItems={"left": LossAxis("left"),
+                                                   "bottom": EpochAxis("bottom")})
+        style_plot_widget(self.plot_widget, self)
+        self.plot = self.plot_widget.getPlotItem()
+        style_plot(self.plot, self, "Selected runs", "epoch", "validation error")
+        self.plot.setClipToView(True)
+        self.plot.setDownsampling(auto=True, mode="peak")
+        self.legend = add_legend(self.plot, self)
+
+        buttons = QHBoxLayout()
+        for button in (self.rename_button, self.delete_button, self.weights_button,
+                       self.evaluate_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        buttons.addWidget(QLabel("Compare:"))
+        buttons.addWidget(self.metric_combo)
+
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addWidget(self.table, 1)
+        top_layout.addWidget(self.empty_label, 1)
+        top_layout.addLayout(buttons)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(top)
+        splitter.addWidget(self.plot_widget)
+        self.table.setMinimumHeight(6 * self.fontMetrics().height() + 16)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(splitter)
+        self._update_buttons()
+
+    # ---- what is shown -----------------------------------------------------------------------
+
+    def set_project(self, project_path: Path | str | None) -> None:
+        """Show the runs of the project saved at ``project_path`` (None: an unsaved project)."""
+        if self._watcher.directories():
+            self._watcher.removePaths(self._watcher.directories())
+        if project_path is None:
+            self.runs_folder = None
+        else:
+            project_path = Path(project_path)
+            self.runs_folder = project_path.parent / f"{project_path.stem}.runs"
+        self.refresh()
+
+    def set_runs_folder(self, folder: Path | str | None) -> None:
+        """Show the runs in ``folder`` directly (runs of an unsaved project live elsewhere)."""
+        if self._watcher.directories():
+            self._watcher.removePaths(self._watcher.directories())
+        self.runs_folder = Path(folder) if folder is not None else None
+        self.refresh()
+
+    def set_active_run(self, run_dir: Path | str | None) -> None:
+        """Mark the run being trained now (None when training ends)."""
+        self.active_run = Path(run_dir) if run_dir is not None else None
+        if self.active_run is not None:
+            self._poll.start()
+        else:
+            self._poll.stop()
+        self.refresh()
+
+    def _schedule_refresh(self) -> None:
+        self._refresh_timer.start()
+
+    def refresh(self) -> None:
+        """Rescan the runs folder, keeping the selection."""
+        if self.table.state() == QAbstractItemView.State.EditingState:
+            self._schedule_refresh()  # never pull a name out from under the user's typing
+            return
+        selected = {run.path for run in self.selected_runs()}
+        folder = self.runs_folder
+        if folder is not None:
+            if folder.is_dir() and str(folder) not in self._watcher.directories():
+                self._watcher.addPath(str(folder))
+            elif not folder.is_dir() and folder.parent.is_dir() \
+                    and str(folder.parent) not in self._watcher.directories():
+                self._watcher.addPath(str(folder.parent))  # see the runs folder appear
+        dirs = list_run_dirs(folder) if folder is not None else []
+        self.runs = sorted((read_run_info(d) for d in dirs),
+                           key=lambda r: (r.started.timestamp() if r.started else 0.0,
+                                          r.path.name), reverse=True)
+        self._fill_table(selected)
+
+    def _fill_table(self, selected: set[Path]) -> None:
+        self._filling = True
+        self.table.setSortingEnabled(False)
+        self.table.clearContents()
+        self.table.setRowCount(len(self.runs))
+        for row, run in enumerate(self.runs):
+            status = "running" if self.active_run == run.path else run.status
+            if status == "running" and run.epochs:
+                status = f"running ({run.epochs_done}/{run.epochs} epochs)"
+            cells = [
+                (run.name, run.name.lower()),
+                (run.started.strftime("%Y-%m-%d %H:%M:%S") if run.started else "–",
+                 run.started.timestamp() if run.started else 0.0),
+                (format_duration(run.duration), run.duration if run.duration is not None
+                 else -1.0),
+                (_best_text(run), run.best_val_error if run.best_val_error is not None
+                 else math.inf),
+                (status, status),
+            ]
+            for column, (text, key) in enumerate(cells):
+                item = _SortItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, key)
+                item.setData(Qt.ItemDataRole.UserRole + 1, str(run.path))
+                flags = Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled
+                if column == 0 and run.status != "unreadable":
+                    flags |= Qt.ItemFlag.ItemIsEditable
+                item.setFlags(flags)
+                item.setToolTip(run.message or str(run.path))
+                self.table.setItem(row, column, item)
+        self.table.setSortingEnabled(True)
+        self.select_runs(selected)
+        self._filling = False
+        self.table.setVisible(bool(self.runs))
+        self.empty_label.setVisible(not self.runs)
+        self._selection_changed()
+
+    def _run_at(self, row: int) -> RunInfo:
+        path = Path(self.table.item(row, 0).data(Qt.ItemDataRole.UserRole + 1))
+        return next(run for run in self.runs if run.path == path)
+
+    def selected_runs(self) -> list[RunInfo]:
+        rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
+        return [self._run_at(row) for row in rows if self.table.item(row, 0) is not None]
+
+    def select_runs(self, run_dirs) -> None:
+        """Select these runs (their curves are overlaid)."""
+        wanted = {Path(p) for p in run_dirs}
+        filling, self._filling = self._filling, True  # one redraw, not one per row
+        self.table.clearSelection()
+        selection = self.table.selectionModel()
+        for row in range(self.table.rowCount()):
+            if self._run_at(row).path in wanted:
+                selection.select(self.table.model().index(row, 0),
+                                 selection.SelectionFlag.Select | selection.SelectionFlag.Rows)
+        self._filling = filling
+        self._selection_changed()
+
+    def _selection_changed(self) -> None:
+        if self._filling:
+            return
+        self._update_buttons()
+        self._draw_overlay()
+
+    def _update_buttons(self) -> None:
+        runs = self.selected_runs()
+        one = len(runs) == 1 and runs[0].status != "unreadable"
+        has_weights = one and any((runs[0].path / f"{w}.safetensors").exists()
+                                  for w in ("best", "last"))
+        self.rename_button.setEnabled(one)
+        self.delete_button.setEnabled(bool(runs))
+        self.weights_button.setEnabled(has_weights)
+        self.evaluate_button.setEnabled(has_weights)
+
+    def overlay_curves(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """{run name: (epochs, values)} of the curves drawn for the selected runs."""
+        column, _ = METRICS[self.metric_combo.currentText()]
+        runs = self.selected_runs()
+        names = [run.name for run in runs]
+        curves = {}
+        for run in runs:
+            epochs, values = run.curves.get("epoch"), run.curves.get(column)
+            if epochs is not None and values is not None and len(epochs):
+                label = run.name if names.count(run.name) == 1 else f"{run.name} ({run.path.name})"
+                curves[label] = (epochs, values)
+        return curves
+
+    def _draw_overlay(self) -> None:
+        self.plot.clear()
+        self.legend.clear()
+        metric = self.metric_combo.currentText()
+        column, label = METRICS[metric]
+        percent = column == "val_error" and all(r.task == "classification"
+                                                for r in self.selected_runs())
+        self.plot.getAxis("left").setLabel(f"{label} (%)" if percent else label)
+        curves = self.overlay_curves()
+        for i, (name, (epochs, values)) in enumerate(curves.items()):
+            color = SERIES_COLORS[i % len(SERIES_COLORS)]
+            self.plot.plot(epochs, values * (100.0 if percent else 1.0), name=name,
+                           pen=pg.mkPen(color, width=2), symbol="o", symbolSize=4,
+                           symbolBrush=color, symbolPen=None, connect="finite")
+        title = (f"{metric}: {len(curves)} runs" if len(curves) > 1 else metric if curves
+                 else "Select runs above to compare their curves")
+        self.plot.setTitle(title)
+        recolor_plot(self.plot, self)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "plot"):
+            style_plot_widget(self.plot_widget, self)  # the theme changed: follow it
+            recolor_plot(self.plot, self)
+
+    # ---- actions -----------------------------------------------------------------------------
+
+    def _item_changed(self, item: QTableWidgetItem) -> None:
+        if self._filling or item.column() != 0:
+            return
+        run = self._run_at(item.row())
+        if item.text().strip() == run.name:
+            return
+        self.rename(run.path, item.text())
+
+    def rename(self, run_dir: Path | str, name: str) -> bool:
+        """Give a run a display name; False (and a message) if it cannot be renamed now."""
+        run_dir = Path(run_dir)
+        if run_dir == self.active_run:
+            self.message.emit("A run cannot be renamed while it trains; rename it when it ends.")
+            self.refresh()
+            return False
+        try:
+            rename_run(run_dir, name)
+        except (OSError, ValueError) as e:
+            self.message.emit(f"Could not rename the run: {e}")
+            self.refresh()
+            return False
+        self.message.emit(f"Renamed the run to {name.strip()!r}.")
+        self.refresh()
+        return True
+
+    def delete(self, run_dirs: list[Path | str]) -> list[Path]:
+        """Delete runs after ``confirm``; returns the folders removed (never the active run)."""
+        run_dirs = [Path(p) for p in run_dirs]
+        if self.active_run in run_dirs:
+            self.message.emit("The run being trained cannot be deleted; stop it first.")
+            run_dirs.remove(self.active_run)
+        if not run_dirs:
+            return []
+        names = ", ".join(self._name_of(p) for p in run_dirs[:5])
+        more = f" and {len(run_dirs) - 5} more" if len(run_dirs) > 5 else ""
+        what = "this run" if len(run_dirs) == 1 else f"these {len(run_dirs)} runs"
+        if not self.confirm(self, "Delete runs",
+                            f"Delete {what} ({names}{more})?\n\nTheir weights, curves and logs "
+                            "are removed from disk. This cannot be undone."):
+            return []
+        removed = []
+        for run_dir in run_dirs:
+            try:
+                shutil.rmtree(run_dir)
+                removed.append(run_dir)
+            except OSError as e:
+                self.message.emit(f"Could not delete {run_dir}: {e.strerror or e}")
+        if removed:
+            self.message.emit(f"Deleted {len(removed)} run{'s' if len(removed) > 1 else ''}.")
+        self.refresh()
+        return removed
+
+    def _name_of(self, run_dir: Path) -> str:
+        return next((r.name for r in self.runs if r.path == run_dir), run_dir.name)
+
+    def _ask_rename(self) -> None:
+        runs = self.selected_runs()
+        if len(runs) != 1:
+            return
+        name, ok = QInputDialog.getText(self, "Rename run", "Name:", text=runs[0].name)
+        if ok:
+            self.rename(runs[0].path, name)
+
+    def _ask_delete(self) -> None:
+        self.delete([run.path for run in self.selected_runs()])
+
+    def _request_weights(self) -> None:
+        runs = self.selected_runs()
+        if len(runs) == 1:
+            self.open_weights_requested.emit(runs[0].path)
+
+    def _request_evaluation(self) -> None:
+        runs = self.selected_runs()
+        if len(runs) == 1:
+            self.evaluate_requested.emit(runs[0].path)
+
+
+def _best_text(run: RunInfo) -> str:
+    if run.best_val_error is None:
+        return "–"
+    epoch = f" (epoch {run.best_epoch})" if run.best_epoch is not None else ""
+    return format_error(run.best_val_error, run.task) + epoch
