@@ -12,6 +12,7 @@ import sys
 
 COMMANDS = {
     "info": ("designer.core.info", "print network statistics (shapes, parameters, multiply-adds)"),
+    "dataset": ("designer.core.data", "list the embedded datasets or write one out as CSV"),
     "train": ("designer.core.trainer", "train a project's network"),
     "evaluate": ("designer.core.evaluation", "evaluate a trained run on the validation data"),
     "export": ("designer.core.export", "export a network to ONNX, PyTorch code or weights"),

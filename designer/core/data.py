@@ -18,6 +18,7 @@ import functools
 import importlib.util
 import io
 import os
+import sys
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -492,3 +493,89 @@ EMBEDDED = {
     "sine": (_sine, "1,000 sine waves: 50 steps (x, 50×1) → the next value (y)"),
     "spirals": (_spirals, "600 points on two interleaved spirals (x, 2 values) → arm 0/1 (y)"),
 }
+
+
+# ---- writing a dataset out -------------------------------------------------------------------
+
+def write_csv(data: DataSet, folder: str | os.PathLike) -> Path:
+    """Write ``data`` in Neural Network Console's format: ``folder/index.csv`` plus ``data/``.
+
+    C×H×W variables with 1 or 3 channels become PNG images (read them back with image
+    normalization on), other matrices one CSV file per sample, vectors one column per value
+    (``x__0``, ``x__1``, ...). Returns the path of index.csv.
+    """
+    from PIL import Image
+
+    folder = Path(folder)
+    header: list[str] = []
+    columns: list[list[str]] = []
+    for name, array in data.arrays.items():
+        shape, labels = array.shape[1:], data.labels.get(name, [])
+        if len(shape) == 3 and shape[0] in (1, 3):
+            (folder / "data" / name).mkdir(parents=True, exist_ok=True)
+            pixels = data.values(name)
+            if array.dtype != np.uint8:
+                pixels = pixels * 255.0
+            pixels = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+            cells = []
+            for i, image in enumerate(pixels):
+                relative = f"data/{name}/{i}.png"
+                mode_image = image[0] if shape[0] == 1 else image.transpose(1, 2, 0)
+                Image.fromarray(mode_image).save(folder / relative)
+                cells.append(relative)
+            header.append(f"{name}:{labels[0]}" if labels else name)
+            columns.append(cells)
+        elif len(shape) >= 2:
+            (folder / "data" / name).mkdir(parents=True, exist_ok=True)
+            cells = []
+            for i, sample in enumerate(data.values(name)):
+                relative = f"data/{name}/{i}.csv"
+                np.savetxt(folder / relative, sample.reshape(shape[0], -1), delimiter=",",
+                           fmt="%.9g")
+                cells.append(relative)
+            header.append(f"{name}:{labels[0]}" if labels else name)
+            columns.append(cells)
+        else:
+            values = data.values(name).reshape(len(data), -1)
+            width = values.shape[1]
+            for j in range(width):
+                cell = name if width == 1 else f"{name}__{j}"
+                label = labels[j] if len(labels) == width else ""
+                header.append(f"{cell}:{label}" if label else cell)
+                columns.append([str(v) for v in values[:, j]])  # float32's shortest exact text
+    folder.mkdir(parents=True, exist_ok=True)
+    index = folder / "index.csv"
+    with open(index, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(zip(*columns))
+    return index
+
+
+# ---- command line: python -m designer dataset --------------------------------------------------
+
+def add_arguments(p) -> None:
+    p.add_argument("name", nargs="?", help="embedded dataset to write out (omit to list them)")
+    p.add_argument("-o", "--out", metavar="FOLDER",
+                   help="folder to write index.csv and data/ into (default: ./NAME)")
+
+
+def run(args) -> int:
+    if args.name is None:
+        for name, (_, description) in EMBEDDED.items():
+            print(f"{EMBEDDED_PREFIX}{name:<10} {description}")
+        return 0
+    try:
+        data = embedded(args.name)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    folder = Path(args.out or args.name)
+    try:
+        index = write_csv(data, folder)
+    except OSError as e:
+        print(f"error: cannot write {folder}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(data)} samples to {index}")
+    return 0
+

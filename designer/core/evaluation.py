@@ -168,7 +168,9 @@ def per_class(confusion: np.ndarray) -> list[dict[str, float]]:
 # ---- command line --------------------------------------------------------------------------
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", help="run folder (holds project.nnd and the weights)")
+    p.add_argument("project", help="project file (.nnd), or a run folder")
+    p.add_argument("--run", metavar="RUN_DIR",
+                   help="run folder to evaluate (default: the project's latest run)")
     p.add_argument("--weights", default="best",
                    help="best (default), last, or a .safetensors file")
     p.add_argument("--data", help="evaluate on this dataset (CSV file or embedded:NAME) instead "
@@ -180,13 +182,29 @@ def run(args: argparse.Namespace) -> int:
     data = args.data
     if data is not None and not data.startswith("embedded:"):
         data = str(Path(data).resolve())  # as typed, from the current folder
+    run_dir = args.run or _latest_run(args.project)
+    if run_dir is None:
+        print(f"error: {args.project}: no finished run to evaluate; train it first "
+              "(python -m designer train PROJECT) or name one with --run", file=sys.stderr)
+        return 2
     try:
-        result = evaluate(None, args.run, args.weights, data)
+        result = evaluate(None, run_dir, args.weights, data)
     except EvaluationError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(json.dumps(result.to_json(), indent=2) if args.json else format_text(result))
     return 0
+
+
+def _latest_run(project: str) -> str | None:
+    """A run folder given in place of the project, or the project's newest run with weights."""
+    if Path(project).is_dir():
+        return project
+    for info in runs.list_runs(project):
+        if any((Path(info["path"]) / f).is_file() for f in ("best.safetensors",
+                                                            "last.safetensors")):
+            return info["path"]
+    return None
 
 
 def format_text(result: Evaluation) -> str:

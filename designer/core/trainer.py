@@ -631,6 +631,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--events", action="store_true",
                    help="print progress as JSON lines (one event per line) instead of text")
     p.add_argument("--epochs", type=int, help="train this many epochs instead of the project's")
+    p.add_argument("--batch-size", type=int, help="use this batch size instead of the project's")
+    p.add_argument("--seed", type=int, help="use this random seed instead of the project's")
     p.add_argument("--device", choices=DEVICES, help="train on this device instead of the "
                                                      "project's choice")
 
@@ -643,6 +645,12 @@ def run(args: argparse.Namespace) -> int:
             if args.epochs < 1:
                 raise ProjectError(f"--epochs must be at least 1, not {args.epochs}")
             project.training.epochs = args.epochs
+        if args.batch_size is not None:
+            if args.batch_size < 1:
+                raise ProjectError(f"--batch-size must be at least 1, not {args.batch_size}")
+            project.training.batch_size = args.batch_size
+        if args.seed is not None:
+            project.training.seed = args.seed
         if args.device is not None:
             project.training.device = args.device
     except ProjectError as e:

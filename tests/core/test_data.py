@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from designer.core.data import EMBEDDED, DataError, DataSet, embedded, open_dataset, read_csv, split
+from designer.core.data import (EMBEDDED, DataError, DataSet, embedded, open_dataset, read_csv,
+                                 split, write_csv)
 
 
 def write(path, text, encoding="utf-8"):
@@ -236,3 +237,28 @@ def test_reshaped_views_the_same_values():
     flat = data.reshaped("x", (50,))
     assert flat.variables["x"] == (50,)
     np.testing.assert_array_equal(flat.arrays["x"], data.arrays["x"][:, :, 0])
+
+
+@pytest.mark.parametrize("name", ["iris", "xor", "digits", "sine", "spirals"])
+def test_embedded_dataset_written_as_csv_reads_back_the_same(name, tmp_path):
+    assert name in EMBEDDED
+    original = embedded(name)
+    index = write_csv(original, tmp_path / name)
+    images = name.startswith("digits")
+    again = read_csv(index, normalize=images)
+    assert again.variables == original.variables
+    for var in original.arrays:
+        if images and var == "x":  # 8-bit PNG pixels: within half a grey level
+            assert np.abs(again.values(var) - original.values(var)).max() <= 0.5 / 255 + 1e-6
+        else:
+            assert np.array_equal(again.values(var), original.values(var)), var
+
+
+def test_dataset_command_lists_and_writes(tmp_path, capsys):
+    from designer.core.cli import main
+
+    assert main(["dataset"]) == 0
+    assert "embedded:digits28" in capsys.readouterr().out
+    assert main(["dataset", "xor", "-o", str(tmp_path / "xor")]) == 0
+    assert (tmp_path / "xor" / "index.csv").read_text().splitlines()[0] == "x__0:a,x__1:b,y:a xor b"
+    assert main(["dataset", "mnist"]) == 2

@@ -145,3 +145,22 @@ def test_the_command(iris, capsys):
     assert json.loads(capsys.readouterr().out)["samples"] == 30
     assert cli.main(["evaluate", str(iris.run_dir), "--weights", "first"]) == 2
     assert "error: " in capsys.readouterr().err
+
+
+def test_train_then_evaluate_the_project_by_its_latest_run(tmp_path, capsys):
+    project = load(PROJECTS / "iris_mlp.nnd")
+    path = project.save(tmp_path / "iris.nnd")
+    assert cli.main(["evaluate", str(path)]) == 2
+    assert "no finished run to evaluate" in capsys.readouterr().err
+    assert cli.main(["train", str(path), "--epochs", "3", "--batch-size", "8",
+                     "--seed", "5"]) == 0
+    capsys.readouterr()
+    (run_dir,) = (tmp_path / "iris.runs").iterdir()
+    snapshot = load(run_dir / "project.nnd")
+    assert (snapshot.training.epochs, snapshot.training.batch_size,
+            snapshot.training.seed) == (3, 8, 5)
+    assert cli.main(["evaluate", str(path), "--json"]) == 0
+    latest = json.loads(capsys.readouterr().out)
+    assert cli.main(["evaluate", str(path), "--run", str(run_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == latest
+    assert latest["samples"] == 30
