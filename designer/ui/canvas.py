@@ -29,12 +29,15 @@ from designer.core.analysis import Analysis
 from designer.core.project import Link, Network, Node
 from designer.ui import theme
 from designer.ui.commands import Change
+from designer.ui.gradients import GradientLegend
 from designer.ui.palette import LAYER_MIME, layer_from_mime
 from designer.ui.text import shape_label
 
 NODE_WIDTH = 200.0
 NODE_HEIGHT = 50.0
 _STRIPE = 6.0
+_GRADIENT_BAR = 7.0  # height of the gradient-norm bar along a card's foot
+_LEGEND_MARGIN = 10
 _READABLE_SCALE = 0.7  # below this the 8.5 pt card text is hard to read
 _OUTPUT = "y"
 
@@ -107,7 +110,8 @@ class _Port(PortItem):
 
 class LayerItem(NodeItem):
     """How a layer looks: a card with a category stripe, the name, the type and the output
-    shape; a red outline and a tooltip with the message while the layer has an error.
+    shape; a red outline and a tooltip with the message while the layer has an error; while a
+    run trains, a bar along its foot in the colour of its gradient norm.
 
     It reuses NodeItem's ports, selection and proxy drawing but builds lighter children
     (no icon pixmap, no editable text document, no port labels) so that opening a network of
@@ -133,6 +137,9 @@ class LayerItem(NodeItem):
         self.layer_type = ""
         self.shape_text = ""
         self.error: str | None = None
+        self.gradient: QColor | None = None
+        self._tip = ""
+        self._gradient_tip = ""
 
     def boundingRect(self):  # noqa: N802
         return self._rect
@@ -140,8 +147,22 @@ class LayerItem(NodeItem):
     def set_info(self, shape_text: str, error: str | None, tip: str) -> None:
         self.shape_text = shape_text
         self.error = error
-        self.setToolTip(tip)
+        self._tip = tip
+        self._show_tip()
         self.update()
+
+    def set_gradient(self, colour: QColor | None, tip: str = "") -> None:
+        """The gradient-norm bar (None: no bar) and the line that explains it in the tooltip."""
+        if colour == self.gradient and tip == self._gradient_tip:
+            return
+        self.gradient = colour
+        self._gradient_tip = tip
+        self._show_tip()
+        self.update()
+
+    def _show_tip(self) -> None:
+        extra = f"<br>{_escape(self._gradient_tip)}" if self._gradient_tip else ""
+        self.setToolTip(self._tip + extra)
 
     # NodeGraphQt hooks, lighter than NodeItem's -----------------------------------------
 
@@ -229,6 +250,9 @@ class LayerItem(NodeItem):
         painter.setClipPath(card)
         painter.fillRect(QRectF(0, 0, _STRIPE, self._height),
                          QColor(theme.CATEGORY_COLORS.get(self.category, "#888888")))
+        if self.gradient is not None:
+            painter.fillRect(QRectF(0, self._height - _GRADIENT_BAR, self._width, _GRADIENT_BAR),
+                             self.gradient)
         painter.restore()
 
         if not self._proxy_mode:
@@ -254,6 +278,8 @@ class LayerItem(NodeItem):
             pen = QPen(t.color("error"), 2.5)
         elif self.isSelected():
             pen = QPen(t.color("selected"), 2.0)
+        elif self.gradient is not None:  # the outline too: the colour reads when zoomed out
+            pen = QPen(self.gradient, 2.0)
         else:
             pen = QPen(t.color("node_border"), 1.0)
         painter.setPen(pen)
@@ -320,6 +346,7 @@ class LayerViewer(NodeViewer):
     search_requested = Signal(QPoint)       # global position for the popup
     layer_dropped = Signal(str, QPointF)    # layer type, scene position
     menu_requested = Signal(QPoint, object)  # global position, node id under the cursor
+    resized = Signal()
 
     def __init__(self):
         super().__init__(undo_stack=None)  # no NodeGraphQt undo actions or their shortcuts
@@ -342,6 +369,10 @@ class LayerViewer(NodeViewer):
         pipe.draw_path(pipe.input_port, pipe.output_port)
         if start_port.node.isSelected() or end_port.node.isSelected():
             pipe.highlight()
+
+    def resizeEvent(self, event):  # noqa: N802
+        super().resizeEvent(event)
+        self.resized.emit()
 
     def popup_position(self) -> QPoint:
         local = self.mapFromGlobal(QCursor.pos())
@@ -448,6 +479,11 @@ class Canvas(QObject):
         self.items: dict[str, BaseNode] = {}
         self._shown: dict[str, tuple] = {}
         self._quiet = False
+        self.gradients: dict[str, tuple[QColor, str]] = {}  # layer name -> (colour, tooltip)
+        self.legend = GradientLegend(self.viewer)
+        self.legend.setAutoFillBackground(True)  # readable over cards and links
+        self.legend.hide()
+        self.viewer.resized.connect(self._place_legend)
 
         self.viewer.scene().selectionChanged.connect(self._on_selection)
         self.viewer.layer_dropped.connect(self._on_drop)
@@ -525,6 +561,8 @@ class Canvas(QObject):
         self.viewer.add_node(graph_node.view, list(node.pos))
         graph_node.model.pos = list(node.pos)
         self.items[node.id] = graph_node
+        if node.name in self.gradients:
+            graph_node.view.set_gradient(*self.gradients[node.name])
 
     def _remove(self, node_id: str) -> None:
         graph_node = self.items.pop(node_id)
@@ -601,6 +639,38 @@ class Canvas(QObject):
                 continue
             self._shown[node_id] = key
             graph_node.view.set_info(text, info.error, _tooltip(graph_node.view, text, info))
+
+    # ---- gradient norms while training -------------------------------------------------
+
+    def show_gradients(self, colors: dict[str, tuple[int, int, int]],
+                       tips: dict[str, str]) -> None:
+        """Colour each layer named in ``colors`` (by layer name, as the trainer reports them)
+        with a bar along its foot, explained in its tooltip; other layers lose their bar. The
+        legend shows in the canvas corner."""
+        self.gradients = {name: (QColor(*rgb), tips.get(name, "")) for name, rgb in colors.items()}
+        for graph_node in self.items.values():
+            view = graph_node.view
+            view.set_gradient(*self.gradients.get(view.name, (None, "")))
+        self._place_legend()
+        self.legend.show()
+        self.legend.raise_()
+
+    def clear_gradients(self) -> None:
+        self.gradients = {}
+        for graph_node in self.items.values():
+            graph_node.view.set_gradient(None)
+        self.legend.hide()
+
+    def gradient_of(self, node_id: str) -> tuple[int, int, int] | None:
+        """The colour of a layer's gradient bar, None without one."""
+        colour = self.items[node_id].view.gradient
+        return None if colour is None else (colour.red(), colour.green(), colour.blue())
+
+    def _place_legend(self) -> None:
+        size = self.legend.sizeHint()
+        self.legend.resize(size)
+        self.legend.move(self.viewer.width() - size.width() - _LEGEND_MARGIN,
+                         self.viewer.height() - size.height() - _LEGEND_MARGIN)
 
     # ---- selection and view ------------------------------------------------------------
 

@@ -27,6 +27,22 @@ def info(parent: QWidget | None, title: str, text: str) -> None:
     QMessageBox.information(parent, title, text)
 
 
+def warning(parent: QWidget | None, title: str, text: str) -> None:
+    QMessageBox.warning(parent, title, text)
+
+
+def ask_stop_training(parent: QWidget | None, doing: str) -> bool:
+    """A run is training: stop it to go on with ``doing`` (e.g. "open another project")?"""
+    box = QMessageBox(QMessageBox.Icon.Question, "Training in progress",
+                      f"A training run is in progress. Stop it to {doing}?", parent=parent)
+    box.setInformativeText("The run stops after its current step; its weights so far are saved.")
+    stop = box.addButton("Stop Training", QMessageBox.ButtonRole.AcceptRole)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+    box.exec()
+    return box.clickedButton() is stop
+
+
 def ask_unsaved(parent: QWidget | None, name: str) -> str:
     """'save', 'discard' or 'cancel'."""
     box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved changes",

@@ -88,6 +88,21 @@ def _trash(p: QPainter) -> None:
     p.drawLine(QPointF(14, 10), QPointF(14, 17))
 
 
+def _play(p: QPainter) -> None:
+    path = QPainterPath()
+    path.moveTo(7, 4.5)
+    path.lineTo(19.5, 12)
+    path.lineTo(7, 19.5)
+    path.closeSubpath()
+    p.setBrush(p.pen().color())  # filled, as players draw it: not a checkbox
+    p.drawPath(path)
+
+
+def _stop(p: QPainter) -> None:
+    p.setBrush(p.pen().color())
+    p.drawRoundedRect(QRectF(6, 6, 12, 12), 1.5, 1.5)
+
+
 DRAWINGS: dict[str, Draw] = {
     "new": _page,
     "open": _folder,
@@ -97,6 +112,8 @@ DRAWINGS: dict[str, Draw] = {
     "arrange": _arrange,
     "fit": _fit,
     "delete": _trash,
+    "train": _play,
+    "stop": _stop,
 }
 
 

@@ -1,8 +1,12 @@
 """The main window: palette on the left, canvas in the middle, properties on the right, and
-the Problems and Statistics tabs below.
+the Problems, Statistics, Training, Runs and Evaluation tabs below.
 
-Room for more: ``bottom_tabs`` takes more tabs (training monitors), ``toolbar`` more actions,
-and ``project_changed`` / ``document_edited`` tell them when the document changes.
+Training runs in a child process (``TrainingProcess``); its events feed the monitor, the run
+history and the gradient colours on the canvas. ``weights_run`` is the run whose weights stand
+for the project: the newest finished run, or one the user opened from the Runs tab.
+
+Room for more: ``bottom_tabs`` takes more tabs, ``toolbar`` more actions, and
+``project_changed`` / ``document_edited`` tell them when the document changes.
 """
 from __future__ import annotations
 
@@ -14,25 +18,34 @@ import nodes
 from PySide6.QtCore import QPoint, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (QApplication, QComboBox, QDockWidget, QLabel, QMainWindow,
-                               QMenu, QSplitter, QTabWidget, QWidget)
+                               QMenu, QProgressBar, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 import designer
+from designer.core import runs
 from designer.core.analysis import Analysis, analyze
 from designer.core.project import SUFFIX, Link, Project, ProjectError, load
 from designer.ui import dialogs, icons, layout, recovery, theme
 from designer.ui.canvas import NODE_HEIGHT, NODE_WIDTH, Canvas
 from designer.ui.commands import (Change, DocumentEditor, clipboard_payload,
                                   empty_project, has_output, parse_clipboard)
+from designer.ui.evaluation_view import EvaluationView
+from designer.ui.gradients import describe_norm, gradient_colors
+from designer.ui.history import RunHistory
+from designer.ui.monitor import TrainingMonitor
 from designer.ui.palette import LayerPalette, LayerSearchPopup
 from designer.ui.problems import ProblemsPanel
 from designer.ui.properties import PropertiesPanel
 from designer.ui.statistics import StatisticsPanel
+from designer.ui.training import TrainingProcess
 
 APP_NAME = "nn-designer"
 SAMPLES = Path(designer.__file__).resolve().parent.parent / "projects"
 AUTOSAVE_MS = 60_000
 MAX_RECENT = 8
 PASTE_OFFSET = 40.0
+TRAINING_SHARE = 0.5  # of the window's height for the bottom tabs while a run trains
+STOP_WAIT_MS = 15_000  # how long closing or opening waits for a stopped run to save
+WEIGHTS = ("best", "last")  # the weights files of a run, in order of preference
 
 SHORTCUTS = (
     ("New, Open, Save, Save As", "Ctrl+N, Ctrl+O, Ctrl+S, Ctrl+Shift+S"),
@@ -48,18 +61,40 @@ SHORTCUTS = (
     ("Pan", "Middle mouse button, or Alt + drag"),
     ("Cut links", "Alt+Shift + drag across them"),
     ("Rename a layer", "double-click it"),
+    ("Train, Stop training", "F5, Shift+F5"),
 )
 
 
-def latest_run_dir(project: Project) -> Path | None:
-    """The newest training run of a saved project (``<stem>.runs/<time>/``), if any."""
+def run_weights(run_dir: Path) -> str | None:
+    """Which weights a run has to offer ("best", else "last"), None if it has none."""
+    return next((w for w in WEIGHTS if (run_dir / f"{w}.safetensors").is_file()), None)
+
+
+def run_name(run_dir: Path) -> str:
+    """A run's display name (the user may have renamed it), else its folder's."""
+    try:
+        return str(runs.read_run(run_dir).get("name") or run_dir.name)
+    except (OSError, ValueError):
+        return run_dir.name
+
+
+def latest_trained_run(project: Project) -> Path | None:
+    """The newest run of a saved project that left weights, if any."""
     if project.path is None:
         return None
-    runs = project.path.parent / f"{project.path.stem}.runs"
-    if not runs.is_dir():
-        return None
-    done = sorted(d for d in runs.iterdir() if d.is_dir() and (d / "run.json").is_file())
-    return done[-1] if done else None
+    for info in runs.list_runs(project.path):
+        if run_weights(Path(info["path"])):
+            return Path(info["path"])
+    return None
+
+
+def structure(project: Project) -> list[dict]:
+    """The project's networks without the card positions (moving a card changes no weight)."""
+    networks = project.to_dict()["networks"]
+    for net in networks:
+        for node in net["nodes"]:
+            node.pop("pos")
+    return networks
 
 
 def _rebase_datasets(project: Project, folder: Path) -> None:
@@ -87,6 +122,9 @@ class MainWindow(QMainWindow):
         self._paste_count = 0
         self._search_pos: tuple[float, float] | None = None
         self._fitted = False
+        self.weights_run: Path | None = None  # the run whose weights stand for the project
+        self._training_run: Path | None = None  # the run being trained
+        self._abandoning_run = False  # a run stopped because the project closes: no follow-up
 
         self.canvas = Canvas(self)
         self.palette = LayerPalette()
@@ -94,11 +132,18 @@ class MainWindow(QMainWindow):
         self.problems = ProblemsPanel()
         self.statistics = StatisticsPanel()
         self.search_popup = LayerSearchPopup(self)
+        self.trainer = TrainingProcess(self)
+        # The Training, Runs and Evaluation views are built on first use (their plots cost
+        # more than the rest of the window); until then their tabs hold empty pages.
+        self._training_views: tuple[TrainingMonitor, RunHistory, EvaluationView] | None = None
+        self.training_page, self.runs_page, self.evaluation_page = QWidget(), QWidget(), QWidget()
 
         self.bottom_tabs = QTabWidget()
         self.bottom_tabs.setDocumentMode(True)
-        self.bottom_tabs.addTab(self.problems, "Problems")
-        self.bottom_tabs.addTab(self.statistics, "Statistics")
+        for widget, title in ((self.problems, "Problems"), (self.statistics, "Statistics"),
+                              (self.training_page, "Training"), (self.runs_page, "Runs"),
+                              (self.evaluation_page, "Evaluation")):
+            self.bottom_tabs.addTab(widget, title)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(self.canvas.widget)
         self.splitter.addWidget(self.bottom_tabs)
@@ -114,8 +159,21 @@ class MainWindow(QMainWindow):
 
         self.totals = QLabel()
         self.problem_count = QLabel()
-        self.statusBar().addPermanentWidget(self.problem_count)
-        self.statusBar().addPermanentWidget(self.totals)
+        # The device and the run's progress, whichever tab is shown.
+        self.train_device = QLabel()
+        self.train_device.hide()
+        self.train_progress = QProgressBar()
+        self.train_progress.setFixedWidth(self.fontMetrics().horizontalAdvance(
+            "Epoch 888/888 · iteration 88888/88888 · elapsed 8:88 · remaining 8:88") + 24)
+        self.train_progress.hide()
+        self.weights_label = QLabel()
+        self.weights_label.hide()
+        for widget in (self.train_device, self.train_progress, self.weights_label,
+                       self.problem_count, self.totals):
+            self.statusBar().addPermanentWidget(widget)
+        self._progress_timer = QTimer(self)
+        self._progress_timer.setInterval(500)
+        self._progress_timer.timeout.connect(self._show_progress)
 
         self._make_actions()
         self._make_menus()
@@ -162,7 +220,8 @@ class MainWindow(QMainWindow):
         for action, name in ((self.new_action, "new"), (self.open_action, "open"),
                              (self.save_action, "save"), (self.undo_action, "undo"),
                              (self.redo_action, "redo"), (self.arrange_action, "arrange"),
-                             (self.fit_action, "fit"), (self.delete_action, "delete")):
+                             (self.fit_action, "fit"), (self.delete_action, "delete"),
+                             (self.train_action, "train"), (self.stop_action, "stop")):
             action.setIcon(icons.icon(name, colour))
 
     def _make_actions(self) -> None:
@@ -205,6 +264,22 @@ class MainWindow(QMainWindow):
                                            [QKeySequence.StandardKey.ZoomIn, "Ctrl+="])
         self.zoom_out_action = self._action("Zoom &Out", lambda: self._zoom(-1),
                                             QKeySequence.StandardKey.ZoomOut)
+        self.train_action = self._action("&Train", self.train, "F5",
+                                         tip="Train the network on the project's data (F5)")
+        self.stop_action = self._action("&Stop Training", self.stop_training, "Shift+F5",
+                                        tip="Stop the run after its current step; its weights "
+                                            "so far are saved (Shift+F5)")
+        self.stop_action.setIconText("Stop")
+        self.stop_action.setEnabled(False)
+        self.evaluate_action = self._action(
+            "&Evaluate Latest Run", self.evaluate_latest,
+            tip="Evaluate the current weights on the validation data")
+        self.gradients_action = QAction("Show &Gradient Norms", self, checkable=True)
+        self.gradients_action.setStatusTip("While training, colour each layer by the gradient "
+                                           "norm of its parameters")
+        self.gradients_action.setChecked(
+            str(self.settings.value("view/gradients", "true")).lower() == "true")
+        self.gradients_action.toggled.connect(self._toggle_gradients)
         self.shortcuts_action = self._action("&Keyboard Shortcuts", self.show_shortcuts)
         self.about_action = self._action("&About nn-designer", self.show_about)
 
@@ -238,6 +313,7 @@ class MainWindow(QMainWindow):
         self.view_menu.addSeparator()
         self.view_menu.addAction(self.palette_dock.toggleViewAction())
         self.view_menu.addAction(self.properties_dock.toggleViewAction())
+        self.view_menu.addAction(self.gradients_action)
         theme_menu = self.view_menu.addMenu("&Theme")
         group = QActionGroup(self)
         self.theme_actions: dict[str, QAction] = {}
@@ -248,6 +324,11 @@ class MainWindow(QMainWindow):
             group.addAction(act)
             theme_menu.addAction(act)
             self.theme_actions[pref] = act
+
+        self.training_menu = bar.addMenu("&Training")
+        self.training_menu.addActions([self.train_action, self.stop_action])
+        self.training_menu.addSeparator()
+        self.training_menu.addAction(self.evaluate_action)
 
         self.help_menu = bar.addMenu("&Help")
         self.help_menu.addActions([self.shortcuts_action, self.about_action])
@@ -269,6 +350,7 @@ class MainWindow(QMainWindow):
         self.network_label_action = self.toolbar.addWidget(self.network_label)
         self.network_box_action = self.toolbar.addWidget(self.network_box)
         self.toolbar.addSeparator()
+        self.toolbar.addActions([self.train_action, self.stop_action])
 
     def _wire(self) -> None:
         ed = self.editor
@@ -282,13 +364,21 @@ class MainWindow(QMainWindow):
         c.links_edited.connect(self._on_links_edited)
         c.nodes_moved.connect(lambda moves: self.editor.move(moves))
         c.menu_requested.connect(self._show_canvas_menu)
-        c.graph.node_double_clicked.connect(lambda node: self.focus_name_editor())
+        c.graph.node_double_clicked.connect(self._on_node_double_clicked)
         self.search_popup.chosen.connect(lambda name: self.add_layer(name, self._search_pos))
         self.palette.layer_activated.connect(lambda name: self.add_layer(name))
         self.problems.node_clicked.connect(lambda nid: self.canvas.select([nid], center=True))
         self.statistics.node_clicked.connect(lambda nid: self.canvas.select([nid], center=True))
         hints = QGuiApplication.styleHints()
-        hints.colorSchemeChanged.connect(lambda scheme: self.set_theme(self.theme_preference))
+        # A method, not a lambda: the application-wide signal must not keep a closed window
+        # (and every widget it owns) alive.
+        hints.colorSchemeChanged.connect(self._follow_color_scheme)
+
+        self.trainer.event.connect(self._on_training_event)
+        self.trainer.finished.connect(self._on_training_finished)
+        self.trainer.failed.connect(self._on_training_failed)
+        self.bottom_tabs.currentChanged.connect(self._on_tab_changed)
+        self.project_changed.connect(self._on_project_changed)
 
     # ---- following the document ----------------------------------------------------------
 
@@ -442,6 +532,9 @@ class MainWindow(QMainWindow):
         self.palette.search.setFocus()
         self.palette.search.selectAll()
 
+    def _on_node_double_clicked(self, _node) -> None:
+        self.focus_name_editor()
+
     def focus_name_editor(self) -> None:
         edit = self.properties.editors.get("Name")
         if edit is not None:
@@ -470,6 +563,221 @@ class MainWindow(QMainWindow):
         menu.addActions([self.undo_action, self.redo_action])
         dialogs.show_menu(menu, global_pos)
 
+    # ---- training -----------------------------------------------------------------------------
+
+    @property
+    def monitor(self) -> TrainingMonitor:
+        return self._build_training_views()[0]
+
+    @property
+    def history(self) -> RunHistory:
+        return self._build_training_views()[1]
+
+    @property
+    def evaluation(self) -> EvaluationView:
+        return self._build_training_views()[2]
+
+    def _build_training_views(self) -> tuple[TrainingMonitor, RunHistory, EvaluationView]:
+        if self._training_views is not None:
+            return self._training_views
+        monitor, history, evaluation = TrainingMonitor(), RunHistory(), EvaluationView()
+        for page, view in ((self.training_page, monitor), (self.runs_page, history),
+                           (self.evaluation_page, evaluation)):
+            box = QVBoxLayout(page)
+            box.setContentsMargins(0, 0, 0, 0)
+            box.addWidget(view)
+        monitor.status_changed.connect(self._show_training_status)
+        history.message.connect(self._show_history_message)
+        history.evaluate_requested.connect(self.evaluate_run)
+        history.open_weights_requested.connect(self.open_weights)
+        evaluation.evaluation_failed.connect(self._show_evaluation_failure)
+        self._training_views = monitor, history, evaluation
+        history.set_project(self.project.path)
+        return self._training_views
+
+    def _on_tab_changed(self, index: int) -> None:
+        if self.bottom_tabs.widget(index) in (self.training_page, self.runs_page,
+                                              self.evaluation_page):
+            self._build_training_views()
+
+    def training_refusal(self) -> str | None:
+        """Why the project cannot be trained as it is (None: it can). Shows the network that
+        would train, so its Problems tab lists what is wrong."""
+        try:
+            net = self.project.network()
+        except ProjectError as e:
+            return str(e)
+        if net is not self.editor.network:
+            self.editor.show_network(net.name)
+        if not net.nodes:
+            return f"network {net.name!r} is empty: add layers from the palette first."
+        problems = analyze(net).problems
+        if problems:
+            more = (f" (and {len(problems) - 1} more problem{'s' * (len(problems) > 2)}, "
+                    "listed in the Problems tab)" if len(problems) > 1 else "")
+            return f"{problems[0]}{more}"
+        return None
+
+    def train(self) -> None:
+        """Train the project as it is in the editor (unsaved edits included)."""
+        if self.trainer.is_running():
+            return
+        reason = self.training_refusal()
+        if reason is not None:
+            self.bottom_tabs.setCurrentWidget(self.problems)
+            self.statusBar().showMessage(f"Cannot train: {reason}", 15000)
+            return
+        self.monitor.reset()
+        self.canvas.clear_gradients()
+        run_dir = self.trainer.start(self.project)
+        self._training_run = run_dir
+        self._show_training(True)
+        if self.project.path is None and run_dir.is_dir():  # runs of unsaved projects: temp
+            self.history.set_runs_folder(run_dir.parent)
+        self.history.set_active_run(run_dir)
+        self.bottom_tabs.setCurrentWidget(self.training_page)
+        canvas, bottom = self.splitter.sizes()
+        if bottom < TRAINING_SHARE * (canvas + bottom):  # room for the curves to be read
+            self.splitter.setSizes([round((1 - TRAINING_SHARE) * (canvas + bottom)),
+                                    round(TRAINING_SHARE * (canvas + bottom))])
+            self.canvas.zoom_to_fit(readable=True)  # not the whole network, shrunk unreadable
+        self.statusBar().showMessage(f"Starting the trainer for {self.project.name}…")
+
+    def stop_training(self) -> None:
+        if self.trainer.is_running():
+            self.trainer.stop()
+            self.stop_action.setEnabled(False)
+            self.statusBar().showMessage("Stopping after the current step; saving the weights…")
+
+    def stop_training_first(self, doing: str) -> bool:
+        """Before the project closes: True when no run trains (any more). Asks the user, then
+        stops the run and waits for it to save its weights."""
+        if not self.trainer.is_running():
+            return True
+        if not dialogs.ask_stop_training(self, doing):
+            return False
+        self._abandoning_run = True
+        self.trainer.stop()
+        if not self.trainer.wait(STOP_WAIT_MS):
+            self.trainer.kill()
+            self.trainer.wait(STOP_WAIT_MS)
+        self._abandoning_run = False
+        return not self.trainer.is_running()
+
+    def _show_training(self, running: bool) -> None:
+        self.train_action.setEnabled(not running)
+        self.stop_action.setEnabled(running)
+        self.train_progress.setVisible(running)
+        self.train_device.setVisible(running)
+        if running:
+            self._show_progress()
+            self._progress_timer.start()
+        else:
+            self._progress_timer.stop()
+
+    def _show_progress(self) -> None:
+        """The monitor's progress bar, repeated in the status bar."""
+        bar = self.monitor.progress
+        self.train_progress.setRange(bar.minimum(), bar.maximum())
+        self.train_progress.setValue(bar.value())
+        self.train_progress.setFormat(self.monitor.progress_text())
+        self.train_device.setText(self.monitor.device_label.text())
+
+    def _show_training_status(self, text: str) -> None:
+        if self.monitor.state != "idle":  # not the "press Train" hint of an empty monitor
+            self.statusBar().showMessage(text)
+
+    def _show_history_message(self, text: str) -> None:
+        self.statusBar().showMessage(text, 6000)
+
+    def _show_evaluation_failure(self, message: str) -> None:
+        dialogs.error(self, "Evaluation failed", message)
+
+    def _on_training_event(self, event: dict) -> None:
+        self.monitor.handle_event(event)
+        if event.get("event") == "gradients" and self.gradients_action.isChecked():
+            norms = event.get("norms") or {}
+            self.canvas.show_gradients(gradient_colors(norms),
+                                       {name: describe_norm(v) for name, v in norms.items()})
+
+    def _end_training(self) -> Path | None:
+        run, self._training_run = self._training_run, None
+        self.history.set_active_run(None)
+        self.canvas.clear_gradients()
+        self._show_training(False)
+        return run
+
+    def _on_training_finished(self, status: str) -> None:
+        run = self._end_training()
+        if run is None or self._abandoning_run or not run_weights(run):
+            return
+        self.set_weights_run(run)
+        self.evaluation.evaluate_run(run)
+
+    def _on_training_failed(self, message: str) -> None:
+        self.monitor.show_failure(message)
+        self._end_training()
+        if not self._abandoning_run:
+            self.bottom_tabs.setCurrentWidget(self.training_page)
+            dialogs.error(self, "Training failed", message)
+
+    def _toggle_gradients(self, on: bool) -> None:
+        self.settings.setValue("view/gradients", on)
+        if not on:
+            self.canvas.clear_gradients()
+
+    def set_weights_run(self, run_dir: Path | None) -> None:
+        """Make a run's weights the project's current weights (export and evaluate use them)."""
+        self.weights_run = run_dir
+        if run_dir is None:
+            self.weights_label.hide()
+            return
+        self.weights_label.setText(f"Weights: {run_name(run_dir)} "
+                                   f"({run_weights(run_dir) or 'none'})")
+        self.weights_label.setToolTip(f"Export and Evaluate use the weights of {run_dir}")
+        self.weights_label.show()
+
+    def open_weights(self, run_dir: Path) -> None:
+        """Runs tab → Open weights: the run's weights become the project's current weights.
+        A run of another network is allowed, with a warning (it keeps its own network)."""
+        run_dir = Path(run_dir)
+        try:
+            trained = load(run_dir / "project.nnd")
+        except ProjectError as e:
+            dialogs.error(self, "Cannot open the run's weights", str(e))
+            return
+        if structure(trained) != structure(self.project):
+            dialogs.warning(
+                self, "A different network",
+                f"Run {run_name(run_dir)} trained a network that differs from the one in the "
+                "editor.\n\nIts weights are used with the network it was trained with: "
+                "Export and Evaluate use the run's own copy, not the editor's.")
+        self.set_weights_run(run_dir)
+        self.statusBar().showMessage(f"The weights of run {run_name(run_dir)} are now the "
+                                     "project's current weights.", 6000)
+
+    def evaluate_run(self, run_dir: Path) -> None:
+        self.evaluation.evaluate_run(Path(run_dir))
+        self.bottom_tabs.setCurrentWidget(self.evaluation_page)
+
+    def evaluate_latest(self) -> None:
+        run = self.weights_run or latest_trained_run(self.project)
+        if run is None:
+            self.statusBar().showMessage("No trained run to evaluate yet: press Train (F5).",
+                                         6000)
+            return
+        self.evaluate_run(run)
+
+    def _on_project_changed(self) -> None:
+        self.set_weights_run(None)
+        self.canvas.clear_gradients()
+        if self._training_views is not None:
+            monitor, history, evaluation = self._training_views
+            history.set_project(self.project.path)
+            monitor.reset()
+            evaluation.clear("No evaluation of this project yet: train it, or pick a run in the "
+                             "Runs tab and press Evaluate.")
+
     # ---- files --------------------------------------------------------------------------------
 
     def _show_project(self, project: Project, modified: bool) -> None:
@@ -493,7 +801,7 @@ class MainWindow(QMainWindow):
         return False
 
     def new_project(self) -> None:
-        if self.maybe_save():
+        if self.stop_training_first("start a new project") and self.maybe_save():
             self._drop_recovery()
             self._show_project(empty_project(), modified=False)
 
@@ -513,7 +821,7 @@ class MainWindow(QMainWindow):
         except ProjectError as e:
             dialogs.error(self, "Cannot open project", str(e))
             return False
-        if not self.maybe_save():
+        if not self.stop_training_first("open another project") or not self.maybe_save():
             return False
         self._drop_recovery()
         modified = False
@@ -581,6 +889,9 @@ class MainWindow(QMainWindow):
             return False
         self._drop_recovery()
         self.editor.undo_stack.setClean()
+        if path != old_path and self._training_views is not None \
+                and not self.trainer.is_running():
+            self.history.set_project(path)
         self._remember(path)
         self._update_title()
         self.statusBar().showMessage(f"Saved {path}", 4000)
@@ -594,7 +905,8 @@ class MainWindow(QMainWindow):
                 raise
             dialogs.info(self, "Export", "Export is not available in this installation.")
             return
-        ExportDialog(self.project, latest_run_dir(self.project), self).exec()
+        ExportDialog(self.project, self.weights_run or latest_trained_run(self.project),
+                     self).exec()
 
     # ---- autosave and recovery -----------------------------------------------------------------
 
@@ -675,6 +987,9 @@ class MainWindow(QMainWindow):
         if self.analysis is not None:
             self.reanalyze()
 
+    def _follow_color_scheme(self, _scheme) -> None:
+        self.set_theme(self.theme_preference)
+
     def show_shortcuts(self) -> None:
         rows = "".join(f"<tr><td>{what}</td><td>&nbsp;&nbsp;<b>{keys}</b></td></tr>"
                        for what, keys in SHORTCUTS)
@@ -694,7 +1009,7 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, lambda: self.canvas.zoom_to_fit(readable=True))
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
-        if not self.maybe_save():
+        if not self.stop_training_first("quit") or not self.maybe_save():
             event.ignore()
             return
         self._drop_recovery()

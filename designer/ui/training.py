@@ -23,12 +23,12 @@ import shutil
 import sys
 import tempfile
 from collections import deque
-from datetime import datetime
 from pathlib import Path
 from typing import Callable, Sequence
 
 from PySide6.QtCore import QCoreApplication, QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
+from designer.core import runs
 from designer.core.project import Project, atomic_write
 
 # The folder that holds the ``designer`` package: the child must import the same code.
@@ -50,34 +50,19 @@ def trainer_command(snapshot: Path, run_dir: Path) -> list[str]:
             "--out", str(run_dir)]
 
 
-def next_run_dir(project: Project, now: datetime | None = None) -> Path:
-    """``<project folder>/<stem>.runs/<YYYYMMDD-HHMMSS>`` (``-2``, ``-3`` if taken).
+def runs_home(project: Project) -> Path:
+    """The project file whose ``<stem>.runs`` folder holds the project's runs.
 
-    An unsaved project has no folder of its own; its runs go to the temporary folder.
+    An unsaved project has no folder of its own; its runs go to the temporary folder, as if it
+    were saved there under its name.
     """
     if project.path is not None:
-        runs = project.path.parent / f"{project.path.stem}.runs"
-    else:
-        runs = Path(tempfile.gettempdir()) / "nn-designer" / f"{project.name or 'untitled'}.runs"
-    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
-    candidate, n = runs / stamp, 2
-    while candidate.exists():
-        candidate, n = runs / f"{stamp}-{n}", n + 1
-    return candidate
+        return project.path
+    return Path(tempfile.gettempdir()) / "nn-designer" / f"{project.name or 'untitled'}.nnd"
 
 
-def snapshot_project(project: Project, folder: Path) -> Path:
-    """Write the in-memory project to ``folder/<name>.nnd`` with dataset files made absolute.
-
-    The snapshot lives elsewhere than the project, so relative dataset paths are resolved
-    against the project's own folder first; ``embedded:`` sources stay as they are.
-    """
-    snapshot = project.copy()
-    for dataset in snapshot.datasets.values():
-        if not dataset.source.startswith("embedded:"):
-            dataset.source = str(project.resolve(dataset.source).resolve())
-    stem = project.path.stem if project.path is not None else (project.name or "untitled")
-    return snapshot.save(folder / f"{stem}.nnd")
+# The export dialog and the trainer's child read the same kind of snapshot as the run keeps.
+snapshot_project = runs.snapshot
 
 
 class TrainingProcess(QObject):
@@ -139,17 +124,20 @@ class TrainingProcess(QObject):
         """
         if self._process is not None:
             raise RuntimeError("a training run is already in progress; stop it first")
-        self.run_dir = Path(run_dir) if run_dir is not None else next_run_dir(project)
+        home = runs_home(project)
+        # Where the run goes if its folder cannot be made (for the caller; nothing is there).
+        self.run_dir = Path(run_dir) if run_dir is not None else runs.runs_folder(home)
         try:
-            self.run_dir.parent.mkdir(parents=True, exist_ok=True)
+            # Made here, not by the child: the name is taken at once, and shown at once.
+            self.run_dir = runs.new_run_dir(home, run_dir)
             self._temp = Path(tempfile.mkdtemp(prefix="nn-designer-train-"))
             snapshot = snapshot_project(project, self._temp)
             # Messages name the user's project, not the temporary copy the child read.
             self._snapshot_names = (str(snapshot), str(project.path or project.name))
         except OSError as e:
             self._end()
-            where = e.filename or self.run_dir.parent
-            message = f"Cannot prepare the run: {where}: {e.strerror or e}"
+            message = (f"Cannot prepare the run: {e.filename}: {e.strerror or e}" if e.filename
+                       else f"Cannot prepare the run: {e}")
             QTimer.singleShot(0, lambda: self.failed.emit(message))
             return self.run_dir
         program, *arguments = self.command(snapshot, self.run_dir)
@@ -306,7 +294,7 @@ class TrainingProcess(QObject):
         if not isinstance(info, dict) or info.get("status") != "running":
             return
         info.update(status="failed", message=message.splitlines()[0],
-                    finished=datetime.now().astimezone().isoformat(timespec="seconds"))
+                    finished=runs.now())
         try:
             atomic_write(run_json, json.dumps(info, indent=2) + "\n")
         except OSError:

@@ -18,12 +18,15 @@ class Dialogs:
 
     errors: list[tuple[str, str]] = field(default_factory=list)
     infos: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
     unsaved_answer: str = "discard"
     unsaved_asked: int = 0
     restore_answer: bool = True
     restore_asked: list[str] = field(default_factory=list)
     open_answer: Path | None = None
     save_answer: Path | None = None
+    stop_training_answer: bool = True
+    stop_training_asked: list[str] = field(default_factory=list)
 
 
 @pytest.fixture
@@ -38,6 +41,13 @@ def dialog_answers(monkeypatch) -> Dialogs:
         d.restore_asked.append(name)
         return d.restore_answer
 
+    def ask_stop_training(parent, doing):
+        d.stop_training_asked.append(doing)
+        return d.stop_training_answer
+
+    monkeypatch.setattr(dialogs, "warning",
+                        lambda parent, title, text: d.warnings.append((title, text)))
+    monkeypatch.setattr(dialogs, "ask_stop_training", ask_stop_training)
     monkeypatch.setattr(dialogs, "error", lambda parent, title, text: d.errors.append((title, text)))
     monkeypatch.setattr(dialogs, "info", lambda parent, title, text: d.infos.append((title, text)))
     monkeypatch.setattr(dialogs, "ask_unsaved", ask_unsaved)
@@ -71,6 +81,7 @@ def make_window(qtbot, settings, dialog_answers):
     yield make
     # Close and really delete each window, so later tests do not restyle or repaint it.
     dialog_answers.unsaved_answer = "discard"
+    dialog_answers.stop_training_answer = True
     for w in made:
         w.close()
         w.deleteLater()

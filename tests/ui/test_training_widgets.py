@@ -10,6 +10,7 @@ import math
 import os
 import signal
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from designer.ui.gradients import (NO_GRADIENT, NOT_FINITE, STOPS, GradientLegen
                                    color_for_norm, describe_norm, gradient_colors)
 from designer.ui.history import RunHistory, read_metrics
 from designer.ui.monitor import TrainingMonitor
-from designer.ui.training import TrainingProcess, next_run_dir, snapshot_project
+from designer.ui.training import TrainingProcess, snapshot_project
 
 from tests.conftest import PROJECTS
 
@@ -221,14 +222,21 @@ def test_a_run_folder_that_cannot_be_made_is_reported(qtbot, tmp_path):
     assert str(tmp_path / "a-file") in message and not process.is_running()
 
 
-def test_run_folders_are_named_by_time_and_never_reused(tmp_path):
-    from datetime import datetime
+def test_run_folders_are_taken_at_start_and_unsaved_projects_train_in_the_temp_folder(
+        qtbot, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
     project = iris(tmp_path, 1)
-    when = datetime(2026, 11, 22, 10, 30, 5)
-    first = next_run_dir(project, when)
-    assert first == tmp_path / "iris.runs" / "20261122-103005"
-    first.mkdir(parents=True)
-    assert next_run_dir(project, when).name == "20261122-103005-2"
+    project.path, project.name = None, "sketch"
+    process = TrainingProcess(command=fake("done"))
+    _, ends = collect(process)
+    first = process.start(project)
+    assert first.is_dir() and first.parent == tmp_path / "tmp" / "nn-designer" / "sketch.runs"
+    qtbot.waitUntil(lambda: bool(ends), timeout=30000)
+    second = process.start(project)
+    assert second.is_dir() and second != first and second.parent == first.parent
+    qtbot.waitUntil(lambda: len(ends) == 2, timeout=30000)
+    assert ends == [("finished", "done")] * 2
 
 
 def test_snapshot_keeps_embedded_datasets_and_absolutises_files(tmp_path):
