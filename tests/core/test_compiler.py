@@ -93,3 +93,12 @@ def test_engine_never_imports_qt():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_inference_graph_traces_under_torch_compile():
+    compiled = compile_network(load(PROJECTS / "digits_resnet.nnd").network())
+    compiled.layers.eval()
+    x = torch.rand(3, 1, 8, 8)
+    # the eager backend runs dynamo's full graph capture without compiling C++ kernels
+    traced = torch.compile(compiled.infer, backend="eager", fullgraph=True)
+    assert torch.equal(traced(x), compiled.infer(x))

@@ -280,6 +280,28 @@ def test_the_command_stops_on_a_signal(tmp_path):
     assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "stopped"
 
 
+def test_a_run_killed_mid_epoch_leaves_loadable_weights(tmp_path):
+    # SIGKILL gives the trainer no chance to clean up: what is on disk must already be whole
+    mlp(tmp_path, source="embedded:spirals", inputs=2, classes=2, epochs=1000)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "designer", "train", str(tmp_path / "mlp.nnd"), "--events",
+         "--out", str(tmp_path / "run")], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    seen = 0
+    for line in process.stdout:
+        event = json.loads(line)
+        seen += event["event"] == "checkpoint"
+        if seen and event["event"] == "iteration":  # mid-epoch, after a checkpoint was written
+            process.kill()
+            break
+    process.wait(timeout=60)
+    run_dir = tmp_path / "run"
+    compiled = compile_network(load(run_dir / "project.nnd").network())
+    compiled.layers.load_state_dict(load_file(str(run_dir / "best.safetensors")), strict=True)
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
+    assert not [p.name for p in run_dir.iterdir() if p.name.endswith(".tmp")]
+
+
 # ---- failures ------------------------------------------------------------------------------
 
 def test_divergence_fails_the_run_and_says_what_to_change(tmp_path):
