@@ -258,10 +258,14 @@ class Feeder:
         return len(self.tensors[0]) if self.tensors else 0
 
     def batch(self, indices: torch.Tensor) -> list[torch.Tensor]:
-        indices = indices.to(self.home)
+        moving = self.home != self.device
+        if indices.device != self.home:
+            indices = indices.to(self.home)
         out = []
         for tensor, scale in zip(self.tensors, self.scales):
-            x = tensor[indices].to(self.device, non_blocking=True)
+            x = tensor[indices]
+            if moving:
+                x = x.to(self.device, non_blocking=True)
             if x.dtype != torch.float32:
                 x = x.float()
             out.append(x * scale if scale != 1.0 else x)
@@ -504,12 +508,13 @@ class _Loop:
         epoch = 0
         for epoch in range(1, cfg.epochs + 1):
             batches = self.batches()
-            loss_sum = torch.zeros((), device=p.device)
+            batch_losses = []  # summed once per epoch: one tensor op per step, no sync
             seen = 0
             for i, indices in enumerate(batches):
                 lr = self.schedule.lr(epoch - 1 + i / len(batches))
-                for group in self.optimizer.param_groups:
-                    group["lr"] = lr
+                if lr != self.optimizer.param_groups[0]["lr"]:
+                    for group in self.optimizer.param_groups:
+                        group["lr"] = lr
                 with _autocast(p):
                     loss = model(*self.feeder.batch(indices))
                 self.optimizer.zero_grad(set_to_none=True)
@@ -528,7 +533,7 @@ class _Loop:
                     self.scaler.update()
                 else:
                     self.optimizer.step()
-                loss_sum += loss.detach().float() * len(indices)
+                batch_losses.append(loss.detach())
                 seen += len(indices)
                 if report:
                     value = loss.item()
@@ -546,7 +551,9 @@ class _Loop:
             if interrupted:
                 epoch -= 1
                 break
-            train_loss = loss_sum.item() / seen
+            sizes = torch.tensor([len(b) for b in batches[:len(batch_losses)]],
+                                 dtype=torch.float32, device=p.device)
+            train_loss = float(torch.stack(batch_losses).float() @ sizes) / seen
             self._check_finite(train_loss, epoch, iteration)
             val_loss = val_error = None
             if n_val:
