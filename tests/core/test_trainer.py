@@ -402,17 +402,17 @@ def test_the_command_prints_events_and_text(tmp_path, capsys):
 # ---- the sample projects -------------------------------------------------------------------
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, epochs, best", [
-    ("iris_mlp", 30, 0.10),  # error rate: at most 10% wrong
-    ("xor_mlp", 10, 0.05),
-    ("digits_lenet", 3, 0.15),
-    ("digits_resnet", 3, 0.05),
-    ("sine_lstm", 5, 0.005),  # mean squared error of the next value (the wave spans ±1)
-    ("digits_autoencoder", 5, 0.06),  # mean squared error per pixel (pixels span 0..1)
+@pytest.mark.parametrize("name, best", [
+    ("iris_mlp", 0.07),  # validation error: at least 93 % accuracy
+    ("xor_mlp", 0.0),  # 100 % accuracy
+    ("digits_lenet", 0.05),  # at least 95 % accuracy
+    ("digits_resnet", 0.05),
+    ("sine_lstm", 0.03),  # validation MSE; the target's variance is about 0.3 (well under 1/10)
+    ("digits_autoencoder", 0.06),  # mean squared error per pixel (pixels span 0..1)
 ])
-def test_sample_projects_train_to_their_stated_results(tmp_path, name, epochs, best):
+def test_sample_projects_train_to_their_stated_results(tmp_path, name, best):
+    # each sample trains with its own settings, as a user gets them
     project = load(PROJECTS / f"{name}.nnd")
-    project.training.epochs = epochs
     result = train(project, run_dir=tmp_path / "run")
     assert result.status == "done", result.message
     assert result.best_val_error <= best
