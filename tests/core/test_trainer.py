@@ -260,13 +260,18 @@ def test_stop_ends_the_run_after_the_current_step_with_weights_saved(tmp_path):
     assert (info["status"], info["epochs_done"]) == ("stopped", 1)
 
 
-def test_the_command_stops_on_a_signal(tmp_path):
-    # SIGTERM is what the app sends its training process; SIGINT (Ctrl+C) takes the same path
+def long_training_process(tmp_path):
+    """``python -m designer train --events`` on a 1,000-epoch run, as the window starts it."""
     mlp(tmp_path, source="embedded:spirals", inputs=2, classes=2, epochs=1000)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "designer", "train", str(tmp_path / "mlp.nnd"), "--events",
          "--out", str(tmp_path / "run")], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+
+
+def test_the_command_stops_on_a_signal(tmp_path):
+    # SIGTERM is what the app sends its training process; SIGINT (Ctrl+C) takes the same path
+    process = long_training_process(tmp_path)
     events = []
     for line in process.stdout:
         events.append(json.loads(line))
@@ -282,11 +287,7 @@ def test_the_command_stops_on_a_signal(tmp_path):
 
 def test_a_run_killed_mid_epoch_leaves_loadable_weights(tmp_path):
     # SIGKILL gives the trainer no chance to clean up: what is on disk must already be whole
-    mlp(tmp_path, source="embedded:spirals", inputs=2, classes=2, epochs=1000)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "designer", "train", str(tmp_path / "mlp.nnd"), "--events",
-         "--out", str(tmp_path / "run")], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    process = long_training_process(tmp_path)
     seen = 0
     for line in process.stdout:
         event = json.loads(line)
