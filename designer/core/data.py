@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nodes import shape_text
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff")
 EMBEDDED_PREFIX = "embedded:"
 
@@ -320,14 +322,11 @@ def _read_cells(name: str, column: _Column, rows, lines, path: Path) -> tuple[np
     for r, sample in enumerate(samples):
         if sample.shape != shape:
             raise _cell_error(path, lines[r], column,
-                              f"{kind} {rows[r][column.position]!r} is {_text(sample.shape)} but "
-                              f"{rows[0][column.position]!r} (line {lines[0]}) is {_text(shape)}; "
+                              f"{kind} {rows[r][column.position]!r} is {shape_text(sample.shape)} but "
+                              f"{rows[0][column.position]!r} (line {lines[0]}) is {shape_text(shape)}; "
                               f"every sample of variable {name!r} must have the same shape")
     return np.stack(samples), kind == "image"
 
-
-def _text(shape: tuple[int, ...]) -> str:
-    return "×".join(str(d) for d in shape)
 
 
 def _read_image(path: Path) -> np.ndarray:

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from nodes import shape_text
+
 from designer.core import runs
 from designer.core.data import DataError, open_dataset
 from designer.core.project import Project, ProjectError, load
@@ -132,8 +134,8 @@ def _load_into(layers, path: Path, network: str) -> None:
                                   "network changed after this run (evaluate the run's own "
                                   "project.nnd, or train again)")
         if tuple(state[key].shape) != tuple(tensor.shape):
-            raise EvaluationError(f"{path}: {key} is {_shape(state[key].shape)} in the file but "
-                                  f"{_shape(tensor.shape)} in network {network!r}; the network "
+            raise EvaluationError(f"{path}: {key} is {shape_text(state[key].shape)} in the file but "
+                                  f"{shape_text(tensor.shape)} in network {network!r}; the network "
                                   "changed after this run (evaluate the run's own project.nnd, "
                                   "or train again)")
     extra = sorted(set(state) - set(own))
@@ -142,9 +144,6 @@ def _load_into(layers, path: Path, network: str) -> None:
                               "have; the network changed after this run")
     layers.load_state_dict(state)
 
-
-def _shape(shape) -> str:
-    return "×".join(str(d) for d in shape) or "scalar"
 
 
 def confusion_matrix(truth: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:

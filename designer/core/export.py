@@ -45,6 +45,7 @@ import torch
 from torch import nn
 
 from nodes import modules as layer_modules
+from nodes import shape_text
 
 from designer.core.compiler import Compiled, CompileError, compile_network
 from designer.core.data import DataError, DataSet
@@ -263,8 +264,8 @@ def _load_weights(compiled: Compiled, network: Network, path: Path) -> None:
             raise ExportError(f"{path}: tensor {key!r} (layer {where(key)}) is missing; the "
                               "weights were saved from a different network")
         if tuple(state[key].shape) != tuple(tensor.shape):
-            raise ExportError(f"{path}: tensor {key!r} is {_shape(state[key].shape)} but layer "
-                              f"{where(key)} needs {_shape(tensor.shape)}; the weights were "
+            raise ExportError(f"{path}: tensor {key!r} is {shape_text(state[key].shape)} but layer "
+                              f"{where(key)} needs {shape_text(tensor.shape)}; the weights were "
                               "saved from a different network")
         if state[key].is_floating_point() and not torch.isfinite(state[key]).all():
             raise ExportError(f"{path}: tensor {key!r} (layer {where(key)}) holds NaN or "
@@ -282,9 +283,6 @@ def _layer_names(compiled: Compiled, network: Network) -> dict[str, str]:
     return {attr: f"{by_id[nid].name} ({by_id[nid].type})"
             for nid, attr in compiled.attr_of.items()}
 
-
-def _shape(shape) -> str:
-    return "×".join(str(d) for d in shape) or "scalar"
 
 
 # ---- before exporting: what the target cannot express ----------------------------------------
@@ -861,7 +859,7 @@ def pytorch_source(model: Model, module_name: str) -> str:
             local[fx_node] = _local_name(attr, taken)
             call = (f"{local[fx_node]} = self.{attr}"
                     f"({', '.join(local[a] for a in fx_node.args)})")
-            forward_lines.append(f"{call}  # {node.type}, N×{_shape(shape)}")
+            forward_lines.append(f"{call}  # {node.type}, N×{shape_text(shape)}")
         elif fx_node.op == "output":
             result = fx_node.args[0]
             results = list(result) if isinstance(result, (tuple, list)) else [result]
@@ -873,9 +871,9 @@ def pytorch_source(model: Model, module_name: str) -> str:
     imports, classes = _modules_source(used)
     info = preprocessing(model)
     inputs_doc = "\n".join(
-        f"    {i['name']}: float32 tensor N×{_shape(i['shape'])}; {i['normalization']['description']}"
+        f"    {i['name']}: float32 tensor N×{shape_text(i['shape'])}; {i['normalization']['description']}"
         for i in info["inputs"])
-    outputs_doc = "\n".join(f"    {o['name']}: N×{_shape(o['shape'])}, {o['meaning']}"
+    outputs_doc = "\n".join(f"    {o['name']}: N×{shape_text(o['shape'])}, {o['meaning']}"
                             for o in info["outputs"])
     example_inputs = ", ".join(f"torch.randn(2, {', '.join(str(d) for d in i['shape'])})"
                                for i in info["inputs"])

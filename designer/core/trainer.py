@@ -25,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nodes import shape_text
+
 from designer.core import runs
 from designer.core.analysis import analyze
 from designer.core.compiler import CompileError, Compiled, LossInfo, compile_network
@@ -180,15 +182,12 @@ def project_data(project: Project) -> tuple[DataSet, DataSet]:
     train, val = loaded["training"], loaded["validation"]
     if train.variables != val.variables:
         def describe(d: DataSet) -> str:
-            return ", ".join(f"{k} ({_shape(s)})" for k, s in d.variables.items())
+            return ", ".join(f"{k} ({shape_text(s)})" for k, s in d.variables.items())
         raise TrainingError("data", f"the training data has variables {describe(train)} but the "
                                     f"validation data ({val.source}) has {describe(val)}; they "
                                     "must match", bad_input=True)
     return train, val
 
-
-def _shape(shape: tuple[int, ...]) -> str:
-    return "×".join(map(str, shape)) if shape else "scalar"
 
 
 def fit_to_network(data: DataSet, compiled: Compiled, network) -> DataSet:
