@@ -47,9 +47,10 @@ from torch import nn
 from nodes import modules as layer_modules
 from nodes import shape_text
 
+from designer.core import runs
 from designer.core.compiler import Compiled, CompileError, compile_network
 from designer.core.data import DataError, DataSet
-from designer.core.project import Network, Project, ProjectError, load
+from designer.core.project import Network, Project, ProjectError, atomic_path, atomic_write, load
 from designer.core.trainer import TrainingError, fit_to_network, project_data
 
 FORMATS = ("onnx", "pytorch", "weights")
@@ -505,31 +506,6 @@ def file_stem(name: str) -> str:
     return f"model_{ident}" if ident[0].isdigit() else ident
 
 
-@contextlib.contextmanager
-def _atomic(path: Path):
-    """Yields a temporary path beside ``path``; it replaces ``path`` only when the block ends."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def _write_text(path: Path, text: str) -> None:
-    with _atomic(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-
-
-def _write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
-    from safetensors.torch import save_file
-
-    with _atomic(path) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp),
-                  metadata=metadata)
-
-
 # ---- ONNX ------------------------------------------------------------------------------------
 
 @contextlib.contextmanager
@@ -596,7 +572,7 @@ def write_onnx(model: Model, path: Path, opset: int = DEFAULT_OPSET, exporter: s
     if order[0] is False and exporter == "auto":
         note = (f"opset {opset} is below the dynamo exporter's own ({DYNAMO_MIN_OPSET} and "
                 "newer); used the legacy exporter")
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         for dynamo in order:
             name = "dynamo" if dynamo else "legacy"
             log(f"exporting with the {name} exporter (opset {opset})…")
@@ -1067,13 +1043,13 @@ def export(project: Project, fmt: str, out: str | os.PathLike, *,
     elif fmt == "pytorch":
         source = pytorch_source(model, path.stem)
         weights_path = path.with_suffix(".safetensors")
-        _write_text(path, source)
-        _write_tensors(weights_path, inference_state(model), _metadata(model))
+        atomic_write(path, source)
+        runs.save_tensors(inference_state(model), weights_path, _metadata(model))
         extra.append(weights_path)
     else:
-        _write_tensors(path, model.compiled.layers.state_dict(), _metadata(model))
+        runs.save_tensors(model.compiled.layers.state_dict(), path, _metadata(model))
     info_path = _preprocessing_path(path)
-    _write_text(info_path, json.dumps(preprocessing(model), indent=2) + "\n")
+    atomic_write(info_path, json.dumps(preprocessing(model), indent=2) + "\n")
     extra.append(info_path)
     result.files += [str(p) for p in extra]
     result.seconds = time.perf_counter() - started

@@ -5,6 +5,7 @@ trainer and the exporters all read this document; none of them owns a copy of th
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -209,24 +210,31 @@ class Project:
         return target
 
 
-def atomic_write(path: Path, text: str, durable: bool = True) -> None:
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """A temporary path beside ``path`` (same suffix) that replaces ``path`` when the block
+    ends without error; on an error or an interruption it is removed and ``path`` is untouched."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def atomic_write(path: str | os.PathLike, text: str, durable: bool = True) -> None:
     """Replace ``path`` by a renamed temporary file: readers see the old text or the new.
 
     ``durable`` also flushes to disk before the rename, so a power cut cannot leave an empty
     file; status files rewritten every epoch skip that cost (a killed process is safe anyway).
     """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def to_json_props(props: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from designer.core.project import Project, atomic_write
+from designer.core.project import Project, atomic_path, atomic_write
 
 METRICS_HEADER = ("epoch", "train_loss", "val_loss", "val_error", "lr", "elapsed")
 
@@ -159,16 +158,12 @@ def save_weights(module: torch.nn.Module, path: Path) -> None:
     save_tensors(module.state_dict(), path)
 
 
-def save_tensors(state: dict[str, torch.Tensor], path: Path) -> None:
+def save_tensors(state: dict[str, torch.Tensor], path: Path,
+                 metadata: dict[str, str] | None = None) -> None:
+    """Tensors as a safetensors file, written atomically."""
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
 
 
 def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
