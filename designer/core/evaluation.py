@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from nodes import shape_text
 
 from designer.core import runs
 from designer.core.data import DataError, open_dataset
@@ -91,7 +90,10 @@ def evaluate(project: Project | None, run_dir: str | Path, weights: str = "best"
         prepared = prepare(project, data=other)
     except TrainingError as e:
         raise EvaluationError(str(e)) from None
-    _load_into(prepared.compiled.layers, path, project.training.network)
+    try:
+        runs.load_into(prepared.compiled, project.network(), path)
+    except runs.WeightsError as e:
+        raise EvaluationError(str(e)) from None
     dataset = prepared.val_data
     if not len(dataset):
         raise EvaluationError("there are no validation samples to evaluate; raise "
@@ -119,31 +121,6 @@ def evaluate(project: Project | None, run_dir: str | Path, weights: str = "best"
                       mse=float(np.mean(difference ** 2)), mae=float(np.mean(np.abs(difference))),
                       confusion=np.zeros((0, 0), dtype=np.int64), per_class=[], targets=targets,
                       predictions=predicted, confidences=None, **common)
-
-
-def _load_into(layers, path: Path, network: str) -> None:
-    """Load weights, explaining a mismatch in terms of the network's layers."""
-    try:
-        state = runs.load_weights(path)
-    except Exception as e:  # safetensors raises its own error types for damaged files
-        raise EvaluationError(f"{path}: not a readable weights file ({e})") from None
-    own = layers.state_dict()
-    for key, tensor in own.items():
-        if key not in state:
-            raise EvaluationError(f"{path} has no weights for {key} of network {network!r}; the "
-                                  "network changed after this run (evaluate the run's own "
-                                  "project.nnd, or train again)")
-        if tuple(state[key].shape) != tuple(tensor.shape):
-            raise EvaluationError(f"{path}: {key} is {shape_text(state[key].shape)} in the file but "
-                                  f"{shape_text(tensor.shape)} in network {network!r}; the network "
-                                  "changed after this run (evaluate the run's own project.nnd, "
-                                  "or train again)")
-    extra = sorted(set(state) - set(own))
-    if extra:
-        raise EvaluationError(f"{path} holds {extra[0]}, which network {network!r} does not "
-                              "have; the network changed after this run")
-    layers.load_state_dict(state)
-
 
 
 def confusion_matrix(truth: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:

@@ -238,51 +238,15 @@ def load_model(project: Project, run_dir: str | os.PathLike | None = None,
     if path is None:
         source = f"untrained: initial weights from seed {project.training.seed}"
     else:
-        _load_weights(compiled, net, path)
+        try:
+            runs.load_into(compiled, net, path)
+        except runs.WeightsError as e:
+            raise ExportError(str(e)) from None
         source = f"{path.name} of run {run_dir.name}"
     # the graph module's own flag too: an exporter that restores the mode it found after
     # exporting would otherwise put every layer back into training mode
     compiled.infer.eval()
     return Model(project, net, compiled, source, run_dir)
-
-
-def _load_weights(compiled: Compiled, network: Network, path: Path) -> None:
-    """Load a safetensors file, explaining any tensor that does not fit in terms of the layers."""
-    from safetensors.torch import load_file
-
-    try:
-        state = load_file(str(path))
-    except Exception as e:  # safetensors has its own error types for damaged files
-        raise ExportError(f"{path}: not a readable safetensors file ({e})") from None
-    own = compiled.layers.state_dict()
-    layer_of = _layer_names(compiled, network)
-
-    def where(key: str) -> str:
-        return layer_of.get(key.split(".")[0], "no layer")
-
-    for key, tensor in own.items():
-        if key not in state:
-            raise ExportError(f"{path}: tensor {key!r} (layer {where(key)}) is missing; the "
-                              "weights were saved from a different network")
-        if tuple(state[key].shape) != tuple(tensor.shape):
-            raise ExportError(f"{path}: tensor {key!r} is {shape_text(state[key].shape)} but layer "
-                              f"{where(key)} needs {shape_text(tensor.shape)}; the weights were "
-                              "saved from a different network")
-        if state[key].is_floating_point() and not torch.isfinite(state[key]).all():
-            raise ExportError(f"{path}: tensor {key!r} (layer {where(key)}) holds NaN or "
-                              "infinite values (did training diverge?)")
-    extra = sorted(set(state) - set(own))
-    if extra:
-        raise ExportError(f"{path}: tensor {extra[0]!r} belongs to no layer of the network; "
-                          "the weights were saved from a different network")
-    compiled.layers.load_state_dict(state)
-
-
-def _layer_names(compiled: Compiled, network: Network) -> dict[str, str]:
-    """Module attribute -> ``name (Type)`` of its node."""
-    by_id = {n.id: n for n in network.nodes}
-    return {attr: f"{by_id[nid].name} ({by_id[nid].type})"
-            for nid, attr in compiled.attr_of.items()}
 
 
 

@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from nodes import shape_text
+
 from designer.core.project import Project, atomic_path, atomic_write
 
 METRICS_HEADER = ("epoch", "train_loss", "val_loss", "val_error", "lr", "elapsed")
@@ -169,3 +171,41 @@ def save_tensors(state: dict[str, torch.Tensor], path: Path,
 def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Tensors from a safetensors file; opening it never runs code from the file."""
     return load_file(str(path))
+
+
+class WeightsError(ValueError):
+    """Weights that cannot go into a network; the message names the file, tensor and layer."""
+
+
+def load_into(compiled, network, path: Path) -> None:
+    """Load a safetensors file into ``compiled.layers``, explaining any tensor that does not fit
+    in terms of ``network``'s layers."""
+    try:
+        state = load_weights(path)
+    except Exception as e:  # safetensors has its own error types for damaged files
+        raise WeightsError(f"{path}: not a readable safetensors file ({e})") from None
+    own = compiled.layers.state_dict()
+    by_id = {n.id: n for n in network.nodes}
+    layer_of = {attr: f"{by_id[nid].name} ({by_id[nid].type})"
+                for nid, attr in compiled.attr_of.items()}
+
+    def where(key: str) -> str:
+        return layer_of.get(key.split(".")[0], "no layer")
+
+    different = "the weights were saved from a different network"
+    for key, tensor in own.items():
+        if key not in state:
+            raise WeightsError(f"{path}: tensor {key!r} (layer {where(key)}) is missing; "
+                               f"{different}")
+        if tuple(state[key].shape) != tuple(tensor.shape):
+            raise WeightsError(f"{path}: tensor {key!r} is {shape_text(state[key].shape)} but "
+                               f"layer {where(key)} needs {shape_text(tensor.shape)}; {different}")
+        if state[key].is_floating_point() and not torch.isfinite(state[key]).all():
+            raise WeightsError(f"{path}: tensor {key!r} (layer {where(key)}) holds NaN or "
+                               "infinite values (did training diverge?)")
+    extra = sorted(set(state) - set(own))
+    if extra:
+        raise WeightsError(f"{path}: tensor {extra[0]!r} belongs to no layer of the network; "
+                           f"{different}")
+    compiled.layers.load_state_dict(state)
+

@@ -101,8 +101,9 @@ def test_per_class_figures():
 def test_weights_that_no_longer_fit_the_network_are_explained(iris):
     project = load(iris.run_dir / "project.nnd")
     project.network().find("Affine").props["OutShape"] = [32]
-    with pytest.raises(EvaluationError, match=r"Affine.linear.weight is 16×4 in the file but "
-                                              r"32×4 in network 'Main'; the network changed"):
+    with pytest.raises(EvaluationError, match=r"tensor 'Affine.linear.weight' is 16×4 but layer "
+                                              r"Affine \(Affine\) needs 32×4; the weights were "
+                                              r"saved from a different network"):
         evaluate(project, iris.run_dir)
 
 
@@ -112,7 +113,7 @@ def test_missing_and_damaged_weights(iris, tmp_path):
     with pytest.raises(EvaluationError, match=r"no such weights file; weights are best, last or"):
         evaluate(None, iris.run_dir, weights="first")
     (tmp_path / "bad.safetensors").write_bytes(b"\x00" * 16)
-    with pytest.raises(EvaluationError, match="bad.safetensors: not a readable weights file"):
+    with pytest.raises(EvaluationError, match="bad.safetensors: not a readable safetensors file"):
         evaluate(None, iris.run_dir, weights=str(tmp_path / "bad.safetensors"))
     with pytest.raises(EvaluationError, match="not a run folder"):
         evaluate(None, tmp_path)
