@@ -21,7 +21,7 @@ from designer.core.data import DataError, open_dataset
 from designer.core.project import Project, ProjectError, load
 from designer.core.trainer import TrainingError, prepare, score
 
-WEIGHTS = ("best", "last")
+WEIGHTS = runs.WEIGHTS
 
 
 class EvaluationError(ValueError):
@@ -67,14 +67,14 @@ def evaluate(project: Project | None, run_dir: str | Path, weights: str = "best"
     run_dir = Path(run_dir)
     if project is None:
         try:
-            project = load(run_dir / "project.nnd")
+            project = load(runs.project_path(run_dir))
         except ProjectError as e:
             raise EvaluationError(f"{run_dir}: not a run folder ({e})") from None
-    path = run_dir / f"{weights}.safetensors" if weights in WEIGHTS else Path(weights)
+    path = runs.weights_path(run_dir, weights) if weights in WEIGHTS else Path(weights)
     if not path.is_file():
-        if weights == "best" and (run_dir / "last.safetensors").is_file():
+        if weights == "best" and runs.weights_path(run_dir, "last").is_file():
             hint = " (the run ended before its first epoch did); evaluate 'last'"
-        elif weights not in WEIGHTS and path.suffix != ".safetensors":
+        elif weights not in WEIGHTS and path.suffix != runs.WEIGHTS_SUFFIX:
             hint = "; weights are best, last or a .safetensors file"
         else:
             hint = ""
@@ -176,11 +176,8 @@ def _latest_run(project: str) -> str | None:
     """A run folder given in place of the project, or the project's newest run with weights."""
     if Path(project).is_dir():
         return project
-    for info in runs.list_runs(project):
-        if any((Path(info["path"]) / f).is_file() for f in ("best.safetensors",
-                                                            "last.safetensors")):
-            return info["path"]
-    return None
+    latest = runs.latest_run(project)
+    return str(latest) if latest is not None else None
 
 
 def format_text(result: Evaluation) -> str:

@@ -54,7 +54,7 @@ from designer.core.project import Network, Project, ProjectError, atomic_path, a
 from designer.core.trainer import TrainingError, fit_to_network, project_data
 
 FORMATS = ("onnx", "pytorch", "weights")
-WEIGHTS = ("best", "last")
+WEIGHTS = runs.WEIGHTS
 EXPORTERS = ("auto", "dynamo", "legacy")
 SUFFIXES = {"onnx": ".onnx", "pytorch": ".py", "weights": ".safetensors"}
 FORMAT_NAMES = {"onnx": "an ONNX model", "pytorch": "PyTorch code", "weights": "a weights file"}
@@ -212,14 +212,14 @@ def load_model(project: Project, run_dir: str | os.PathLike | None = None,
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise ExportError(f"{run_dir}: run folder not found")
-        path = run_dir / f"{weights}.safetensors"
+        path = runs.weights_path(run_dir, weights)
         if not path.is_file():
-            present = sorted(p.name for p in run_dir.glob("*.safetensors"))
+            present = sorted(p.name for p in run_dir.glob(f"*{runs.WEIGHTS_SUFFIX}"))
             hint = (f"; it holds {', '.join(present)} (choose --weights "
                     f"{present[0].split('.')[0]})" if present
                     else "; the run has saved no weights yet (it may have failed or be starting)")
             raise ExportError(f"{path}: weights file not found{hint}")
-        snapshot = run_dir / "project.nnd"
+        snapshot = runs.project_path(run_dir)
         if snapshot.is_file():
             try:
                 project = load(snapshot)

@@ -1,28 +1,59 @@
-"""Run folders: what one training run leaves beside its project.
+"""Run folders: what one training run leaves beside its project. This module owns every file
+name in a run folder; no other module spells them.
 
 ``<project stem>.runs/<YYYYMMDD-HHMMSS>/`` holds ``project.nnd`` (the exact project trained),
 ``run.json`` (status and best result), ``metrics.csv`` (one row per epoch), ``events.jsonl``
 (every progress event) and ``best.safetensors`` / ``last.safetensors`` (the weights).
 The trainer writes them as it goes, so a run can be watched, or inspected after a crash.
+torch is imported only by the functions that read or write weights, so the window can list
+runs before torch has loaded.
 """
 from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import torch
-from safetensors.torch import load_file, save_file
+import numpy as np
 
 from nodes import shape_text
 
 from designer.core.project import Project, atomic_path, atomic_write
 
+PROJECT_FILE = "project.nnd"
+RUN_FILE = "run.json"
+METRICS_FILE = "metrics.csv"
+EVENTS_FILE = "events.jsonl"
+WEIGHTS = ("best", "last")  # the weights files of a run, in order of preference
+WEIGHTS_SUFFIX = ".safetensors"
 METRICS_HEADER = ("epoch", "train_loss", "val_loss", "val_error", "lr", "elapsed")
+TASKS = ("classification", "regression")
+
+
+def weights_path(run_dir: str | os.PathLike, which: str) -> Path:
+    """The file of a run's ``best`` or ``last`` weights (it may not exist yet)."""
+    assert which in WEIGHTS, which
+    return Path(run_dir) / f"{which}{WEIGHTS_SUFFIX}"
+
+
+def project_path(run_dir: str | os.PathLike) -> Path:
+    """The run's copy of the project exactly as trained."""
+    return Path(run_dir) / PROJECT_FILE
+
+
+def events_path(run_dir: str | os.PathLike) -> Path:
+    return Path(run_dir) / EVENTS_FILE
+
+
+def run_weights(run_dir: str | os.PathLike) -> str | None:
+    """Which weights a run has to offer ("best", else "last"); None if it has none."""
+    return next((w for w in WEIGHTS if weights_path(run_dir, w).is_file()), None)
 
 
 def now() -> str:
@@ -65,7 +96,7 @@ def snapshot(project: Project, run_dir: Path) -> Path:
     for dataset in copy.datasets.values():
         if not dataset.source.startswith("embedded:"):
             dataset.source = str(project.resolve(dataset.source).resolve())
-    path = run_dir / "project.nnd"
+    path = project_path(run_dir)
     atomic_write(path, copy.to_json())
     return path
 
@@ -79,8 +110,8 @@ class RunLog:
                      "status": "running", "device": None, "device_name": None, "epochs": None,
                      "epochs_done": 0, "best_val_error": None, "best_epoch": None,
                      "message": "", **info}
-        self._events = open(self.run_dir / "events.jsonl", "a", encoding="utf-8")
-        metrics_path = self.run_dir / "metrics.csv"
+        self._events = open(self.run_dir / EVENTS_FILE, "a", encoding="utf-8")
+        metrics_path = self.run_dir / METRICS_FILE
         fresh = not metrics_path.exists()
         self._metrics_file = open(metrics_path, "a", encoding="utf-8", newline="")
         self._metrics = csv.writer(self._metrics_file)
@@ -117,7 +148,7 @@ class RunLog:
             return
         self._written = time.monotonic()
         self.info["name"] = _current_name(self.run_dir) or self.info["name"]  # a user's rename
-        atomic_write(self.run_dir / "run.json", json.dumps(self.info, indent=2) + "\n",
+        atomic_write(self.run_dir / RUN_FILE, json.dumps(self.info, indent=2) + "\n",
                      durable=False)
 
     def close(self) -> None:
@@ -127,7 +158,7 @@ class RunLog:
 
 def _current_name(run_dir: Path) -> str | None:
     try:
-        return json.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("name")
+        return json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8")).get("name")
     except (OSError, ValueError, AttributeError):
         return None
 
@@ -136,18 +167,17 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
     """run.json of a run folder, with ``path`` added."""
     run_dir = Path(run_dir)
     try:
-        info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        info = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise FileNotFoundError(f"{run_dir}: not a run folder (it has no run.json)") from None
+        raise FileNotFoundError(f"{run_dir}: not a run folder (it has no {RUN_FILE})") from None
     info["path"] = str(run_dir)
     return info
 
 
 def list_runs(project_path: str | os.PathLike) -> list[dict[str, Any]]:
     """The project's runs, newest first (folders without a readable run.json are skipped)."""
-    folder = runs_folder(project_path)
     runs = []
-    for run_dir in folder.iterdir() if folder.is_dir() else ():
+    for run_dir in list_run_dirs(runs_folder(project_path)):
         try:
             runs.append(read_run(run_dir))
         except (OSError, ValueError):
@@ -155,21 +185,181 @@ def list_runs(project_path: str | os.PathLike) -> list[dict[str, Any]]:
     return sorted(runs, key=lambda r: (r.get("started") or "", r["path"]), reverse=True)
 
 
-def save_weights(module: torch.nn.Module, path: Path) -> None:
+def latest_run(project_path: str | os.PathLike | None) -> Path | None:
+    """The newest run of a saved project that left weights; None if there is none."""
+    if project_path is None:
+        return None
+    for info in list_runs(project_path):
+        if run_weights(info["path"]):
+            return Path(info["path"])
+    return None
+
+
+def run_name(run_dir: str | os.PathLike) -> str:
+    """A run's display name (the user may have renamed it), else its folder's."""
+    run_dir = Path(run_dir)
+    try:
+        return str(read_run(run_dir).get("name") or run_dir.name)
+    except (OSError, ValueError, AttributeError):
+        return run_dir.name
+
+
+def rename_run(run_dir: str | os.PathLike, name: str) -> None:
+    """Store a display name in run.json (the folder keeps its name)."""
+    name = name.strip()
+    if not name:
+        raise ValueError("a run name cannot be empty")
+    path = Path(run_dir) / RUN_FILE
+    info = json.loads(path.read_text(encoding="utf-8"))
+    info["name"] = name
+    atomic_write(path, json.dumps(info, indent=2) + "\n")
+
+
+def list_run_dirs(folder: str | os.PathLike) -> list[Path]:
+    """The run folders (those with a run.json) in a project's runs folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return [p for p in folder.iterdir() if p.is_dir() and (p / RUN_FILE).exists()]
+
+
+@dataclass
+class RunInfo:
+    """What a run folder says of itself, for the Runs view: run.json, the task and the curves."""
+
+    path: Path
+    name: str
+    status: str
+    started: datetime | None = None
+    finished: datetime | None = None
+    best_val_error: float | None = None
+    best_epoch: int | None = None
+    epochs: int | None = None
+    epochs_done: int = 0
+    message: str = ""
+    task: str = "classification"
+    curves: dict[str, np.ndarray] = field(default_factory=dict)  # metrics.csv columns
+
+    @property
+    def duration(self) -> float | None:
+        if self.started and self.finished:
+            return (self.finished - self.started).total_seconds()
+        elapsed = self.curves.get("elapsed")
+        return float(elapsed[-1]) if elapsed is not None and len(elapsed) else None
+
+
+def read_run_info(run_dir: str | os.PathLike) -> RunInfo:
+    """A run folder's run.json and metrics.csv; an unreadable run.json gives status "unreadable"
+    with the reason in ``message`` (so the user can still see and delete it)."""
+    run_dir = Path(run_dir)
+    try:
+        info = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+        if not isinstance(info, dict):
+            raise ValueError(f"{RUN_FILE} is not a JSON object")
+    except (OSError, ValueError) as e:
+        return RunInfo(run_dir, run_dir.name, "unreadable", message=f"{run_dir / RUN_FILE}: {e}")
+
+    def whole(key: str, default=None):
+        value = info.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+    run = RunInfo(
+        path=run_dir,
+        name=str(info.get("name") or run_dir.name),
+        status=str(info.get("status") or "unknown"),
+        started=_parse_time(info.get("started")),
+        finished=_parse_time(info.get("finished")),
+        best_val_error=_float_or_none(info.get("best_val_error")),
+        best_epoch=whole("best_epoch"),
+        epochs=whole("epochs"),
+        epochs_done=whole("epochs_done", 0),
+        message=str(info.get("message") or ""),
+        task=read_task(run_dir),
+    )
+    run.curves = read_metrics(run_dir)
+    return run
+
+
+def read_metrics(run_dir: str | os.PathLike) -> dict[str, np.ndarray]:
+    """A run's metrics.csv as {column: values}; rows cut short (a run writing right now) are
+    skipped."""
+    try:
+        with open(Path(run_dir) / METRICS_FILE, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except OSError:
+        return {}
+    columns: dict[str, list[float]] = {}
+    for row in rows:
+        if None in row.values() or not row.get("epoch"):
+            continue
+        for key, value in row.items():
+            if key is not None:
+                columns.setdefault(key, []).append(_float_or_none(value, math.nan))
+    return {key: np.asarray(values, float) for key, values in columns.items()}
+
+
+def read_task(run_dir: str | os.PathLike) -> str:
+    """The task from the first event of events.jsonl ("started"); classification if unknown."""
+    try:
+        with open(Path(run_dir) / EVENTS_FILE, encoding="utf-8") as f:
+            first = json.loads(f.readline() or "{}")
+    except (OSError, ValueError):
+        return "classification"
+    task = first.get("task") if isinstance(first, dict) else None
+    return task if task in TASKS else "classification"
+
+
+def mark_failed(run_dir: str | os.PathLike, message: str) -> bool:
+    """Record in run.json that a run still marked "running" has failed (its trainer died and
+    could not say so); True when run.json was changed."""
+    path = Path(run_dir) / RUN_FILE
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(info, dict) or info.get("status") != "running":
+        return False
+    info.update(status="failed", message=message.splitlines()[0] if message else "",
+                finished=now())
+    try:
+        atomic_write(path, json.dumps(info, indent=2) + "\n")
+    except OSError:
+        return False
+    return True
+
+
+def _parse_time(value) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _float_or_none(value, default=None):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def save_weights(module, path: Path) -> None:
     """The module's state_dict as safetensors, written atomically."""
     save_tensors(module.state_dict(), path)
 
 
-def save_tensors(state: dict[str, torch.Tensor], path: Path,
-                 metadata: dict[str, str] | None = None) -> None:
+def save_tensors(state: dict, path: Path, metadata: dict[str, str] | None = None) -> None:
     """Tensors as a safetensors file, written atomically."""
+    from safetensors.torch import save_file
+
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
 
 
-def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+def load_weights(path: str | os.PathLike) -> dict:
     """Tensors from a safetensors file; opening it never runs code from the file."""
+    from safetensors.torch import load_file
+
     return load_file(str(path))
 
 
@@ -180,6 +370,8 @@ class WeightsError(ValueError):
 def load_into(compiled, network, path: Path) -> None:
     """Load a safetensors file into ``compiled.layers``, explaining any tensor that does not fit
     in terms of ``network``'s layers."""
+    import torch
+
     try:
         state = load_weights(path)
     except Exception as e:  # safetensors has its own error types for damaged files

@@ -604,14 +604,14 @@ class _Loop:
         if self._best is None or self.log is None:
             return
         (epoch, state), self._best = self._best, None
-        path = self.log.run_dir / "best.safetensors"
+        path = runs.weights_path(self.log.run_dir, "best")
         runs.save_tensors(state, path)
         self._best_written = time.monotonic()
         self.emit({"event": "checkpoint", "epoch": epoch, "path": str(path.resolve()),
                    "best": True})
 
     def save_last(self, epoch: int) -> None:
-        path = self.log.run_dir / "last.safetensors"
+        path = runs.weights_path(self.log.run_dir, "last")
         runs.save_weights(self.p.compiled.layers, path)
         self.emit({"event": "checkpoint", "epoch": epoch, "path": str(path.resolve()),
                    "best": False})

@@ -182,7 +182,7 @@ class ExportDialog(QDialog):
                 found.insert(0, {"path": str(preferred)})
         for info in found:
             folder = Path(info["path"])
-            if not any((folder / f"{w}.safetensors").is_file() for w in ex.WEIGHTS):
+            if runs.run_weights(folder) is None:
                 continue
             label = f"Run {folder.name}"
             if info.get("status"):
@@ -203,7 +203,7 @@ class ExportDialog(QDialog):
         self.weights_box.clear()
         if run is not None:
             for which in ex.WEIGHTS:
-                if (run / f"{which}.safetensors").is_file():
+                if runs.weights_path(run, which).is_file():
                     self.weights_box.addItem(f"{which} weights", which)
             index = self.weights_box.findData(current)
             self.weights_box.setCurrentIndex(max(index, 0))
@@ -236,11 +236,11 @@ class ExportDialog(QDialog):
     def _network(self):
         """The network that will be exported: the one the chosen run trained, or the editor's."""
         run = self.run_dir
-        if run is None or not (run / "project.nnd").is_file():
+        if run is None or not runs.project_path(run).is_file():
             return self.project.network()
         if str(run) not in self._networks:
             try:
-                self._networks[str(run)] = load(run / "project.nnd").network()
+                self._networks[str(run)] = load(runs.project_path(run)).network()
             except ProjectError:
                 self._networks[str(run)] = self.project.network()
         return self._networks[str(run)]

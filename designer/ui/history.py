@@ -6,12 +6,8 @@ so it works the same for runs started from the window, from the command line or 
 """
 from __future__ import annotations
 
-import csv
-import json
 import math
 import shutil
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
@@ -22,7 +18,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeade
                                QInputDialog, QLabel, QMessageBox, QPushButton, QSplitter,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from designer.core.project import atomic_write
+from designer.core.runs import RunInfo, list_run_dirs, read_run_info, rename_run, run_weights
 from designer.ui.monitor import (SERIES_COLORS, EpochAxis, LossAxis, add_legend,
                                  format_duration, format_error, recolor_plot, style_plot,
                                  style_plot_widget)
@@ -33,116 +29,6 @@ METRICS = {  # combo text -> (metrics.csv column, axis label)
     "Training loss": ("train_loss", "training loss"),
 }
 COLUMNS = ("Name", "Started", "Duration", "Best val. error", "Status")
-
-
-@dataclass
-class RunInfo:
-    """What the history shows of one run folder."""
-
-    path: Path
-    name: str
-    status: str
-    started: datetime | None = None
-    finished: datetime | None = None
-    best_val_error: float | None = None
-    best_epoch: int | None = None
-    epochs: int | None = None
-    epochs_done: int = 0
-    message: str = ""
-    task: str = "classification"
-    curves: dict[str, np.ndarray] = field(default_factory=dict)  # metrics.csv columns
-
-    @property
-    def duration(self) -> float | None:
-        if self.started and self.finished:
-            return (self.finished - self.started).total_seconds()
-        elapsed = self.curves.get("elapsed")
-        return float(elapsed[-1]) if elapsed is not None and len(elapsed) else None
-
-
-def read_run_info(run_dir: Path) -> RunInfo:
-    """A run folder's run.json and metrics.csv; an unreadable run.json gives status "unreadable"
-    with the reason in ``message`` (so the user can still see and delete it)."""
-    try:
-        info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-        if not isinstance(info, dict):
-            raise ValueError("run.json is not a JSON object")
-    except (OSError, ValueError) as e:
-        return RunInfo(run_dir, run_dir.name, "unreadable", message=f"{run_dir / 'run.json'}: {e}")
-    run = RunInfo(
-        path=run_dir,
-        name=str(info.get("name") or run_dir.name),
-        status=str(info.get("status") or "unknown"),
-        started=_parse_time(info.get("started")),
-        finished=_parse_time(info.get("finished")),
-        best_val_error=_float_or_none(info.get("best_val_error")),
-        best_epoch=info.get("best_epoch") if isinstance(info.get("best_epoch"), int) else None,
-        epochs=info.get("epochs") if isinstance(info.get("epochs"), int) else None,
-        epochs_done=info.get("epochs_done") if isinstance(info.get("epochs_done"), int) else 0,
-        message=str(info.get("message") or ""),
-        task=_read_task(run_dir),
-    )
-    run.curves = read_metrics(run_dir / "metrics.csv")
-    return run
-
-
-def read_metrics(path: Path) -> dict[str, np.ndarray]:
-    """metrics.csv as {column: values}; rows cut short (a run writing right now) are skipped."""
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except OSError:
-        return {}
-    columns: dict[str, list[float]] = {}
-    for row in rows:
-        if None in row.values() or not row.get("epoch"):
-            continue
-        for key, value in row.items():
-            if key is not None:
-                columns.setdefault(key, []).append(_float_or_none(value, math.nan))
-    return {key: np.asarray(values, float) for key, values in columns.items()}
-
-
-def list_run_dirs(runs_folder: Path) -> list[Path]:
-    if not runs_folder.is_dir():
-        return []
-    return [p for p in runs_folder.iterdir() if p.is_dir() and (p / "run.json").exists()]
-
-
-def rename_run(run_dir: Path, name: str) -> None:
-    """Store a display name in run.json (the folder keeps its name)."""
-    name = name.strip()
-    if not name:
-        raise ValueError("a run name cannot be empty")
-    path = run_dir / "run.json"
-    info = json.loads(path.read_text(encoding="utf-8"))
-    info["name"] = name
-    atomic_write(path, json.dumps(info, indent=2) + "\n")
-
-
-def _read_task(run_dir: Path) -> str:
-    """The task from the first event of events.jsonl ("started"); classification if unknown."""
-    try:
-        with open(run_dir / "events.jsonl", encoding="utf-8") as f:
-            first = json.loads(f.readline() or "{}")
-    except (OSError, ValueError):
-        return "classification"
-    task = first.get("task") if isinstance(first, dict) else None
-    return task if task in ("classification", "regression") else "classification"
-
-
-def _parse_time(value) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
-
-
-def _float_or_none(value, default=None):
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return default
 
 
 class _SortItem(QTableWidgetItem):
@@ -384,8 +270,7 @@ class RunHistory(QWidget):
     def _update_buttons(self) -> None:
         runs = self.selected_runs()
         one = len(runs) == 1 and runs[0].status != "unreadable"
-        has_weights = one and any((runs[0].path / f"{w}.safetensors").exists()
-                                  for w in ("best", "last"))
+        has_weights = one and run_weights(runs[0].path) is not None
         self.rename_button.setEnabled(one)
         self.delete_button.setEnabled(bool(runs))
         self.weights_button.setEnabled(has_weights)

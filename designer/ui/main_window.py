@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDockWidget, QLabel, QMa
                                QMenu, QProgressBar, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 import designer
-from designer.core import runs
+from designer.core.runs import latest_run, project_path, run_name, run_weights
 from designer.core.analysis import Analysis, analyze
 from designer.core.project import SUFFIX, Link, Project, ProjectError, load
 from designer.ui import dialogs, icons, layout, recovery, theme
@@ -45,7 +45,6 @@ MAX_RECENT = 8
 PASTE_OFFSET = 40.0
 TRAINING_SHARE = 0.5  # of the window's height for the bottom tabs while a run trains
 STOP_WAIT_MS = 15_000  # how long closing or opening waits for a stopped run to save
-WEIGHTS = ("best", "last")  # the weights files of a run, in order of preference
 
 SHORTCUTS = (
     ("New, Open, Save, Save As", "Ctrl+N, Ctrl+O, Ctrl+S, Ctrl+Shift+S"),
@@ -63,29 +62,6 @@ SHORTCUTS = (
     ("Rename a layer", "double-click it"),
     ("Train, Stop training", "F5, Shift+F5"),
 )
-
-
-def run_weights(run_dir: Path) -> str | None:
-    """Which weights a run has to offer ("best", else "last"), None if it has none."""
-    return next((w for w in WEIGHTS if (run_dir / f"{w}.safetensors").is_file()), None)
-
-
-def run_name(run_dir: Path) -> str:
-    """A run's display name (the user may have renamed it), else its folder's."""
-    try:
-        return str(runs.read_run(run_dir).get("name") or run_dir.name)
-    except (OSError, ValueError):
-        return run_dir.name
-
-
-def latest_trained_run(project: Project) -> Path | None:
-    """The newest run of a saved project that left weights, if any."""
-    if project.path is None:
-        return None
-    for info in runs.list_runs(project.path):
-        if run_weights(Path(info["path"])):
-            return Path(info["path"])
-    return None
 
 
 def structure(project: Project) -> list[dict]:
@@ -742,7 +718,7 @@ class MainWindow(QMainWindow):
         A run of another network is allowed, with a warning (it keeps its own network)."""
         run_dir = Path(run_dir)
         try:
-            trained = load(run_dir / "project.nnd")
+            trained = load(project_path(run_dir))
         except ProjectError as e:
             dialogs.error(self, "Cannot open the run's weights", str(e))
             return
@@ -761,7 +737,7 @@ class MainWindow(QMainWindow):
         self.bottom_tabs.setCurrentWidget(self.evaluation_page)
 
     def evaluate_latest(self) -> None:
-        run = self.weights_run or latest_trained_run(self.project)
+        run = self.weights_run or latest_run(self.project.path)
         if run is None:
             self.statusBar().showMessage("No trained run to evaluate yet: press Train (F5).",
                                          6000)
@@ -905,7 +881,7 @@ class MainWindow(QMainWindow):
                 raise
             dialogs.info(self, "Export", "Export is not available in this installation.")
             return
-        ExportDialog(self.project, self.weights_run or latest_trained_run(self.project),
+        ExportDialog(self.project, self.weights_run or latest_run(self.project.path),
                      self).exec()
 
     # ---- autosave and recovery -----------------------------------------------------------------

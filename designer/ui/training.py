@@ -29,7 +29,7 @@ from typing import Callable, Sequence
 from PySide6.QtCore import QCoreApplication, QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from designer.core import runs
-from designer.core.project import Project, atomic_write
+from designer.core.project import Project
 
 # The folder that holds the ``designer`` package: the child must import the same code.
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
@@ -283,22 +283,9 @@ class TrainingProcess(QObject):
         return f"{head}\n\n{tail}" if tail else f"{head} It printed no error message."
 
     def _mark_run_failed(self, message: str) -> None:
-        """A child that died cannot update run.json; do it so history shows the truth."""
-        run_json = self.run_dir / "run.json" if self.run_dir else None
-        if run_json is None or not run_json.is_file():
-            return
-        try:
-            info = json.loads(run_json.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return
-        if not isinstance(info, dict) or info.get("status") != "running":
-            return
-        info.update(status="failed", message=message.splitlines()[0],
-                    finished=runs.now())
-        try:
-            atomic_write(run_json, json.dumps(info, indent=2) + "\n")
-        except OSError:
-            pass  # the message still reaches the user through ``failed``
+        """A child that died cannot update run.json; do it so the Runs view shows the truth."""
+        if self.run_dir is not None:
+            runs.mark_failed(self.run_dir, message)
 
     def _kill_after_timeout(self) -> None:
         if self._process is not None:

@@ -24,7 +24,8 @@ from designer.ui.evaluation_view import (EvaluationView, reliability_bins, sampl
                                          thumbnail_image)
 from designer.ui.gradients import (NO_GRADIENT, NOT_FINITE, STOPS, GradientLegend,
                                    color_for_norm, describe_norm, gradient_colors)
-from designer.ui.history import RunHistory, read_metrics
+from designer.core.runs import read_metrics
+from designer.ui.history import RunHistory
 from designer.ui.monitor import TrainingMonitor
 from designer.ui.training import TrainingProcess, snapshot_project
 
@@ -749,7 +750,7 @@ def test_stop_midway_keeps_last_weights_and_two_runs_overlay(trained_iris, qtbot
     curves = history.overlay_curves()
     assert len(curves) == 2 and len(history.plot.listDataItems()) == 2
     assert len(curves[first_run.name][0]) == 6
-    assert len(read_metrics(run_dir / "metrics.csv")["epoch"]) == info["epochs_done"]
+    assert len(read_metrics(run_dir)["epoch"]) == info["epochs_done"]
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
