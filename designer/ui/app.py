@@ -32,8 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow()
     window.show()
     if args.project:
-        window.open_path(args.project)
+        window.files.open_path(args.project)
     else:
-        window.offer_recovery()
+        window.files.offer_recovery()
     freeze_startup_objects()
     return app.exec()

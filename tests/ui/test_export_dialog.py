@@ -143,7 +143,7 @@ def test_file_export_in_the_window_opens_the_dialog_on_the_latest_run(make_windo
 
     monkeypatch.setattr(ExportDialog, "exec", record)
     window = make_window()
-    assert window.open_path(project.path)
+    assert window.files.open_path(project.path)
     window.export_action.trigger()
     assert len(shown) == 1
     assert shown[0].run_dir == run
