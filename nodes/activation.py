@@ -1,8 +1,8 @@
 """Activation layers: element-wise, shape preserving."""
-from torch import nn
+from nodes.spec import LayerSpec, LazyModule, Prop, Shape, ShapeError, numel
 
-from nodes import modules
-from nodes.spec import LayerSpec, Prop, Shape, ShapeError, numel
+modules = LazyModule("nodes.modules")
+nn = LazyModule("torch.nn")
 
 
 def _same(inputs, p):

@@ -1,10 +1,10 @@
 """Basic layers: fully connected and convolutions."""
 import math
 
-from torch import nn
+from nodes.spec import LayerSpec, LazyModule, Prop, Shape, ShapeError, numel, shape_text
 
-from nodes import modules
-from nodes.spec import LayerSpec, Prop, Shape, ShapeError, numel, shape_text
+modules = LazyModule("nodes.modules")
+nn = LazyModule("torch.nn")
 
 
 def _affine_infer(inputs: list[Shape], p: dict) -> Shape:

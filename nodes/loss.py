@@ -1,6 +1,7 @@
 """Loss layers: each takes the prediction and a target bound to a dataset variable."""
-from nodes import modules
-from nodes.spec import LayerSpec, Prop, Shape, ShapeError, TargetSpec, numel, shape_text
+from nodes.spec import LayerSpec, LazyModule, Prop, Shape, ShapeError, TargetSpec, numel, shape_text
+
+modules = LazyModule("nodes.modules")
 
 _TARGET = Prop("T.Dataset", "str", "y", "Name of the dataset variable holding the target.")
 

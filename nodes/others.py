@@ -1,9 +1,9 @@
 """Other layers: dropout, reshaping, joining and element-wise arithmetic."""
-from torch import nn
-
-from nodes import modules
 from nodes.basic import fmt_shape
-from nodes.spec import LayerSpec, Prop, Shape, ShapeError, numel, shape_text
+from nodes.spec import LayerSpec, LazyModule, Prop, Shape, ShapeError, numel, shape_text
+
+modules = LazyModule("nodes.modules")
+nn = LazyModule("torch.nn")
 
 
 def _same(inputs: list[Shape], p: dict) -> Shape:

@@ -1,6 +1,7 @@
 """Recurrent layers: LSTM, GRU and RNN over a whole T×F sequence."""
-from nodes import modules
-from nodes.spec import LayerSpec, Prop, Shape, ShapeError, shape_text
+from nodes.spec import LayerSpec, LazyModule, Prop, Shape, ShapeError, shape_text
+
+modules = LazyModule("nodes.modules")
 
 # weight matrices per layer and direction: LSTM has 4 gates, GRU 3, a plain RNN 1
 _GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}

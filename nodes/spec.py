@@ -4,6 +4,7 @@ Shapes never include the batch axis (as in Neural Network Console: an image is `
 """
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -119,6 +120,23 @@ class Prop:
 
 def _fmt(number: float) -> str:
     return str(int(number)) if float(number).is_integer() else str(number)
+
+
+class LazyModule:
+    """A module imported when one of its attributes is first used.
+
+    The catalog describes layers without torch (the window shows before torch has loaded);
+    torch and ``nodes.modules`` load when a layer's module is first built.
+    """
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        return getattr(importlib.import_module(self._name), attr)
+
+    def __repr__(self) -> str:
+        return f"<lazy module {self._name}>"
 
 
 def shape_text(shape: Shape | None) -> str:

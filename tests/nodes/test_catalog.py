@@ -3,6 +3,8 @@ error handling are checked against a real torch forward pass."""
 import ast
 import math
 import pathlib
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -11,6 +13,8 @@ from hypothesis import strategies as st
 
 import nodes
 from nodes import CATALOG, CATEGORIES, ShapeError, TargetSpec, get_spec, shape_text
+
+from tests.conftest import ROOT
 
 torch.set_num_threads(1)
 
@@ -307,6 +311,21 @@ def test_modules_imports_only_math_and_torch():
             roots.add((node.module or "").split(".")[0])
     assert roots <= {"math", "torch"}, roots
 
+
+
+def test_the_catalog_and_the_document_load_without_torch():
+    """The window lists layers and opens projects before torch has loaded; torch comes with
+    the first layer module built."""
+    code = ("import sys, nodes, designer.core.project, designer.core.analysis, "
+            "designer.core.runs; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch' "
+            "or m == 'nodes.modules')); "
+            "nodes.get_spec('Affine').build([(4,)], {'OutShape': (3,), "
+            "'WithBias': True}); "
+            "print('torch' in sys.modules and 'nodes.modules' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.splitlines() == ["[]", "True"]
 
 # ---------------------------------------------------------------- property parsing
 
