@@ -51,7 +51,7 @@ from designer.core import runs
 from designer.core.compiler import Compiled, CompileError, compile_network
 from designer.core.data import DataError, DataSet
 from designer.core.project import Network, Project, ProjectError, atomic_path, atomic_write, load
-from designer.core.trainer import TrainingError, fit_to_network, project_data
+from designer.core.session import TrainingError, compile_seeded, fit_to_network, project_data
 
 FORMATS = ("onnx", "pytorch", "weights")
 WEIGHTS = runs.WEIGHTS
@@ -229,12 +229,10 @@ def load_model(project: Project, run_dir: str | os.PathLike | None = None,
         net = project.network(network)
     except ProjectError as e:
         raise ExportError(str(e)) from None
-    torch.manual_seed(project.training.seed)  # untrained weights are the run's initial ones
-    try:
-        compiled = compile_network(net)
-    except CompileError as e:
-        listing = "; ".join(str(p) for p in e.problems)
-        raise ExportError(f"network {net.name!r} cannot be exported: {listing}") from None
+    try:  # untrained weights are the run's initial ones
+        compiled = compile_seeded(net, project.training.seed, "exported")
+    except TrainingError as e:
+        raise ExportError(str(e)) from None
     if path is None:
         source = f"untrained: initial weights from seed {project.training.seed}"
     else:
