@@ -44,6 +44,12 @@ def _macs(cell: str):
     return macs
 
 
+def _code_args(m) -> list:
+    cell = {"LSTM": "LSTM", "GRU": "GRU", "RNN_TANH": "RNN"}[m.rnn.mode]
+    return [cell, m.rnn.input_size, m.rnn.hidden_size, m.rnn.num_layers, m.rnn.bidirectional,
+            m.return_sequences]
+
+
 def recurrent(cell: str, help: str) -> LayerSpec:
     return LayerSpec(
         name=cell,
@@ -62,6 +68,7 @@ def recurrent(cell: str, help: str) -> LayerSpec:
         macs=_macs(cell),
         build=lambda i, p: modules.Recurrent(cell, i[0][1], p["HiddenSize"], p["NumLayers"],
                                              p["Bidirectional"], p["ReturnSequences"]),
+        code_args=_code_args,
     )
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nodes import shape_text
+from nodes import Prediction, shape_text
 
 from designer.core.analysis import analyze
 from designer.core.compiler import CompileError, Compiled, LossInfo, compile_network
@@ -24,7 +24,6 @@ from designer.core.data import DataError, DataSet, open_dataset, split
 from designer.core.project import DEVICES, Network, Project, ProjectError
 
 FAILURE_KINDS = ("data", "diverged", "memory", "error")
-BINARY_LOSSES = ("SigmoidCrossEntropy", "BinaryCrossEntropy")
 
 
 class TrainingError(Exception):
@@ -80,21 +79,22 @@ def task_of(loss: LossInfo) -> tuple[str, int]:
     """("classification", number of classes) or ("regression", 0) for a loss."""
     if loss.target_spec.kind == "index":
         return "classification", loss.target_spec.classes
-    if loss.type in BINARY_LOSSES and math.prod(loss.target_spec.shape) == 1:
+    if loss.meaning.pick == "threshold" and math.prod(loss.target_spec.shape) == 1:
         return "classification", 2
     return "regression", 0
 
 
-def classify(loss_type: str, prediction: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(class index, probability of that class) per sample, from what the loss layer scores."""
-    if loss_type in BINARY_LOSSES:
+def classify(meaning: Prediction, prediction: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(class index, probability of that class) per sample, from a prediction whose values
+    mean what ``meaning`` (the loss's spec) says."""
+    if meaning.pick == "threshold":
         p = prediction.reshape(len(prediction)).float()
-        if loss_type == "SigmoidCrossEntropy":
+        if meaning.kind == "logits":
             p = torch.sigmoid(p)
         chosen = (p > 0.5).long()
         return chosen, torch.where(chosen == 1, p, 1 - p)
     scores = prediction.float().flatten(1)
-    probabilities = F.softmax(scores, dim=1) if loss_type == "SoftmaxCrossEntropy" else scores
+    probabilities = F.softmax(scores, dim=1) if meaning.kind == "scores" else scores
     confidence, chosen = probabilities.max(dim=1)
     return chosen, confidence
 
@@ -214,7 +214,7 @@ def check_targets(data: DataSet, compiled: Compiled) -> None:
             bad = (values != np.round(values)) | (values < 0) | (values >= classes)
             rule = f"a class number from 0 to {classes - 1} ({loss.prediction} scores " \
                    f"{classes} classes)"
-        elif loss.type in BINARY_LOSSES:
+        elif loss.meaning.pick == "threshold":
             bad = (values < 0) | (values > 1)
             rule = "from 0 to 1"
         else:
@@ -315,7 +315,7 @@ def score(prepared: Prepared, data: DataSet, batch_size: int, keep: bool = False
                 if keep:
                     kept[i].append(outputs[i].float().cpu())
             if prepared.task == "classification":
-                chosen, confidence = classify(first.type, outputs[0])
+                chosen, confidence = classify(first.meaning, outputs[0])
                 target = batch[position[first.target]].reshape(len(indices)).round().long()
                 correct += (chosen == target).sum()
                 if keep:

@@ -34,16 +34,15 @@ import torch
 
 from designer.core import runs
 from designer.core.project import Project, atomic_write
-from designer.core.export.model import (CHECK_BATCHES, FORMAT_NAMES, FORMATS, OUTPUT_MEANING,
-                                        REGRESSION, SUFFIXES, WEIGHTS, Model, file_stem,
-                                        load_model, output_path, preprocessing,
-                                        preprocessing_path, project_data_for, reference_outputs,
-                                        sample_inputs)
+from designer.core.export.model import (CHECK_BATCHES, FORMAT_NAMES, FORMATS, SUFFIXES, WEIGHTS,
+                                        Model, file_stem, load_model, output_path,
+                                        preprocessing, preprocessing_path, project_data_for,
+                                        reference_outputs, sample_inputs)
 from designer.core.export.onnx_file import (DEFAULT_OPSET, DYNAMO_MIN_OPSET, EXPORTERS,
-                                            MAX_OPSET, MIN_OPSET, ONNX_MIN_OPSET, OpsetNeed,
-                                            check_onnx, check_opset, refusals, write_onnx)
-from designer.core.export.pytorch_code import (LAYER_ARGS, check_pytorch, class_name,
-                                               constructor, inference_state, pytorch_source)
+                                            MAX_OPSET, MIN_OPSET, check_onnx, check_opset,
+                                            refusals, write_onnx)
+from designer.core.export.pytorch_code import (check_pytorch, class_name, constructor,
+                                               inference_state, pytorch_source)
 from designer.core.export.result import (Comparison, ExportError, ExportFailed, ExportRefused,
                                          ExportResult, number_text)
 
@@ -149,9 +148,8 @@ def _check_weights(model: Model, path: Path) -> None:
 
 __all__ = [
     "CHECK_BATCHES", "DEFAULT_OPSET", "DYNAMO_MIN_OPSET", "EXPORTERS", "FORMATS", "FORMAT_NAMES",
-    "LAYER_ARGS", "MAX_OPSET", "MIN_OPSET", "ONNX_MIN_OPSET", "OUTPUT_MEANING", "REGRESSION",
-    "SUFFIXES", "TOLERANCE", "WEIGHTS", "Comparison", "ExportError", "ExportFailed",
-    "ExportRefused", "ExportResult", "Model", "OpsetNeed", "check_onnx", "check_opset",
+    "MAX_OPSET", "MIN_OPSET", "SUFFIXES", "TOLERANCE", "WEIGHTS", "Comparison", "ExportError",
+    "ExportFailed", "ExportRefused", "ExportResult", "Model", "check_onnx", "check_opset",
     "check_pytorch", "class_name", "constructor", "export", "file_stem", "inference_state",
     "load_model", "output_path", "preprocessing", "pytorch_source", "refusals",
     "reference_outputs", "sample_inputs", "write_onnx"]

@@ -12,6 +12,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+import nodes
+
 from designer.core import runs
 from designer.core.compiler import Compiled
 from designer.core.data import DataError, DataSet
@@ -26,19 +28,6 @@ FORMAT_NAMES = {"onnx": "an ONNX model", "pytorch": "PyTorch code", "weights": "
 CHECK_BATCHES = (1, 7)
 RANGE_SAMPLES = 10_000  # samples read to state the value range the network was trained on
 
-# What the values of a prediction mean, by the loss that trained it.
-OUTPUT_MEANING = {
-    "SoftmaxCrossEntropy": ("scores", "raw class scores (logits); apply softmax over axis 1 for "
-                                      "probabilities, the predicted class is the argmax"),
-    "CategoricalCrossEntropy": ("probabilities", "class probabilities (they sum to 1 over axis "
-                                                 "1); the predicted class is the argmax"),
-    "SigmoidCrossEntropy": ("logits", "raw scores (logits); apply sigmoid for the probability "
-                                      "of class 1 (a score above 0 means class 1)"),
-    "BinaryCrossEntropy": ("probabilities", "probabilities of class 1, from 0 to 1 (above 0.5 "
-                                            "means class 1)"),
-    "KLMultinomial": ("probabilities", "a probability distribution over axis 1"),
-}
-REGRESSION = ("values", "predicted values, in the units of the training target")
 
 
 # ---- what is exported: the network and its weights -------------------------------------------
@@ -147,14 +136,16 @@ def sample_inputs(model: Model, log: Callable[[str], None] = lambda s: None
 
 
 def index_inputs(compiled: Compiled, network: Network) -> dict[str, int]:
-    """Input variable -> number of classes, for variables that Embed layers read directly."""
+    """Input variable -> number of classes, for variables that layers reading class indices
+    (such as Embed) read directly."""
     by_id = {n.id: n for n in network.nodes}
     limits: dict[str, int] = {}
     for link in network.links:
         src, dst = by_id[link.src], by_id[link.dst]
-        if src.type == "Input" and dst.type == "Embed":
+        reads_classes = dst.spec.input_classes
+        if src.spec.is_input and reads_classes is not None:
             var = compiled.analysis.nodes[src.id].props["Dataset"]
-            classes = compiled.analysis.nodes[dst.id].props["NumClass"]
+            classes = reads_classes(compiled.analysis.nodes[dst.id].props)
             limits[var] = min(limits.get(var, classes), classes)
     return limits
 
@@ -229,9 +220,9 @@ def preprocessing(model: Model) -> dict[str, Any]:
     outputs = []
     for name, shape in zip(compiled.outputs, _output_shapes(compiled, model.network)):
         loss = loss_of.get(name)
-        kind, meaning = OUTPUT_MEANING.get(loss.type, REGRESSION) if loss else REGRESSION
+        meaning = loss.meaning if loss is not None else nodes.VALUES  # not trained: values
         entry = {"name": name, "shape": list(shape), "batch_axis": 0, "dtype": "float32",
-                 "kind": kind, "meaning": meaning}
+                 "kind": meaning.kind, "meaning": meaning.description}
         if loss is not None:
             entry["trained_with"] = loss.type
             if loss.target_spec.kind == "index":

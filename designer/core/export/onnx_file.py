@@ -7,7 +7,6 @@ import io
 import json
 import logging
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -29,30 +28,12 @@ DYNAMO_MIN_OPSET = 18
 MIN_OPSET, MAX_OPSET = 11, 23
 
 
-@dataclass(frozen=True)
-class OpsetNeed:
-    """A layer needs ``opset`` or newer, when ``applies(props, input shapes)``."""
-
-    opset: int
-    reason: str
-    applies: Callable[[dict, list], bool] = lambda props, inputs: True
-
-
-# Layers that some offered opsets cannot express. Found by exporting every catalog layer in a
-# minimal network at every offered opset (tests/core/test_export.py checks each entry fails one
-# opset below and works at it): all other layers export at all of them. Below opset 18 the
-# legacy exporter does the work, so this is its table.
-ONNX_MIN_OPSET: dict[str, OpsetNeed] = {
-    "Affine": OpsetNeed(13, "an OutShape of more than one axis needs Unflatten, which ONNX has "
-                            "from opset 13", lambda props, inputs: len(props["OutShape"]) > 1),
-}
-
-
 # ---- before exporting: what the target cannot express ----------------------------------------
 
 def refusals(network: Network, fmt: str, opset: int = DEFAULT_OPSET,
              compiled: Compiled | None = None) -> list[str]:
-    """Each inference layer the format cannot express, as ``Name (Type): why``.
+    """Each inference layer the format cannot express, as ``Name (Type): why``: for ONNX, the
+    layers whose spec needs a newer opset (``onnx_opset``).
 
     An invalid network has no refusals: compiling it reports its problems.
     """
@@ -65,7 +46,7 @@ def refusals(network: Network, fmt: str, opset: int = DEFAULT_OPSET,
             return []
     found = []
     for node in inference_nodes(compiled, network):
-        need = ONNX_MIN_OPSET.get(node.type)
+        need = node.spec.onnx_opset
         info = compiled.analysis.nodes[node.id]
         if need is not None and opset < need.opset and need.applies(info.props, info.inputs):
             found.append(f"{node.name} ({node.type}): not supported by ONNX opset {opset}; "

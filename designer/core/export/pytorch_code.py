@@ -12,11 +12,12 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
 
+import nodes
 from nodes import modules as layer_modules
 from nodes import shape_text
 
@@ -42,39 +43,19 @@ def _layer_classes() -> dict[str, type]:
             if isinstance(obj, type) and obj.__module__ == layer_modules.__name__}
 
 
-def _recurrent_args(m) -> list:
-    cell = {"LSTM": "LSTM", "GRU": "GRU", "RNN_TANH": "RNN"}[m.rnn.mode]
-    return [cell, m.rnn.input_size, m.rnn.hidden_size, m.rnn.num_layers, m.rnn.bidirectional,
-            m.return_sequences]
+def constructor(module: nn.Module, spec: nodes.LayerSpec) -> str:
+    """Python source that builds a module like ``module``, which ``spec`` built (weights aside).
 
-
-# Constructor arguments of the layer classes in nodes/modules.py, read back from an instance.
-# Every layer's generated constructor is rebuilt and compared with the original before writing,
-# so a class that changes shape is caught (and named) rather than silently mis-exported.
-LAYER_ARGS: dict[str, Callable[[nn.Module], list]] = {
-    "Affine": lambda m: [m.linear.in_features, m.out_shape, m.linear.bias is not None],
-    "Reshape": lambda m: [m.out_shape],
-    "Transpose": lambda m: [tuple(a - 1 for a in m.axes[1:])],
-    "Slice": lambda m: [tuple(s.start for s in m.index), tuple(s.stop for s in m.index),
-                        tuple(s.step for s in m.index)],
-    "Concatenate": lambda m: [m.axis - 1],
-    "SELU": lambda m: [m.scale, m.alpha],
-    "Recurrent": _recurrent_args,
-    "Embed": lambda m: [m.embedding.num_embeddings, m.embedding.embedding_dim],
-    "HuberLoss": lambda m: [m.delta],
-}
-
-
-def constructor(module: nn.Module) -> str:
-    """Python source that builds a module like ``module`` (weights aside).
-
-    Arguments equal to their defaults are left out where the module comes out the same. Raises
-    ExportError when the code cannot be written or does not rebuild the same module.
+    A class of nodes/modules.py takes the arguments the spec's ``code_args`` reads back from
+    the module; a torch.nn class those read from its attributes. Arguments equal to their
+    defaults are left out where the module comes out the same. The code is run and the module
+    it builds compared with ``module`` before it is returned, so a class that changes shape is
+    caught (and named) rather than silently mis-exported: ExportError says what went wrong.
     """
     cls = type(module)
     if cls.__module__ == layer_modules.__name__:
         name = cls.__name__
-        values = dict(zip(_parameters(cls), LAYER_ARGS.get(name, lambda m: [])(module)))
+        values = dict(zip(_parameters(cls), spec.code_args(module) if spec.code_args else []))
     elif getattr(nn, cls.__name__, None) is cls:
         name = f"nn.{cls.__name__}"
         values = _torch_values(module)
@@ -238,7 +219,7 @@ def _network_code(model: Model, cls: str) -> _NetworkCode:
             layer = compiled.layers.get_submodule(attr)
             node = node_of[attr]
             try:
-                code.init.append(f"self.{attr} = {constructor(layer)}")
+                code.init.append(f"self.{attr} = {constructor(layer, node.spec)}")
             except ExportError as e:
                 raise ExportRefused([f"{node.name} ({node.type}): {e}"]) from None
             if type(layer).__module__ == layer_modules.__name__:
