@@ -41,6 +41,7 @@ class LossInfo:
     prediction: str  # the name of the node it scores
     target: str  # the dataset variable it compares against
     target_spec: nodes.TargetSpec
+    meaning: nodes.Prediction  # what the prediction's values mean, from the loss's spec
 
 
 @dataclass
@@ -112,7 +113,7 @@ def compile_network(network: Network, analysis: Analysis | None = None) -> Compi
         pred = by_id[feeds[loss.id][0].src]
         spec = nodes.get_spec(loss.type)
         losses.append(LossInfo(loss.name, loss.type, pred.name, info.props["T.Dataset"],
-                               spec.target(info.inputs[0], info.props)))
+                               spec.target(info.inputs[0], info.props), spec.prediction))
     train_vars = list(input_vars) + [v for v in dict.fromkeys(l.target for l in losses)
                                      if v not in input_vars]
 

@@ -19,7 +19,7 @@ import numpy as np
 from designer.core import runs
 from designer.core.data import DataError, open_dataset
 from designer.core.project import Project, ProjectError, load
-from designer.core.trainer import TrainingError, prepare, score
+from designer.core.session import TrainingError, prepare, score
 
 WEIGHTS = runs.WEIGHTS
 
