@@ -174,8 +174,9 @@ class Prediction:
 
     kind: str  # "scores", "logits", "probabilities" or "values"
     description: str  # for users of an exported model (its preprocessing notes)
-    # "argmax": the class with the highest value; "threshold": one value per sample, class 1
-    # above probability 0.5, targets from 0 to 1; "": no classes (regression)
+    # "argmax": the class with the highest value; "threshold": each value says class 1 above
+    # probability 0.5, its targets are 0 to 1 (one value per sample: a two-class task);
+    # "": no classes (regression)
     pick: str = ""
 
     def __post_init__(self):

@@ -97,15 +97,8 @@ def compile_network(network: Network, analysis: Analysis | None = None) -> Compi
     for links in feeds.values():
         links.sort(key=lambda k: k.port)  # multi-input ports keep link order (stable sort)
 
-    var_shapes: dict[str, tuple[int, ...]] = {}
-    input_vars: list[str] = []
-    for node_id in analysis.order:
-        node = by_id[node_id]
-        if nodes.get_spec(node.type).is_input:
-            var = analysis.nodes[node_id].props["Dataset"]
-            if var not in var_shapes:
-                input_vars.append(var)
-                var_shapes[var] = tuple(analysis.nodes[node_id].props["Size"])
+    var_shapes = _input_variables(analysis, by_id)
+    input_vars = list(var_shapes)
 
     losses = []
     for loss in loss_nodes:
@@ -132,6 +125,16 @@ def compile_network(network: Network, analysis: Analysis | None = None) -> Compi
     infer_gm = fx.GraphModule(layers, infer, class_name="InferenceGraph")
     return Compiled(layers, train_gm, infer_gm, input_vars, train_vars,
                     [by_id[i].name for i in output_ids], losses, analysis, attr_of, var_shapes)
+
+
+def _input_variables(analysis: Analysis, by_id: dict) -> dict[str, tuple[int, ...]]:
+    """Each dataset variable an Input layer reads, in graph order, with its per-sample shape."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for node_id in analysis.order:
+        if nodes.get_spec(by_id[node_id].type).is_input:
+            props = analysis.nodes[node_id].props
+            shapes.setdefault(props["Dataset"], tuple(props["Size"]))
+    return shapes
 
 
 def _ancestors(ids: list[str], feeds: dict) -> set[str]:

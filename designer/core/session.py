@@ -127,6 +127,15 @@ class Prepared:
     task: str
     classes: int
     loss_modules: list[torch.nn.Module] = field(default_factory=list)  # as compiled.losses
+    modules: list[torch.nn.Module] = field(default_factory=list)  # all of compiled.layers
+
+    def train_mode(self, training: bool) -> None:
+        """``compiled.layers.train(training)`` without its recursion: nn.Module.train sets each
+        module's flag through nn.Module.__setattr__, a few microseconds a module, a sizeable
+        share of validating a small network every epoch. Catalog modules do not override
+        train() (the catalog tests check), so setting the flags is all it does."""
+        for module in self.modules:
+            object.__setattr__(module, "training", training)
 
 
 def prepare(project: Project, data: DataSet | None = None) -> Prepared:
@@ -157,7 +166,7 @@ def prepare(project: Project, data: DataSet | None = None) -> Prepared:
     task, classes = task_of(compiled.losses[0])
     compiled.layers.to(device)
     return Prepared(project, compiled, train_data, val_data, device, device_name, task, classes,
-                    loss_modules)
+                    loss_modules, list(compiled.layers.modules()))
 
 
 def project_data(project: Project) -> tuple[DataSet, DataSet]:
@@ -246,23 +255,36 @@ class Feeder:
         self.home = device if size <= self.ON_DEVICE_LIMIT else torch.device("cpu")
         self.tensors = [torch.from_numpy(_writable(data.arrays[name])).to(self.home)
                         for name in names]
+        # floats already where the network runs: a batch is one gather per variable
+        self.ready = self.home == device and all(
+            x.dtype == torch.float32 and scale == 1.0
+            for x, scale in zip(self.tensors, self.scales))
+        self._splits: dict[int, list[torch.Tensor]] = {}
 
     def __len__(self) -> int:
         return len(self.tensors[0]) if self.tensors else 0
 
     def batch(self, indices: torch.Tensor) -> list[torch.Tensor]:
-        moving = self.home != self.device
         if indices.device != self.home:
             indices = indices.to(self.home)
-        out = []
-        for tensor, scale in zip(self.tensors, self.scales):
-            x = tensor[indices]
-            if moving:
-                x = x.to(self.device, non_blocking=True)
-            if x.dtype != torch.float32:
-                x = x.float()
-            out.append(x * scale if scale != 1.0 else x)
-        return out
+        if self.ready:
+            return [x.index_select(0, indices) for x in self.tensors]
+        return [self._as_read(x.index_select(0, indices).to(self.device, non_blocking=True), scale)
+                for x, scale in zip(self.tensors, self.scales)]
+
+    def in_order(self, batch_size: int) -> list[torch.Tensor]:
+        """The indices of every sample, in order, in batches of ``batch_size``."""
+        if batch_size not in self._splits:
+            self._splits[batch_size] = list(torch.arange(len(self), device=self.home)
+                                            .split(batch_size))
+        return self._splits[batch_size]
+
+    @staticmethod
+    def _as_read(x: torch.Tensor, scale: float) -> torch.Tensor:
+        """Stored values as the network reads them: float32, times the dataset's scale."""
+        if x.dtype != torch.float32:
+            x = x.float()
+        return x * scale if scale != 1.0 else x
 
 
 def _writable(array: np.ndarray) -> np.ndarray:
@@ -298,32 +320,35 @@ def score(prepared: Prepared, data: DataSet, batch_size: int, keep: bool = False
     feeder = feeder or Feeder(data, compiled.train_vars, prepared.device)
     position = {name: i for i, name in enumerate(compiled.train_vars)}
     n_inputs = len(compiled.input_vars)
-    compiled.layers.eval()
-    total = torch.zeros((), device=prepared.device)
-    correct = torch.zeros((), device=prepared.device, dtype=torch.long)
+    classifying = prepared.task == "classification"
+    first = compiled.losses[0]
+    total = correct = None  # summed on the device: one sync at the end
     kept: list[list[torch.Tensor]] = [[] for _ in compiled.losses]
     chosen_parts, confidence_parts = [], []
-    first = compiled.losses[0]
+    prepared.train_mode(False)
     with torch.no_grad(), autocast(prepared):
-        for indices in torch.arange(len(data), device=feeder.home).split(batch_size):
-            batch = feeder.batch(indices)
-            outputs = compiled.infer(*batch[:n_inputs])
+        for indices in feeder.in_order(batch_size):
+            batch, n = feeder.batch(indices), len(indices)
+            # the graph's own forward: its module call only adds hooks nobody registered
+            outputs = compiled.infer.forward(*batch[:n_inputs])
             outputs = list(outputs) if isinstance(outputs, tuple) else [outputs]
             for i, (loss, module) in enumerate(zip(compiled.losses, prepared.loss_modules)):
-                target = batch[position[loss.target]]
-                total += module(outputs[i], target).float() * len(indices)
+                part = module(outputs[i], batch[position[loss.target]]).float() * n
+                total = part if total is None else total + part
                 if keep:
                     kept[i].append(outputs[i].float().cpu())
-            if prepared.task == "classification":
+            if classifying:
                 chosen, confidence = classify(first.meaning, outputs[0])
-                target = batch[position[first.target]].reshape(len(indices)).round().long()
-                correct += (chosen == target).sum()
+                target = batch[position[first.target]].reshape(n).round().long()
+                hits = (chosen == target).sum()
+                correct = hits if correct is None else correct + hits
                 if keep:
                     chosen_parts.append(chosen.cpu())
                     confidence_parts.append(confidence.float().cpu())
-    compiled.layers.train()
-    loss = total.item() / max(len(data), 1)
-    error = 1.0 - correct.item() / max(len(data), 1) if prepared.task == "classification" else loss
+    prepared.train_mode(True)
+    samples = max(len(data), 1)
+    loss = total.item() / samples if total is not None else 0.0
+    error = 1.0 - (correct.item() if correct is not None else 0) / samples if classifying else loss
     if not keep:
         return Scores(loss, error)
     cat = lambda parts: torch.cat(parts).numpy() if parts else None  # noqa: E731

@@ -159,6 +159,10 @@ class _Loop:
             raise TrainingError("error", str(e), bad_input=True) from None
         self.scaler = torch.amp.GradScaler("cuda") if (
             cfg.precision == "half" and prepared.device.type == "cuda") else None
+        # the graph's own forward: the module call around it runs hooks nobody registered and
+        # an error-message wrapper, a few percent of a small network's step
+        self.forward = compiled.train.forward
+        self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
         self.feeder = Feeder(prepared.train_data, compiled.train_vars, prepared.device)
         self.val_feeder = Feeder(prepared.val_data, compiled.train_vars, prepared.device)
         self.batch_size = min(cfg.batch_size, max(len(prepared.train_data), 1))
@@ -167,6 +171,8 @@ class _Loop:
         weights = {node_id: list(compiled.layers.get_submodule(attr).parameters())
                    for node_id, attr in compiled.attr_of.items()}
         self.parametrised = [(names[i], params) for i, params in weights.items() if params]
+        self.sizes = torch.zeros(0)  # samples per batch, the same every epoch (set at start)
+        self.samples = 0  # samples per epoch (one left over may be skipped: see batches)
         self.start = time.monotonic()
         self.iteration = 0
         self.every = 1  # report every this many iterations: about EVENTS_PER_SECOND a second
@@ -186,11 +192,11 @@ class _Loop:
         self.p.compiled.train.train()
         stopped, epoch = False, 0
         for epoch in range(1, self.cfg.epochs + 1):
-            steps = self.train_epoch(epoch)
-            if steps is None:  # a stop request ended the epoch before its bookkeeping
+            losses = self.train_epoch(epoch)
+            if losses is None:  # a stop request ended the epoch before its bookkeeping
                 stopped, epoch = True, epoch - 1
                 break
-            self.end_epoch(epoch, *steps)
+            self.end_epoch(epoch, losses)
             if self.stop.is_set():
                 stopped = epoch < self.cfg.epochs
                 break
@@ -198,11 +204,13 @@ class _Loop:
 
     def emit_started(self) -> None:
         p, cfg = self.p, self.cfg
-        iterations = len(self.batches())
+        batches = self.batches()
         self.generator.manual_seed(cfg.seed)  # counting the batches must not shift the shuffles
+        self.sizes = torch.tensor([len(b) for b in batches], dtype=torch.float32, device=p.device)
+        self.samples = sum(len(b) for b in batches)
         self.emit({"event": "started", "run_dir": str(self.log.run_dir.resolve()),
                    "device": str(p.device), "device_name": p.device_name, "epochs": cfg.epochs,
-                   "iterations_per_epoch": iterations, "train_samples": len(p.train_data),
+                   "iterations_per_epoch": len(batches), "train_samples": len(p.train_data),
                    "val_samples": len(p.val_data), "task": p.task, "classes": p.classes,
                    "time": runs.now()})
         self.start = self._last_written = time.monotonic()
@@ -236,13 +244,15 @@ class _Loop:
             batches.pop()
         return batches
 
-    def train_epoch(self, epoch: int) -> tuple[list[torch.Tensor], list[torch.Tensor]] | None:
-        """Step through one shuffled pass: (its batches, the loss of each), or None when a stop
-        request ended it (after the step in progress)."""
+    def train_epoch(self, epoch: int) -> list[torch.Tensor] | None:
+        """Step through one shuffled pass: the loss of each step, or None when a stop request
+        ended it (after the step in progress)."""
         batches = self.batches()
         losses = []  # summed once per epoch: no sync per step
+        lr = self.schedule.base_lr
         for i, indices in enumerate(batches):
-            lr = self.set_lr(epoch - 1 + i / len(batches))
+            if not self.schedule.constant:
+                lr = self.set_lr(epoch - 1 + i / len(batches))
             loss = self.step(indices)
             losses.append(loss.detach())
             self.iteration += 1
@@ -252,7 +262,7 @@ class _Loop:
                             or self.iteration % (10 * self.every) == 0)
             if self.stop.is_set():
                 return None
-        return batches, losses
+        return losses
 
     def set_lr(self, epoch: float) -> float:
         """The schedule's learning rate at ``epoch`` (fractional: mid-epoch), set if it moved."""
@@ -265,8 +275,9 @@ class _Loop:
     def step(self, indices: torch.Tensor) -> torch.Tensor:
         """One optimization step on the samples ``indices``; returns its loss, not synced."""
         with autocast(self.p):
-            loss = self.p.compiled.train(*self.feeder.batch(indices))
-        self.optimizer.zero_grad(set_to_none=True)
+            loss = self.forward(*self.feeder.batch(indices))
+        for p in self.params:  # what optimizer.zero_grad(set_to_none=True) does, unprofiled
+            p.grad = None
         if self.scaler is None:
             loss.backward()
             self.optimizer.step()
@@ -293,23 +304,25 @@ class _Loop:
         self.last_report = (self.iteration, now)
 
     def grad_norms(self) -> dict[str, float]:
-        """The norm of each weighted layer's gradients, by layer name."""
-        norms = []
+        """The norm of each weighted layer's gradients (the norm of its tensors' norms), by
+        layer name; a few tensor operations however many layers there are."""
+        grads, counts = [], []
         for _, params in self.parametrised:
-            grads = [p.grad.detach().float().norm() for p in params if p.grad is not None]
-            norms.append(torch.stack(grads).norm() if grads else torch.zeros((),
-                                                                             device=self.p.device))
-        values = torch.stack(norms).tolist() if norms else []
-        return {name: value for (name, _), value in zip(self.parametrised, values)}
+            layer = [p.grad.detach().float() for p in params if p.grad is not None]
+            grads += layer
+            counts.append(len(layer))
+        if not grads:
+            return {name: 0.0 for name, _ in self.parametrised}
+        norms = torch.stack(torch._foreach_norm(grads))  # one per tensor
+        layers = torch._foreach_norm(list(norms.split(counts)))  # one per layer
+        return dict(zip((name for name, _ in self.parametrised), torch.stack(layers).tolist()))
 
     # ---- epochs and checkpoints -----------------------------------------------------------------
 
-    def end_epoch(self, epoch: int, batches: list[torch.Tensor],
-                  losses: list[torch.Tensor]) -> None:
+    def end_epoch(self, epoch: int, losses: list[torch.Tensor]) -> None:
         """Validation, the metrics row and event, and checkpoints after a whole epoch."""
         p, cfg, log = self.p, self.cfg, self.log
-        sizes = torch.tensor([len(b) for b in batches], dtype=torch.float32, device=p.device)
-        train_loss = float(torch.stack(losses).float() @ sizes) / float(sizes.sum())
+        train_loss = float(torch.stack(losses).float() @ self.sizes) / self.samples
         self._check_finite(train_loss, epoch)
         val_loss = val_error = None
         if len(p.val_data):

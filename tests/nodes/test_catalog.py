@@ -432,6 +432,7 @@ def test_infer_matches_torch(name):
             return
         event("accepted")
         module = spec.build(list(inputs), props)
+        assert_mode_is_a_flag(module)
         y = module(*[make_input(name, s, props) for s in inputs])
         assert tuple(y.shape) == (BATCH,) + out
         assert spec.params(list(inputs), props, out) == sum(
@@ -446,6 +447,12 @@ def test_infer_matches_torch(name):
     assert True in outcomes, f"{name}: no accepted combination drawn"
     if name in CAN_REFUSE:
         assert False in outcomes, f"{name}: no refused combination drawn"
+
+
+def assert_mode_is_a_flag(module):
+    """Switching to evaluation and back is setting each module's ``training`` flag (the run
+    session does that directly): no module the catalog builds overrides train()."""
+    assert all(type(m).train is torch.nn.Module.train for m in module.modules())
 
 
 def test_input_layer():
@@ -513,7 +520,9 @@ def test_loss_is_finite_scalar(name, data):
     else:
         assert target.kind == "float" and target.shape == pred
     y, t = loss_tensors(name, pred, target)
-    value = spec.build([pred], props)(y, t)
+    module = spec.build([pred], props)
+    assert_mode_is_a_flag(module)
+    value = module(y, t)
     assert value.shape == () and bool(torch.isfinite(value))
     assert spec.params([pred], props, out) == 0
     assert spec.macs([pred], props, out) >= 0
