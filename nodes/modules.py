@@ -149,12 +149,14 @@ class AbsoluteError(nn.Module):
 
 
 class HuberLoss(nn.Module):
+    """NNC's Huber loss: d² for |d| ≤ delta, delta·(2|d| − delta) above (twice torch's)."""
+
     def __init__(self, delta: float):
         super().__init__()
         self.delta = delta
 
     def forward(self, y, t):
-        return F.huber_loss(y, t, delta=self.delta)
+        return 2.0 * F.huber_loss(y, t, delta=self.delta)
 
 
 class BinaryCrossEntropy(nn.Module):

@@ -1,5 +1,6 @@
 """Other layers: dropout, reshaping, joining and element-wise arithmetic."""
 from nodes.basic import fmt_shape
+from nodes.nnc import TRAINING_ONLY, NncLayer, NncProp, ignored, same
 from nodes.spec import LayerSpec, LazyModule, Prop, Shape, ShapeError, numel, shape_text
 
 modules = LazyModule("nodes.modules")
@@ -18,6 +19,7 @@ Dropout = LayerSpec(
     props=(Prop("P", "float", 0.5, "Probability of zeroing a value (0 to 1).", min=0.0, max=1.0),),
     infer=_same,
     build=lambda i, p: nn.Dropout(p["P"]),
+    nnc=NncLayer("Dropout", same("P") + TRAINING_ONLY),
 )
 
 
@@ -38,6 +40,7 @@ Reshape = LayerSpec(
     infer=_reshape_infer,
     build=lambda i, p: modules.Reshape(p["OutShape"]),
     code_args=lambda m: [m.out_shape],
+    nnc=NncLayer("Reshape", same("OutShape")),
 )
 
 Flatten = LayerSpec(
@@ -46,6 +49,9 @@ Flatten = LayerSpec(
     help="Flattens each sample into a vector: 16×5×5 becomes 400.",
     infer=lambda i, p: (numel(i[0]),),
     build=lambda i, p: nn.Flatten(),
+    # NNC's editor has no Flatten: a Reshape to one axis says the same (and reads back as one)
+    nnc=NncLayer("Reshape", (NncProp("OutShape"),), reads=False,
+                 write=lambda props, inputs: {"OutShape": str(numel(inputs[0]))}),
 )
 
 
@@ -67,6 +73,7 @@ Transpose = LayerSpec(
     infer=_transpose_infer,
     build=lambda i, p: modules.Transpose(p["Axes"]),
     code_args=lambda m: [tuple(a - 1 for a in m.axes[1:])],
+    nnc=NncLayer("Transpose", same("Axes")),
 )
 
 
@@ -103,6 +110,7 @@ Slice = LayerSpec(
     build=lambda i, p: modules.Slice(p["Start"], p["Stop"], p["Step"]),
     code_args=lambda m: [tuple(s.start for s in m.index), tuple(s.stop for s in m.index),
                          tuple(s.step for s in m.index)],
+    nnc=NncLayer("Slice", same("Start", "Stop", "Step")),
 )
 
 
@@ -135,6 +143,7 @@ Concatenate = LayerSpec(
     infer=_concat_infer,
     build=lambda i, p: modules.Concatenate(p["Axis"]),
     code_args=lambda m: [m.axis - 1],
+    nnc=NncLayer("Concatenate", same("Axis"), multiple=True),
 )
 
 
@@ -159,6 +168,7 @@ Add2 = LayerSpec(
     infer=_binary_infer("Add2"),
     build=lambda i, p: modules.Add2(),
     macs=lambda i, p, o: numel(o),
+    nnc=NncLayer("Add2", (ignored("InPlace", "*AutoInPlace"),), multiple=True),
 )
 
 Mul2 = LayerSpec(
@@ -169,6 +179,7 @@ Mul2 = LayerSpec(
     infer=_binary_infer("Mul2"),
     build=lambda i, p: modules.Mul2(),
     macs=lambda i, p, o: numel(o),
+    nnc=NncLayer("Mul2", multiple=True),
 )
 
 Identity = LayerSpec(
@@ -177,6 +188,7 @@ Identity = LayerSpec(
     help="Passes its input through unchanged; useful to name a point in the network.",
     infer=_same,
     build=lambda i, p: nn.Identity(),
+    nnc=NncLayer("Identity"),
 )
 
 SPECS = [Dropout, Reshape, Flatten, Transpose, Slice, Concatenate, Add2, Mul2, Identity]

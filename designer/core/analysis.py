@@ -256,7 +256,7 @@ def _check_losses(network, specs, info, incoming, outgoing, problem, by_id, vari
                 problem(node, f"Size is {shape_text(ni.props['Size'])} but dataset variable "
                               f"{var!r} holds {shape_text(variables[var])} per sample")
         elif spec.is_loss and ni.inputs and ni.shape is not None:
-            var = ni.props["T.Dataset"]
+            var = ni.props[spec.target_prop]
             expected = spec.target(ni.inputs[0], ni.props)
             if var not in variables:
                 problem(node, f"target variable {var!r} does not exist "

@@ -257,7 +257,7 @@ def add_layer(net: Network, layer: str, shape, tag: str) -> None:
     if spec.is_loss:
         scores = net.add("Affine", name=f"Scores_{tag}", OutShape=[5])
         net.connect(source, scores)
-        net.connect(scores, net.add(layer, name=f"{layer}_{tag}", **{"T.Dataset": f"t_{tag}"}))
+        net.connect(scores, net.add(layer, name=f"{layer}_{tag}", **{spec.target_prop: f"t_{tag}"}))
         return
     node = net.add(layer, name=f"{layer}_{tag}")
     for port in range(1 if spec.multi_input else len(spec.inputs)):

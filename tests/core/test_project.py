@@ -155,7 +155,11 @@ def test_defaults_are_filled_when_properties_are_missing():
     doc = minimal()
     doc["networks"][0]["nodes"][1]["props"] = {}
     project = proj.from_dict(doc)
-    assert project.network().find("Affine").props == {"OutShape": [100], "WithBias": True}
+    assert project.network().find("Affine").props == {
+        "OutShape": [100], "WithBias": True,
+        "W.Initializer": "NormalAffineGlorot", "W.InitializerMultiplier": 1.0,
+        "W.LRateMultiplier": 1.0, "b.Initializer": "Constant", "b.InitializerMultiplier": 0.0,
+        "b.LRateMultiplier": 1.0}
 
 
 def test_save_is_atomic_when_the_write_fails(tmp_path, monkeypatch):
@@ -179,3 +183,25 @@ def test_paths_resolve_against_the_project_folder(tmp_path):
     project = proj.from_dict(minimal())
     project.save(tmp_path / "p.nnd")
     assert project.resolve("data/index.csv") == tmp_path / "data" / "index.csv"
+
+
+def test_version_2_takes_nncs_property_names():
+    """LeakyReLU's alpha became Alpha and KLMultinomial's target q.Dataset (NNC's names)."""
+    doc = minimal()
+    doc["version"] = 2
+    net = doc["networks"][0]
+    net["nodes"] += [
+        {"id": "l", "type": "LeakyReLU", "name": "Leaky", "props": {"alpha": 0.3}},
+        {"id": "k", "type": "KLMultinomial", "name": "KL", "props": {"T.Dataset": "p"}},
+        {"id": "b", "type": "LeakyReLU", "name": "Odd", "props": "not an object"}]
+    with pytest.raises(proj.ProjectError, match=r"Odd\)\.props: must be an object"):
+        proj.from_dict(doc)
+    net["nodes"].pop()
+    project = proj.from_dict(doc)
+    assert project.network().find("Leaky").props["Alpha"] == 0.3
+    assert "alpha" not in project.network().find("Leaky").props
+    assert project.network().find("KL").props["q.Dataset"] == "p"
+    assert project.to_dict()["version"] == proj.VERSION == 3
+    doc["version"] = 3  # a version 3 file with the old name is an error naming it
+    with pytest.raises(proj.ProjectError, match="LeakyReLU has no property 'alpha'"):
+        proj.from_dict(doc)

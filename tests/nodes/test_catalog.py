@@ -176,7 +176,7 @@ CASES = {
                                   IgnoreBorder=bools),
     "GlobalAveragePooling": no_props(ranked([1, 1, 2, 3, 4])),
     "ReLU": no_props(),
-    "LeakyReLU": one_input(shapes(), alpha=_unit),
+    "LeakyReLU": one_input(shapes(), Alpha=_unit),
     "ELU": one_input(shapes(), Alpha=st.floats(0.0, 3.0)),
     "SELU": one_input(shapes(), Scale=st.floats(0.0, 3.0), Alpha=st.floats(0.0, 3.0)),
     "GELU": no_props(),
@@ -292,7 +292,7 @@ def test_spec_metadata_and_defaults(name):
             assert prop.min is None or prop.default >= prop.min
             assert prop.max is None or prop.default <= prop.max
     if spec.is_loss:
-        assert "T.Dataset" in spec.prop_map and spec.target is not None
+        assert spec.target_prop in spec.prop_map and spec.target is not None
     assert get_spec(name) is spec
 
 
@@ -472,7 +472,7 @@ def loss_case(draw, name):
         pred = draw(shapes(rank, rank, 6))
     else:
         pred = draw(shapes(1, 3, 5))
-    raw = {"T.Dataset": draw(st.sampled_from(["y", "label"]))}
+    raw = {CATALOG[name].target_prop: draw(st.sampled_from(["y", "label"]))}
     if name == "HuberLoss":
         raw["Delta"] = draw(st.floats(1e-3, 5.0))
     return pred, raw
@@ -507,7 +507,7 @@ def test_loss_is_finite_scalar(name, data):
     spec = CATALOG[name]
     pred, raw = data.draw(loss_case(name), label="case")
     props = spec.parse_props(raw)
-    assert spec.is_loss and "T.Dataset" in props
+    assert spec.is_loss and spec.target_prop in props
     out = try_infer(spec, [pred], props)
     if out is None:
         assert len(pred) != 1  # only class losses refuse, and only non-vectors
@@ -606,17 +606,18 @@ def test_batchnorm_momentum_and_buffers():
 def test_leaky_relu_and_elu_use_their_props():
     x = torch.tensor([[-2.0, 3.0]])
     leaky = get_spec("LeakyReLU")
-    assert leaky.defaults()["alpha"] == 0.1
-    torch.testing.assert_close(leaky.build([(2,)], {"alpha": 0.5})(x), torch.tensor([[-1.0, 3.0]]))
+    assert leaky.defaults()["Alpha"] == 0.1
+    torch.testing.assert_close(leaky.build([(2,)], {"Alpha": 0.5})(x), torch.tensor([[-1.0, 3.0]]))
     elu = get_spec("ELU").build([(2,)], {"Alpha": 2.0})
     torch.testing.assert_close(elu(x), torch.tensor([[2.0 * (math.exp(-2.0) - 1.0), 3.0]]))
 
 
-def test_huber_uses_delta():
+def test_huber_is_nncs_and_uses_delta():
+    """NNC's Huber loss: d² inside Delta, Delta·(2|d| − Delta) outside."""
     spec = get_spec("HuberLoss")
     module = spec.build([(1,)], spec.parse_props({"Delta": 0.5}))
-    value = module(torch.tensor([[3.0]]), torch.tensor([[0.0]]))
-    assert float(value) == pytest.approx(0.5 * (3.0 - 0.25))
+    value = module(torch.tensor([[3.0], [0.25]]), torch.tensor([[0.0], [0.0]]))
+    assert float(value) == pytest.approx((0.5 * (2 * 3.0 - 0.5) + 0.25 ** 2) / 2)
 
 
 @pytest.mark.parametrize("cell", ["LSTM", "GRU", "RNN"])
@@ -649,3 +650,111 @@ def test_convolution_messages():
     assert "Padding 3" in _refusal("Deconvolution", [(2, 1)], {"KernelShape": "1",
                                                                "Strides": "1", "Padding": "3",
                                                                "Dilation": "1"})
+
+
+# ---------------------------------------------------------------- learned tensors
+
+@pytest.mark.parametrize("name", sorted(n for n, s in CATALOG.items() if s.weights))
+def test_each_learned_tensor_has_nncs_three_properties_and_exists_in_the_module(name):
+    """W, b, gamma, … each have Initializer, InitializerMultiplier and LRateMultiplier, and
+    name a real parameter of the built module (a bias only while WithBias is on)."""
+    from nodes.initializers import parameter
+    spec = CATALOG[name]
+    for weight in spec.weights:
+        for suffix in ("Initializer", "InitializerMultiplier", "LRateMultiplier"):
+            assert f"{weight.name}.{suffix}" in spec.prop_map
+    inputs, props = _some_accepted_case(name)
+    module = spec.module(list(inputs), props)
+    found = {w.name: parameter(module, w.attr) for w in spec.weights}
+    assert all(tensor is not None for tensor in found.values()), found
+    assert sum(t.numel() for t in found.values()) <= sum(p.numel() for p in module.parameters())
+
+
+def _some_accepted_case(name):
+    spec = CATALOG[name]
+    for shape in [(3, 8, 8), (4, 6), (6,), (1, 28, 28)]:
+        props = spec.defaults()
+        try:
+            spec.infer([shape], props)
+        except ShapeError:
+            continue
+        return (shape,), props
+    raise AssertionError(f"{name}: no shape fits its defaults")
+
+
+@pytest.mark.parametrize("layer, shape, props, std, uniform", [
+    # N input maps, M output maps, K kernel positions: nnabla's formulas
+    ("Affine", (400,), {"OutShape": (300,)}, math.sqrt(2 / 700), False),  # Glorot (default)
+    ("Affine", (400,), {"OutShape": (300,), "W.Initializer": "NormalAffineHeForward",
+                        "W.InitializerMultiplier": 2.0}, 2 * math.sqrt(2 / 400), False),
+    ("Affine", (400,), {"OutShape": (300,), "W.Initializer": "UniformAffineGlorot"},
+     math.sqrt(6 / 700) / math.sqrt(3), True),
+    ("Convolution", (16, 12, 12), {"OutMaps": 32, "W.Initializer": "NormalConvolutionHeBackward"},
+     math.sqrt(2 / (9 * 32)), False),
+    ("Convolution", (16, 12, 12), {"OutMaps": 32},  # NormalConvolutionGlorot
+     math.sqrt(2 / (9 * 48)), False),
+    ("Deconvolution", (16, 6, 6), {"OutMaps": 32},  # NormalConvolutionHeForward
+     math.sqrt(2 / (9 * 16)), False),
+    ("Affine", (400,), {"OutShape": (300,), "W.Initializer": "Normal",
+                        "W.InitializerMultiplier": 0.05}, 0.05, False),
+    ("Embed", (5,), {"NumClass": 400, "Shape": 300}, 1 / math.sqrt(3), True),  # U(−1, 1)
+])
+def test_initializers_follow_nnabla(layer, shape, props, std, uniform):
+    spec = get_spec(layer)
+    torch.manual_seed(0)
+    module = spec.module([shape], spec.parse_props(props))
+    weight = next(p for n, p in module.named_parameters() if "weight" in n).detach()
+    assert float(weight.mean()) == pytest.approx(0.0, abs=3 * std / math.sqrt(weight.numel()) * 3)
+    assert float(weight.std()) == pytest.approx(std, rel=0.03)
+    if uniform:
+        assert float(weight.abs().max()) <= std * math.sqrt(3) + 1e-6
+
+
+def test_constant_initializers_and_bias():
+    spec = get_spec("Affine")
+    module = spec.module([(4,)], spec.parse_props({"OutShape": (3,), "b.InitializerMultiplier": 0.5,
+                                                   "W.Initializer": "Constant",
+                                                   "W.InitializerMultiplier": -2.0}))
+    assert torch.equal(module.linear.bias.detach(), torch.full((3,), 0.5))
+    assert torch.equal(module.linear.weight.detach(), torch.full((3, 4), -2.0))
+    # no bias: its properties stay, nothing to initialise
+    bare = spec.module([(4,)], spec.parse_props({"WithBias": False}))
+    assert bare.linear.bias is None
+    norm = get_spec("BatchNormalization").module([(3, 4, 4)],
+                                                 get_spec("BatchNormalization").defaults())
+    assert torch.equal(norm.weight.detach(), torch.ones(3))  # gamma Constant ×1
+    assert torch.equal(norm.bias.detach(), torch.zeros(3))  # beta Constant ×0
+
+
+# ---------------------------------------------------------------- NNC facts
+
+def test_nnc_facts_agree_with_the_spec():
+    """Each NNC property that carries one of ours names a real property, every property of
+    ours is carried (so a project written for NNC loses none), and no two layers read as the
+    same NNC type."""
+    readers = {}
+    for name, spec in CATALOG.items():
+        if spec.nnc is None:
+            continue
+        carried = [p.ours for p in spec.nnc.props if p.ours]
+        assert set(carried) <= set(spec.prop_map), name
+        assert sorted(carried) == sorted(spec.prop_map), name
+        assert len({p.name for p in spec.nnc.props}) == len(spec.nnc.props), name
+        for p in spec.nnc.props:
+            if not p.ours and p.accepts is None:
+                assert p.silent(p.neutral, name), (name, p.name)
+        if spec.nnc.reads:
+            assert spec.nnc.type not in readers, (name, readers.get(spec.nnc.type))
+            readers[spec.nnc.type] = name
+    assert readers["Affine"] == "Affine" and "Reshape" in readers
+
+
+def test_convolution_padding_from_border_mode_is_nncs():
+    """valid 0, same ⌊d·(k−1)/2⌋ (an even kernel shrinks by one), full d·(k−1)."""
+    from nodes.nnc import padding_from_border_mode as pad
+    props = {"KernelShape": (3, 2), "Dilation": (2, 1)}
+    assert pad({"BorderMode": "valid"}, props) == (0, 0)
+    assert pad({"BorderMode": "same"}, props) == (2, 0)
+    assert pad({"BorderMode": "full"}, props) == (4, 1)
+    with pytest.raises(ValueError, match="BorderMode must be valid, same or full"):
+        pad({"BorderMode": "circular"}, props)
