@@ -1,6 +1,6 @@
 """Activation layers: element-wise, shape preserving."""
-from nodes.nnc import NncLayer, fixed, ignored, same
-from nodes.spec import LayerSpec, LazyModule, Prop, Shape, ShapeError, numel
+from nodes.nnc import PARAMETER_SCOPE, NncLayer, fixed, ignored, learned, same
+from nodes.spec import LayerSpec, LazyModule, Prop, Shape, ShapeError, Weight, numel, shape_text
 
 modules = LazyModule("nodes.modules")
 nn = LazyModule("torch.nn")
@@ -70,4 +70,26 @@ LogSoftmax = elementwise(
     lambda i, p: modules.LogSoftmax(), infer=_axis1("LogSoftmax"),
     nnc=NncLayer("LogSoftmax", (FIRST_AXIS,)))
 
-SPECS = [ReLU, LeakyReLU, ELU, SELU, GELU, Swish, Tanh, Sigmoid, Softmax, LogSoftmax]
+
+
+def _prelu_infer(inputs: list[Shape], p: dict) -> Shape:
+    if p["BaseAxis"] >= len(inputs[0]):
+        raise ShapeError(f"BaseAxis {p['BaseAxis']} does not exist in the {shape_text(inputs[0])} "
+                         f"input (axes are 0..{len(inputs[0]) - 1})")
+    return inputs[0]
+
+
+PReLU = elementwise(
+    "PReLU", "x for positive x, slope·x for negative x, with a learned slope for each index of "
+             "BaseAxis (each map of C×H×W input with BaseAxis 0).",
+    lambda i, p: modules.PReLU(i[0][p["BaseAxis"]], p["BaseAxis"], len(i[0])),
+    props=(Prop("BaseAxis", "int", 0, "The axis whose every index has its own slope.", min=0),),
+    infer=_prelu_infer, code_args=lambda m: [m.weight.numel(), m.axis, m.rank],
+    params=lambda i, p, o: i[0][p["BaseAxis"]],
+    weights=(Weight("slope", "weight", "Constant", 0.25),),
+    nnc=NncLayer("PReLU", same("BaseAxis") + (fixed("Shared", "False", written=False),
+                                              PARAMETER_SCOPE) + learned("slope"),
+                 pins=("slope",)))
+
+
+SPECS = [ReLU, LeakyReLU, PReLU, ELU, SELU, GELU, Swish, Tanh, Sigmoid, Softmax, LogSoftmax]

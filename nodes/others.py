@@ -147,7 +147,7 @@ Concatenate = LayerSpec(
 )
 
 
-def _binary_infer(layer: str):
+def broadcast_infer(layer: str):
     def infer(inputs: list[Shape], p: dict) -> Shape:
         a, b = inputs
         if len(a) != len(b):
@@ -165,7 +165,7 @@ Add2 = LayerSpec(
     category="Others",
     help="Adds its two inputs element-wise (e.g. a residual connection).",
     inputs=("x0", "x1"),
-    infer=_binary_infer("Add2"),
+    infer=broadcast_infer("Add2"),
     build=lambda i, p: modules.Add2(),
     macs=lambda i, p, o: numel(o),
     nnc=NncLayer("Add2", (ignored("InPlace", "*AutoInPlace"),), multiple=True),
@@ -176,7 +176,7 @@ Mul2 = LayerSpec(
     category="Others",
     help="Multiplies its two inputs element-wise.",
     inputs=("x0", "x1"),
-    infer=_binary_infer("Mul2"),
+    infer=broadcast_infer("Mul2"),
     build=lambda i, p: modules.Mul2(),
     macs=lambda i, p, o: numel(o),
     nnc=NncLayer("Mul2", multiple=True),
@@ -191,4 +191,62 @@ Identity = LayerSpec(
     nnc=NncLayer("Identity"),
 )
 
-SPECS = [Dropout, Reshape, Flatten, Transpose, Slice, Concatenate, Add2, Mul2, Identity]
+
+
+def _pad_infer(inputs: list[Shape], p: dict) -> Shape:
+    x, widths = inputs[0], p["PadWidth"]
+    if len(widths) % 2 or len(widths) > 2 * len(x):
+        raise ShapeError(f"PadWidth {fmt_shape(widths)} must be (before, after) pairs for at "
+                         f"most the {len(x)} axes of the {shape_text(x)} input")
+    first = len(x) - len(widths) // 2
+    out = list(x)
+    for i in range(len(widths) // 2):
+        if p["Mode"] == "reflect" and x[first + i] == 1 and widths[2 * i] + widths[2 * i + 1]:
+            raise ShapeError(f"axis {first + i} has one value, which cannot be reflected")
+        out[first + i] += widths[2 * i] + widths[2 * i + 1]
+    return tuple(out)
+
+
+Pad = LayerSpec(
+    name="Pad",
+    category="Others",
+    help="Pads the last axes: PadWidth holds (before, after) pairs, the first pair for the "
+         "first padded axis; filled with ConstantValue, a mirror image (reflect) or the edge "
+         "value repeated.",
+    props=(
+        Prop("PadWidth", "shape", (0, 0, 0, 0), "Values added before and after, per axis "
+                                                "(1,1,2,2 pads the last two axes).", min=0),
+        Prop("Mode", "choice", "constant", "constant, reflect (mirror without repeating the "
+                                           "edge) or repeat (the edge value).",
+             choices=("constant", "reflect", "repeat")),
+        Prop("ConstantValue", "float", 0.0, "The value constant mode pads with."),
+    ),
+    infer=_pad_infer,
+    build=lambda i, p: modules.Pad(p["PadWidth"], p["Mode"], p["ConstantValue"]),
+    code_args=lambda m: [tuple(w for pair in m.pairs for w in pair), m.mode, m.value],
+    nnc=NncLayer("Pad", same("PadWidth", "Mode", "ConstantValue")),
+)
+
+
+def _axes_infer(inputs: list[Shape], p: dict) -> Shape:
+    x, axes = inputs[0], p["Axes"]
+    if any(a >= len(x) for a in axes):
+        raise ShapeError(f"Axes {fmt_shape(axes)} goes past the {shape_text(x)} input "
+                         f"(axes are 0..{len(x) - 1})")
+    return x
+
+
+Flip = LayerSpec(
+    name="Flip",
+    category="Others",
+    help="Reverses the order of the values along each of Axes.",
+    props=(Prop("Axes", "shape", (0,), "The axes to reverse, counting from 0.", min=0),),
+    infer=_axes_infer,
+    build=lambda i, p: modules.Flip(p["Axes"]),
+    code_args=lambda m: [tuple(a - 1 for a in m.axes)],
+    nnc=NncLayer("Flip", same("Axes")),
+)
+
+
+SPECS = [Dropout, Reshape, Flatten, Transpose, Slice, Concatenate, Add2, Mul2, Identity, Pad,
+         Flip]

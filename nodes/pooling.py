@@ -108,4 +108,43 @@ GlobalAveragePooling = LayerSpec(
     nnc=NncLayer("GlobalAveragePooling"),
 )
 
-SPECS = [MaxPooling, AveragePooling, GlobalAveragePooling]
+
+
+def _sum_pool_build(inputs: list[Shape], p: dict):
+    spatial, out = inputs[0][1:], _pool_infer("SumPooling")(inputs, p)[1:]
+    extra = tuple(max(0, (o - 1) * s + k - (n + 2 * pd)) for n, o, k, s, pd in
+                  zip(spatial, out, p["KernelShape"], p["Strides"], p["Padding"]))
+    return modules.SumPooling(inputs[0][0], p["KernelShape"], p["Strides"], p["Padding"], extra)
+
+
+SumPooling = LayerSpec(
+    name="SumPooling", category="Pooling",
+    help="Outputs the sum of each local region.",
+    props=_pool_props(), infer=_pool_infer("SumPooling"), build=_sum_pool_build,
+    macs=lambda i, p, o: math.prod(o) * math.prod(p["KernelShape"]),
+    code_args=lambda m: [m.maps, m.kernel, m.stride, m.padding, m.extra],
+    nnc=pool_nnc("SumPooling"),
+)
+
+
+def _unpool_infer(inputs: list[Shape], p: dict) -> Shape:
+    x, kernel = inputs[0], p["KernelShape"]
+    if len(kernel) > len(x):
+        raise ShapeError(f"KernelShape {fmt_shape(kernel)} has more values than the "
+                         f"{shape_text(x)} input has axes")
+    lead = len(x) - len(kernel)
+    return tuple(x[:lead]) + tuple(d * k for d, k in zip(x[lead:], kernel))
+
+
+Unpooling = LayerSpec(
+    name="Unpooling", category="Pooling",
+    help="Enlarges the last axes by repeating each value KernelShape times (2,2 doubles the "
+         "height and width).",
+    props=(Prop("KernelShape", "shape", (2, 2), "How many times each value is repeated, per "
+                                                "axis (the last axes).", min=1),),
+    infer=_unpool_infer, build=lambda i, p: modules.Unpooling(p["KernelShape"]),
+    code_args=lambda m: [m.kernel],
+    nnc=NncLayer("Unpooling", same("KernelShape")),
+)
+
+SPECS = [MaxPooling, AveragePooling, GlobalAveragePooling, SumPooling, Unpooling]

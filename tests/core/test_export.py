@@ -247,7 +247,7 @@ def test_a_run_exports_the_network_it_trained_even_after_the_project_changed(cac
 
 # ---- every catalog layer -------------------------------------------------------------------
 
-SHAPES = [(3, 8, 8), (4, 6, 6), (6, 4), (4,), (1, 28, 28)]
+SHAPES = [(3, 8, 8), (4, 6, 6), (6, 4), (4,), (1, 28, 28), (4, 1)]
 
 
 def add_layer(net: Network, layer: str, shape, tag: str) -> None:
@@ -304,7 +304,7 @@ def test_every_catalog_layer_exports_to_onnx_and_pytorch_code(layer, tmp_path):
     rebuilt.eval()
     for _, _, inputs in ex.sample_inputs(model):
         with torch.no_grad():
-            assert torch.equal(rebuilt(*inputs), model.compiled.infer(*inputs))
+            assert ex.identical(rebuilt(*inputs), model.compiled.infer(*inputs))
 
 
 # Properties under which each layer's spec.onnx_opset applies, and under which it does not

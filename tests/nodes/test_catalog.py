@@ -156,6 +156,56 @@ def recurrent_case(draw):
         "Bidirectional": draw(bools), "ReturnSequences": draw(bools)}
 
 
+@st.composite
+def axes_case(draw, **extra):
+    """An input and Axes that mostly exist in it (sometimes twice, sometimes past its end)."""
+    x = draw(shapes(1, 3, 5))
+    axes = draw(st.lists(st.integers(0, len(x) - 1 + draw(st.sampled_from([0, 0, 1]))),
+                         min_size=1, max_size=len(x) + 1))
+    return (x,), {"Axes": tuple(axes), **{k: draw(v) for k, v in extra.items()}}
+
+
+@st.composite
+def pad_case(draw):
+    x = draw(shapes(1, 3, 5))
+    pairs = draw(st.integers(1, len(x) + 1))
+    widths = draw(st.lists(st.integers(0, 3), min_size=2 * pairs, max_size=2 * pairs))
+    if draw(st.integers(0, 9)) == 0:
+        widths.append(1)  # an odd count
+    return (x,), {"PadWidth": tuple(widths),
+                  "Mode": draw(st.sampled_from(["constant", "reflect", "repeat"])),
+                  "ConstantValue": draw(st.floats(-2, 2))}
+
+
+@st.composite
+def onehot_case(draw):
+    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=2)))
+    last = len(shape) if draw(st.integers(0, 5)) else draw(st.integers(1, 3))
+    return (draw(shapes(0, 2, 3)) + (last,),), {"Shape": shape}
+
+
+@st.composite
+def augment_case(draw):
+    x = draw(ranked([3, 3, 2, 4], 6))
+    shape = draw(st.sampled_from(["same", "empty", "crop", "other"]))
+    if shape == "same":
+        out = x
+    elif shape == "empty":
+        out = ()
+    elif shape == "crop":
+        out = tuple(x[:-2]) + tuple(draw(st.integers(1, d + 2)) for d in x[-2:])
+    else:
+        out = draw(shapes(1, 4, 6))
+    low = draw(st.floats(0.5, 1.5))
+    return (x,), {"Shape": out, "MinScale": low, "MaxScale": low * draw(st.floats(1.0, 2.0)),
+                  "Angle": draw(st.floats(0, 0.5)), "AspectRatio": draw(st.floats(1, 1.5)),
+                  "Distortion": draw(st.floats(0, 0.3)), "FlipLR": draw(bools),
+                  "FlipUD": draw(bools), "Brightness": draw(st.floats(0, 0.3)),
+                  "BrightnessEach": draw(bools), "Contrast": draw(st.floats(1, 2)),
+                  "ContrastEach": draw(bools), "Noise": draw(st.floats(0, 0.2)),
+                  "Pad": (draw(st.integers(0, 2)), draw(st.integers(0, 2)))}
+
+
 _unit = st.floats(0.0, 1.0)
 _group = st.sampled_from([1, 1, 1, 2, 3])
 _eps = st.floats(1e-8, 1e-2)
@@ -202,13 +252,47 @@ CASES = {
     "Add2": binary_case(),
     "Mul2": binary_case(),
     "Identity": no_props(),
+    # layers NNC projects use (issue 11)
+    "PReLU": one_input(shapes(), BaseAxis=st.integers(0, 3)),
+    "BinaryConnectAffine": one_input(shapes(1, 3, 5), OutShape=shapes(1, 2, 5), WithBias=bools),
+    "BinaryWeightAffine": one_input(shapes(1, 3, 5), OutShape=shapes(1, 2, 5), WithBias=bools),
+    "BinaryConnectConvolution": window_case(OutMaps=st.integers(1, 6), WithBias=bools),
+    "BinaryWeightConvolution": window_case(OutMaps=st.integers(1, 6), WithBias=bools),
+    "BinaryTanh": no_props(),
+    "BinarySigmoid": no_props(),
+    **{name: one_input(shapes(), Value=st.floats(-3.0, 3.0)) for name in
+       ("AddScalar", "MulScalar", "RSubScalar", "RDivScalar", "MaximumScalar", "MinimumScalar")},
+    "PowScalar": one_input(shapes(), Value=st.floats(-2.0, 3.0)),
+    "Sub2": binary_case(),
+    "Div2": binary_case(),
+    "Maximum2": binary_case(),
+    "Minimum2": binary_case(),
+    "Abs": no_props(),
+    "Exp": no_props(),
+    "Log": no_props(),
+    "Sum": axes_case(KeepDims=bools),
+    "Mean": axes_case(KeepDims=bools),
+    "Max": axes_case(KeepDims=bools),
+    "Min": axes_case(KeepDims=bools),
+    "Pad": pad_case(),
+    "Flip": axes_case(),
+    "Unpooling": one_input(shapes(1, 3, 4), KernelShape=shapes(1, 3, 3)),
+    "SumPooling": window_case(dilation=False, kernel=4, stride=4, pad=2, IgnoreBorder=bools),
+    "OneHot": onehot_case(),
+    "RandomFlip": axes_case(),
+    "RandomShift": one_input(shapes(1, 3, 5), Shift=shapes(1, 3, 4).map(
+        lambda s: tuple(v - 1 for v in s)), BorderMode=st.sampled_from(["nearest", "reflect"])),
+    "ImageAugmentation": augment_case(),
 }
 
 # Layers whose strategy must also produce refused combinations.
 CAN_REFUSE = {"Convolution", "DepthwiseConvolution", "Deconvolution", "MaxPooling",
               "AveragePooling", "GlobalAveragePooling", "BatchNormalization",
               "InstanceNormalization", "GroupNormalization", "LSTM", "GRU", "RNN", "Reshape",
-              "Transpose", "Slice", "Concatenate", "Add2", "Mul2"}
+              "Transpose", "Slice", "Concatenate", "Add2", "Mul2", "PReLU",
+              "BinaryConnectConvolution", "BinaryWeightConvolution", "Sub2", "Div2", "Maximum2",
+              "Minimum2", "Sum", "Mean", "Max", "Min", "Pad", "Flip", "Unpooling", "SumPooling",
+              "OneHot", "RandomFlip", "ImageAugmentation"}
 
 LAYERS = sorted(CASES)
 LOSSES = sorted(name for name, spec in CATALOG.items() if spec.is_loss)
@@ -217,6 +301,11 @@ LOSSES = sorted(name for name, spec in CATALOG.items() if spec.is_loss)
 def make_input(name: str, shape, props: dict) -> torch.Tensor:
     if name == "Embed":
         return torch.randint(0, props["NumClass"], (BATCH,) + tuple(shape)).float()
+    if name == "OneHot":  # indices, some counting from the end, some out of range
+        largest = max(props["Shape"])
+        return torch.randint(-largest - 1, largest + 2, (BATCH,) + tuple(shape)).float()
+    if name in ("Log", "PowScalar"):  # their domain: positive numbers
+        return torch.rand((BATCH,) + tuple(shape)) + 0.1
     return torch.randn((BATCH,) + tuple(shape))
 
 
@@ -272,7 +361,12 @@ def test_required_layers_exist():
         Softmax LogSoftmax BatchNormalization LayerNormalization InstanceNormalization
         GroupNormalization LSTM GRU RNN Dropout Reshape Flatten Transpose Slice Concatenate
         Add2 Mul2 Identity SquaredError SoftmaxCrossEntropy AbsoluteError HuberLoss
-        BinaryCrossEntropy SigmoidCrossEntropy CategoricalCrossEntropy KLMultinomial""".split()
+        BinaryCrossEntropy SigmoidCrossEntropy CategoricalCrossEntropy KLMultinomial
+        PReLU BinaryConnectAffine BinaryConnectConvolution BinaryWeightAffine
+        BinaryWeightConvolution BinarySigmoid BinaryTanh AddScalar MulScalar RSubScalar
+        RDivScalar PowScalar MaximumScalar MinimumScalar Sub2 Div2 Maximum2 Minimum2 Abs Exp Log
+        Mean Sum Max Min Pad Flip Unpooling SumPooling OneHot ImageAugmentation RandomShift
+        RandomFlip""".split()
     assert sorted(set(required) - set(CATALOG)) == []
 
 
