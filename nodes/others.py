@@ -228,8 +228,11 @@ Pad = LayerSpec(
 )
 
 
-def _axes_infer(inputs: list[Shape], p: dict) -> Shape:
+def axes_infer(inputs: list[Shape], p: dict) -> Shape:
+    """The input's shape, once each of Axes is an axis of it."""
     x, axes = inputs[0], p["Axes"]
+    if len(set(axes)) != len(axes):
+        raise ShapeError(f"Axes {fmt_shape(axes)} names an axis twice")
     if any(a >= len(x) for a in axes):
         raise ShapeError(f"Axes {fmt_shape(axes)} goes past the {shape_text(x)} input "
                          f"(axes are 0..{len(x) - 1})")
@@ -241,7 +244,7 @@ Flip = LayerSpec(
     category="Others",
     help="Reverses the order of the values along each of Axes.",
     props=(Prop("Axes", "shape", (0,), "The axes to reverse, counting from 0.", min=0),),
-    infer=_axes_infer,
+    infer=axes_infer,
     build=lambda i, p: modules.Flip(p["Axes"]),
     code_args=lambda m: [tuple(a - 1 for a in m.axes)],
     nnc=NncLayer("Flip", same("Axes")),

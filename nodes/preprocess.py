@@ -2,17 +2,10 @@
 training only (identity at inference and in exported models)."""
 from nodes.basic import fmt_shape
 from nodes.nnc import FIXED_BASE_AXIS, TRAINING_ONLY, NncLayer, same
+from nodes.others import axes_infer
 from nodes.spec import LayerSpec, LazyModule, Prop, Shape, ShapeError, shape_text
 
 modules = LazyModule("nodes.modules")
-
-
-def _axes_infer(inputs: list[Shape], p: dict) -> Shape:
-    x, axes = inputs[0], p["Axes"]
-    if any(a >= len(x) for a in axes):
-        raise ShapeError(f"Axes {fmt_shape(axes)} goes past the {shape_text(x)} input "
-                         f"(axes are 0..{len(x) - 1})")
-    return x
 
 
 RandomFlip = LayerSpec(
@@ -22,7 +15,7 @@ RandomFlip = LayerSpec(
          "mirrors C×H×W images left to right); does nothing at inference.",
     props=(Prop("Axes", "shape", (0,), "The axes that may be reversed, counting from 0.",
                 min=0),),
-    infer=_axes_infer,
+    infer=axes_infer,
     build=lambda i, p: modules.RandomFlip(p["Axes"]),
     code_args=lambda m: [tuple(a - 1 for a in m.axes)],
     nnc=NncLayer("RandomFlip", same("Axes") + (FIXED_BASE_AXIS,) + TRAINING_ONLY),
