@@ -94,6 +94,10 @@ def open_dataset(source: str, folder: str | os.PathLike | None = None,
     """
     if source.startswith(EMBEDDED_PREFIX):
         return embedded(source[len(EMBEDDED_PREFIX):])
+    if source.startswith("{SDCPATH}") or "\\" in source:
+        raise DataError(f"{source}: a dataset of Neural Network Console on Windows, which is "
+                        "not on this computer; point the project at a local copy of the CSV "
+                        "file (Neural Network Console's dataset format)")
     path = Path(source)
     if not path.is_absolute() and folder is not None:
         path = Path(folder) / path

@@ -492,7 +492,9 @@ def structure(project: Project) -> list[dict]:
 def rebase_datasets(project: Project, folder: Path) -> None:
     """Keep relative dataset paths pointing at the same files when the project moves."""
     for ds in project.datasets.values():
-        if ds.source.startswith("embedded:") or Path(ds.source).is_absolute():
+        # NNC's Windows paths, kept from an import until the user points at a local file
+        foreign = ds.source.startswith("{SDCPATH}") or "\\" in ds.source
+        if ds.source.startswith("embedded:") or Path(ds.source).is_absolute() or foreign:
             continue
         target = project.resolve(ds.source)
         try:

@@ -410,6 +410,7 @@ def test_the_command_prints_events_and_text(tmp_path, capsys):
     ("digits_resnet", 0.05),
     ("sine_lstm", 0.03),  # validation MSE; the target's variance is about 0.3 (well under 1/10)
     ("digits_autoencoder", 0.06),  # mean squared error per pixel (pixels span 0..1)
+    ("digits_binary_mlp", 0.10),  # binary weights and activations: at least 90 %
 ])
 def test_sample_projects_train_to_their_stated_results(tmp_path, name, best):
     # each sample trains with its own settings, as a user gets them
