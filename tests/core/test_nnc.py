@@ -567,3 +567,50 @@ def test_nnc_samples_train_with_their_own_settings(nnc_csv, tmp_path, name, data
     assert result.status == "done", result.message
     assert result.epochs_done == project.training.epochs  # NNC's MaxEpoch: 500, 10, 100
     assert result.best_val_error <= best
+
+
+# ---- our projects, written for NNC -----------------------------------------------------------
+
+OURS = sorted(p for p in (Path(__file__).parents[2] / "projects").glob("*.nnd")
+              if p.stem != "sine_lstm")
+
+
+@pytest.mark.parametrize("path", OURS, ids=[p.stem for p in OURS])
+def test_our_samples_written_for_nnc_keep_their_layers_and_training(path, tmp_path):
+    """The layers both sides have go across unchanged; positions snap to NNC's grid; what NNC
+    cannot hold (an embedded dataset, the validation split) is listed."""
+    from designer.core.optim import optimizer_settings
+
+    project = load(path)
+    notes = nnc.write_project(project, tmp_path / "out.sdcproj")
+    back = nnc.import_project(tmp_path / "out.sdcproj").project
+    assert any("is built into this app" in n for n in notes)
+    for ours, theirs in zip(project.network().nodes, back.network().nodes, strict=True):
+        assert (ours.type, ours.name, ours.props) == (theirs.type, theirs.name, theirs.props)
+        assert theirs.pos == (24 * round(ours.pos[0] / 24), 48 * round(ours.pos[1] / 48))
+    assert [(k.src, k.dst, k.port) for k in back.network().links] == \
+        [(k.src, k.dst, k.port) for k in project.network().links]
+    assert back.training.optimizer == {"type": project.training.optimizer["type"],
+                                       **optimizer_settings(project.training.optimizer)}
+    assert (back.training.epochs, back.training.batch_size, back.training.schedule) == \
+        (project.training.epochs, project.training.batch_size, project.training.schedule)
+    assert back.datasets["training"].source == project.datasets["training"].source
+
+
+def test_layers_nnc_lacks_are_refused_and_flatten_becomes_reshape(tmp_path):
+    with pytest.raises(NncError) as refused:
+        nnc.write_project(load(Path(__file__).parents[2] / "projects" / "sine_lstm.nnd"),
+                          tmp_path / "lstm.sdcproj")
+    assert refused.value.missing == ["LSTM `LSTM`"]
+    assert not (tmp_path / "lstm.sdcproj").exists()
+    project = load(Path(__file__).parents[2] / "projects" / "iris_mlp.nnd")
+    net = project.network()
+    flat = net.add("Flatten", name="Flat")
+    first = net.find("Affine")
+    link = next(k for k in net.links if k.dst == first.id)
+    net.links.remove(link)
+    net.connect(link.src, flat)
+    net.connect(flat, first)
+    nnc.write_project(project, tmp_path / "flat.sdcproj")
+    back = nnc.import_project(tmp_path / "flat.sdcproj").project.network()
+    assert back.find("Flat").type == "Reshape" and back.find("Flat").props == {"OutShape": [4]}
