@@ -32,7 +32,7 @@ from designer.core.analysis import analyze
 from designer.core.compiler import CompileError, Compiled, LossInfo, compile_network
 from designer.core.data import DataError, DataSet, open_dataset, split
 from designer.core.optim import ConfigError, make_optimizer, make_schedule, optimizer_settings
-from designer.core.project import DEVICES, Project, ProjectError, load
+from designer.core.project import DEVICES, MAX_SEED, Project, ProjectError, load
 
 FAILURE_KINDS = ("data", "diverged", "memory", "error")
 BINARY_LOSSES = ("SigmoidCrossEntropy", "BinaryCrossEntropy")
@@ -656,6 +656,8 @@ def run(args: argparse.Namespace) -> int:
                 raise ProjectError(f"--batch-size must be at least 1, not {args.batch_size}")
             project.training.batch_size = args.batch_size
         if args.seed is not None:
+            if not 0 <= args.seed <= MAX_SEED:
+                raise ProjectError(f"--seed must be from 0 to {MAX_SEED}, not {args.seed}")
             project.training.seed = args.seed
         if args.device is not None:
             project.training.device = args.device
