@@ -12,6 +12,8 @@ Both are plain ``nn.Module``s: ONNX export, ``torch.compile`` and ``gm.code`` ju
 """
 from __future__ import annotations
 
+import builtins
+import functools
 import keyword
 import re
 from dataclasses import dataclass
@@ -21,7 +23,8 @@ from torch import fx, nn
 
 import nodes
 
-from designer.core.analysis import Analysis, analyze
+from designer.core.analysis import Analysis, Problem, analyze, count_text
+from designer.core.files import available_memory, size_text
 from designer.core.project import Network
 
 
@@ -57,13 +60,24 @@ class Compiled:
     input_shapes: dict[str, tuple[int, ...]]  # per-sample shape of each input variable
 
 
-_RESERVED = set(dir(nn.Module)) | {"layers"}
+@functools.cache
+def _reserved() -> frozenset[str]:
+    """Names a layer or variable must not take: what Python, fx's generated code, nn.Module and
+    fx.GraphModule already mean by them (a layer named ``graph`` or ``training`` would replace
+    the module's own attribute)."""
+    module = fx.GraphModule(nn.Module(), fx.Graph())
+    return frozenset(set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins))
+                     | set(dir(module)) | set(vars(module)) | set(vars(nn.Module()))
+                     | {"self", "torch", "fx_pytree", "pytree", "inf", "nan", "device",
+                        "layers"})
 
 
-def _identifier(name: str, taken: set[str]) -> str:
-    ident = re.sub(r"\W", "_", name) or "layer"
-    if ident[0].isdigit() or keyword.iskeyword(ident) or ident in _RESERVED:
-        ident = f"layer_{ident}"
+def _identifier(name: str, taken: set[str], prefix: str = "layer") -> str:
+    """A Python identifier for ``name`` that means nothing else in the generated module; the
+    user's name stays as it is everywhere the user sees it."""
+    ident = re.sub(r"\W", "_", name, flags=re.ASCII) or prefix
+    if ident[0].isdigit() or ident[0] == "_" or ident in _reserved():
+        ident = f"{prefix}_{ident}"
     base, i = ident, 2
     while ident in taken:
         ident, i = f"{base}_{i}", i + 1
@@ -77,17 +91,7 @@ def compile_network(network: Network, analysis: Analysis | None = None) -> Compi
     if not analysis.ok:
         raise CompileError(analysis.problems)
     by_id = {n.id: n for n in network.nodes}
-    layers = nn.Module()
-    attr_of: dict[str, str] = {}
-    taken: set[str] = set()
-    for node_id in analysis.order:
-        node, info = by_id[node_id], analysis.nodes[node_id]
-        spec = nodes.get_spec(node.type)
-        if spec.is_input:
-            continue
-        attr = _identifier(node.name, taken)
-        attr_of[node_id] = attr
-        layers.add_module(attr, spec.build(info.inputs, info.props))
+    layers, attr_of = _build_layers(analysis, by_id)
 
     loss_nodes = [by_id[i] for i in analysis.order if nodes.get_spec(by_id[i].type).is_loss]
     feeds = {}
@@ -133,6 +137,47 @@ def compile_network(network: Network, analysis: Analysis | None = None) -> Compi
                     [by_id[i].name for i in output_ids], losses, analysis, attr_of, var_shapes)
 
 
+def _build_layers(analysis: Analysis, by_id: dict) -> tuple[nn.Module, dict[str, str]]:
+    """The layer modules, named after the nodes. Each is first built without memory (on
+    torch's meta device) to check it holds what the analysis promised and that all of them fit
+    in the memory this machine has; only then are the weights allocated."""
+    built = []
+    needed, largest = 0, (0, None)
+    for node_id in analysis.order:
+        node, info = by_id[node_id], analysis.nodes[node_id]
+        spec = nodes.get_spec(node.type)
+        if spec.is_input:
+            continue
+        with torch.device("meta"):
+            probe = spec.build(info.inputs, info.props)
+        params = sum(p.numel() for p in probe.parameters())
+        values = params + sum(b.numel() for b in probe.buffers())
+        if params != info.params or values > 2 * info.params + 1:  # BatchNorm keeps 2C + 1
+            raise CompileError([Problem(node_id, node.name, (
+                f"{spec.name} builds {count_text(values)} values where the analysis promised "
+                f"{count_text(info.params)} parameters; nothing was allocated"))])
+        size = sum(t.numel() * t.element_size()
+                   for t in [*probe.parameters(), *probe.buffers()])
+        needed += size
+        if size >= largest[0]:
+            largest = (size, node)
+        built.append((node, spec, info))
+    available = available_memory()
+    if available is not None and needed > available:
+        node = largest[1]
+        raise CompileError([Problem(node.id, node.name, (
+            f"the network's weights need {size_text(needed)} ({node.name} alone "
+            f"{size_text(largest[0])}) but this machine has {size_text(available)} of memory "
+            "available; make the layers smaller"))])
+    layers = nn.Module()
+    attr_of: dict[str, str] = {}
+    taken: set[str] = set()
+    for node, spec, info in built:
+        attr_of[node.id] = attr = _identifier(node.name, taken)
+        layers.add_module(attr, spec.build(info.inputs, info.props))
+    return layers, attr_of
+
+
 def _ancestors(ids: list[str], feeds: dict) -> set[str]:
     seen: set[str] = set()
     stack = list(ids)
@@ -148,7 +193,7 @@ def _ancestors(ids: list[str], feeds: dict) -> set[str]:
 def _build_graph(network, analysis, by_id, feeds, attr_of, variables, keep, outputs, losses):
     graph = fx.Graph()
     taken: set[str] = set()
-    placeholders = {v: graph.placeholder(_identifier(v, taken)) for v in variables}
+    placeholders = {v: graph.placeholder(_identifier(v, taken, "var")) for v in variables}
     value: dict[str, fx.Node] = {}
     for node_id in analysis.order:
         if node_id not in keep:
