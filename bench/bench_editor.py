@@ -102,7 +102,7 @@ def main() -> int:
         window.show()
         app.processEvents()
         t1 = time.perf_counter()
-        window.open_path(path)
+        window.files.open_path(path)
         app.processEvents()
         window.canvas.viewer.viewport().repaint()
         t2 = time.perf_counter()

@@ -1,7 +1,7 @@
 """GUI event-loop latency while a network trains from the window.
 
 A 10 ms timer measures its own lateness (how much later than asked each tick arrives) in the
-GUI process while ``TrainingProcess`` trains digits_lenet as a child and a ``TrainingMonitor``
+GUI process while ``TrainerProcess`` trains digits_lenet as a child and a ``TrainingMonitor``
 draws every event, as in the app. The same probe first runs with nothing training, in the same
 process, as the baseline. Goal: p99 lateness under 50 ms while training.
 
@@ -28,7 +28,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from designer.core.project import load  # noqa: E402
 from designer.ui.monitor import TrainingMonitor  # noqa: E402
-from designer.ui.training import TrainingProcess  # noqa: E402
+from designer.ui.trainer_process import TrainerProcess  # noqa: E402
 
 INTERVAL_MS = 10
 
@@ -96,7 +96,7 @@ def main() -> int:
     project = load(args.project)
     project.training.epochs = args.epochs
     project.path = Path(tempfile.mkdtemp(prefix="bench-gui-")) / Path(args.project).name
-    process = TrainingProcess()
+    process = TrainerProcess()
     process.event.connect(monitor.handle_event)
     counts = {"events": 0}
     clocks: dict[str, float] = {}

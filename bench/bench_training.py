@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from designer.core.project import load  # noqa: E402
-from designer.core.trainer import prepare, train  # noqa: E402
+from designer.core.session import prepare  # noqa: E402
+from designer.core.trainer import train  # noqa: E402
 
 
 def hand_written(name: str) -> nn.Module:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import difflib
 
 from nodes import activation, basic, io, loss, normalization, others, pooling, recurrent
-from nodes.spec import LayerSpec, Prop, Shape, ShapeError, TargetSpec, quoted, shape_text
+from nodes.spec import (VALUES, LayerSpec, OpsetNeed, Prediction, Prop, Shape, ShapeError,
+                        TargetSpec, quoted, shape_text)
 
 CATEGORIES = ("IO", "Basic", "Pooling", "Activation", "Normalization", "Recurrent", "Others", "Loss")
 
@@ -26,5 +27,5 @@ def get_spec(name: str) -> LayerSpec:
         raise KeyError(f"unknown layer type {quoted(name)}{hint}") from None
 
 
-__all__ = ["CATALOG", "CATEGORIES", "LayerSpec", "Prop", "Shape", "ShapeError", "TargetSpec",
-           "get_spec", "shape_text"]
+__all__ = ["CATALOG", "CATEGORIES", "VALUES", "LayerSpec", "OpsetNeed", "Prediction", "Prop",
+           "Shape", "ShapeError", "TargetSpec", "get_spec", "shape_text"]

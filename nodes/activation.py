@@ -1,8 +1,8 @@
 """Activation layers: element-wise, shape preserving."""
-from torch import nn
+from nodes.spec import LayerSpec, LazyModule, Prop, Shape, ShapeError, numel
 
-from nodes import modules
-from nodes.spec import LayerSpec, Prop, Shape, ShapeError, numel
+modules = LazyModule("nodes.modules")
+nn = LazyModule("torch.nn")
 
 
 def _same(inputs, p):
@@ -10,9 +10,9 @@ def _same(inputs, p):
 
 
 def elementwise(name: str, help: str, build, props: tuple[Prop, ...] = (),
-                infer=_same) -> LayerSpec:
+                infer=_same, code_args=None) -> LayerSpec:
     return LayerSpec(name=name, category="Activation", help=help, props=props, infer=infer,
-                     build=build, macs=lambda i, p, o: numel(o))
+                     build=build, macs=lambda i, p, o: numel(o), code_args=code_args)
 
 
 def _axis1(name: str):
@@ -41,7 +41,8 @@ SELU = elementwise(
             "self-normalizing with the default constants.",
     lambda i, p: modules.SELU(p["Scale"], p["Alpha"]),
     props=(Prop("Scale", "float", SELU_SCALE, "Overall scale λ.", min=0),
-           Prop("Alpha", "float", SELU_ALPHA, "Scale of the negative part.", min=0)))
+           Prop("Alpha", "float", SELU_ALPHA, "Scale of the negative part.", min=0)),
+    code_args=lambda m: [m.scale, m.alpha])
 GELU = elementwise("GELU", "Gaussian error linear unit x·Φ(x), a smooth ReLU.",
                    lambda i, p: nn.GELU())
 Swish = elementwise("Swish", "x·sigmoid(x), a smooth ReLU (also called SiLU).",

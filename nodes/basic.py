@@ -1,10 +1,11 @@
 """Basic layers: fully connected and convolutions."""
 import math
 
-from torch import nn
+from nodes.spec import (LayerSpec, LazyModule, OpsetNeed, Prop, Shape, ShapeError, numel,
+                        shape_text)
 
-from nodes import modules
-from nodes.spec import LayerSpec, Prop, Shape, ShapeError, numel, shape_text
+modules = LazyModule("nodes.modules")
+nn = LazyModule("torch.nn")
 
 
 def _affine_infer(inputs: list[Shape], p: dict) -> Shape:
@@ -24,6 +25,9 @@ Affine = LayerSpec(
     params=lambda i, p, o: numel(i[0]) * numel(o) + (numel(o) if p["WithBias"] else 0),
     macs=lambda i, p, o: numel(i[0]) * numel(o),
     build=lambda i, p: modules.Affine(numel(i[0]), p["OutShape"], p["WithBias"]),
+    code_args=lambda m: [m.linear.in_features, m.out_shape, m.linear.bias is not None],
+    onnx_opset=OpsetNeed(13, "an OutShape of more than one axis needs Unflatten, which ONNX has "
+                             "from opset 13", lambda props, inputs: len(props["OutShape"]) > 1),
 )
 
 
@@ -222,6 +226,8 @@ Embed = LayerSpec(
     infer=lambda i, p: tuple(i[0]) + (p["Shape"],),
     params=lambda i, p, o: p["NumClass"] * p["Shape"],
     build=lambda i, p: modules.Embed(p["NumClass"], p["Shape"]),
+    code_args=lambda m: [m.embedding.num_embeddings, m.embedding.embedding_dim],
+    input_classes=lambda p: p["NumClass"],
 )
 
 SPECS = [Affine, Convolution, DepthwiseConvolution, Deconvolution, Embed]

@@ -1,7 +1,7 @@
 """IO layers: where dataset variables enter the network."""
-from torch import nn
+from nodes.spec import LayerSpec, LazyModule, Prop
 
-from nodes.spec import LayerSpec, Prop
+nn = LazyModule("torch.nn")
 
 Input = LayerSpec(
     name="Input",

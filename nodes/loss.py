@@ -1,6 +1,8 @@
 """Loss layers: each takes the prediction and a target bound to a dataset variable."""
-from nodes import modules
-from nodes.spec import LayerSpec, Prop, Shape, ShapeError, TargetSpec, numel, shape_text
+from nodes.spec import (VALUES, LayerSpec, LazyModule, Prediction, Prop, Shape, ShapeError,
+                        TargetSpec, numel, shape_text)
+
+modules = LazyModule("nodes.modules")
 
 _TARGET = Prop("T.Dataset", "str", "y", "Name of the dataset variable holding the target.")
 
@@ -25,9 +27,11 @@ def class_target(pred: Shape, p: dict) -> TargetSpec:
 
 
 def loss(name: str, help: str, build, target=same_shape_target, infer=_scalar,
-         props: tuple[Prop, ...] = ()) -> LayerSpec:
+         props: tuple[Prop, ...] = (), prediction: Prediction = VALUES,
+         code_args=None) -> LayerSpec:
     return LayerSpec(name=name, category="Loss", help=help, props=(_TARGET,) + props,
                      infer=infer, build=build, is_loss=True, target=target,
+                     prediction=prediction, code_args=code_args,
                      macs=lambda i, p, o: numel(i[0]))
 
 
@@ -40,30 +44,41 @@ HuberLoss = loss(
                  "(regression that is robust to outliers; half of NNC's value).",
     lambda i, p: modules.HuberLoss(p["Delta"]),
     props=(Prop("Delta", "float", 1.0, "Difference at which the loss turns linear.",
-                min=1e-6),))
+                min=1e-6),),
+    code_args=lambda m: [m.delta])
 BinaryCrossEntropy = loss(
     "BinaryCrossEntropy",
     "Cross entropy of probabilities (0 to 1, e.g. after Sigmoid) against 0/1 targets.",
-    lambda i, p: modules.BinaryCrossEntropy())
+    lambda i, p: modules.BinaryCrossEntropy(),
+    prediction=Prediction("probabilities", "probabilities of class 1, from 0 to 1 (above 0.5 "
+                                           "means class 1)", pick="threshold"))
 SigmoidCrossEntropy = loss(
     "SigmoidCrossEntropy",
     "Sigmoid + binary cross entropy of raw scores against 0/1 targets, computed stably.",
-    lambda i, p: modules.SigmoidCrossEntropy())
+    lambda i, p: modules.SigmoidCrossEntropy(),
+    prediction=Prediction("logits", "raw scores (logits); apply sigmoid for the probability of "
+                                    "class 1 (a score above 0 means class 1)", pick="threshold"))
 SoftmaxCrossEntropy = loss(
     "SoftmaxCrossEntropy",
     "Softmax + cross entropy of class scores against a class index (classification). "
     "Feed it raw scores, not probabilities.",
     lambda i, p: modules.SoftmaxCrossEntropy(), target=class_target,
-    infer=_class_infer)
+    infer=_class_infer,
+    prediction=Prediction("scores", "raw class scores (logits); apply softmax over axis 1 for "
+                                    "probabilities, the predicted class is the argmax",
+                          pick="argmax"))
 CategoricalCrossEntropy = loss(
     "CategoricalCrossEntropy",
     "Cross entropy of class probabilities (e.g. after Softmax) against a class index.",
     lambda i, p: modules.CategoricalCrossEntropy(), target=class_target,
-    infer=_class_infer)
+    infer=_class_infer,
+    prediction=Prediction("probabilities", "class probabilities (they sum to 1 over axis 1); "
+                                           "the predicted class is the argmax", pick="argmax"))
 KLMultinomial = loss(
     "KLMultinomial",
     "Kullback-Leibler divergence of the predicted probabilities from target probabilities.",
-    lambda i, p: modules.KLMultinomial())
+    lambda i, p: modules.KLMultinomial(),
+    prediction=Prediction("probabilities", "a probability distribution over axis 1"))
 
 SPECS = [SquaredError, AbsoluteError, HuberLoss, BinaryCrossEntropy, SigmoidCrossEntropy,
          SoftmaxCrossEntropy, CategoricalCrossEntropy, KLMultinomial]

@@ -1,7 +1,7 @@
 """Normalization layers: rescale activations to zero mean and unit variance."""
-from torch import nn
+from nodes.spec import LayerSpec, LazyModule, Prop, Shape, ShapeError, numel, shape_text
 
-from nodes.spec import LayerSpec, Prop, Shape, ShapeError, numel, shape_text
+nn = LazyModule("torch.nn")
 
 
 def _epsilon() -> Prop:

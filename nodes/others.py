@@ -1,9 +1,9 @@
 """Other layers: dropout, reshaping, joining and element-wise arithmetic."""
-from torch import nn
-
-from nodes import modules
 from nodes.basic import fmt_shape
-from nodes.spec import LayerSpec, Prop, Shape, ShapeError, numel, shape_text
+from nodes.spec import LayerSpec, LazyModule, Prop, Shape, ShapeError, numel, shape_text
+
+modules = LazyModule("nodes.modules")
+nn = LazyModule("torch.nn")
 
 
 def _same(inputs: list[Shape], p: dict) -> Shape:
@@ -37,6 +37,7 @@ Reshape = LayerSpec(
                 "Shape after reshaping, without the batch axis, e.g. 10,5.", min=1),),
     infer=_reshape_infer,
     build=lambda i, p: modules.Reshape(p["OutShape"]),
+    code_args=lambda m: [m.out_shape],
 )
 
 Flatten = LayerSpec(
@@ -65,6 +66,7 @@ Transpose = LayerSpec(
                 "Which input axis becomes each output axis, counting from 0.", min=0),),
     infer=_transpose_infer,
     build=lambda i, p: modules.Transpose(p["Axes"]),
+    code_args=lambda m: [tuple(a - 1 for a in m.axes[1:])],
 )
 
 
@@ -99,6 +101,8 @@ Slice = LayerSpec(
     ),
     infer=_slice_infer,
     build=lambda i, p: modules.Slice(p["Start"], p["Stop"], p["Step"]),
+    code_args=lambda m: [tuple(s.start for s in m.index), tuple(s.stop for s in m.index),
+                         tuple(s.step for s in m.index)],
 )
 
 
@@ -129,6 +133,7 @@ Concatenate = LayerSpec(
     multi_input=True,
     infer=_concat_infer,
     build=lambda i, p: modules.Concatenate(p["Axis"]),
+    code_args=lambda m: [m.axis - 1],
 )
 
 

@@ -1,11 +1,11 @@
 """Pooling layers."""
 import math
 
-from torch import nn
-
-from nodes import modules
 from nodes.basic import _spatial_props, fmt_shape
-from nodes.spec import LayerSpec, Prop, Shape, ShapeError, numel, shape_text
+from nodes.spec import LayerSpec, LazyModule, Prop, Shape, ShapeError, numel, shape_text
+
+modules = LazyModule("nodes.modules")
+nn = LazyModule("torch.nn")
 
 
 def _pool_out(size: int, kernel: int, stride: int, pad: int, ignore_border: bool) -> int:

@@ -1,6 +1,7 @@
 """Recurrent layers: LSTM, GRU and RNN over a whole T×F sequence."""
-from nodes import modules
-from nodes.spec import LayerSpec, Prop, Shape, ShapeError, shape_text
+from nodes.spec import LayerSpec, LazyModule, Prop, Shape, ShapeError, shape_text
+
+modules = LazyModule("nodes.modules")
 
 # weight matrices per layer and direction: LSTM has 4 gates, GRU 3, a plain RNN 1
 _GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
@@ -43,6 +44,12 @@ def _macs(cell: str):
     return macs
 
 
+def _code_args(m) -> list:
+    cell = {"LSTM": "LSTM", "GRU": "GRU", "RNN_TANH": "RNN"}[m.rnn.mode]
+    return [cell, m.rnn.input_size, m.rnn.hidden_size, m.rnn.num_layers, m.rnn.bidirectional,
+            m.return_sequences]
+
+
 def recurrent(cell: str, help: str) -> LayerSpec:
     return LayerSpec(
         name=cell,
@@ -61,6 +68,7 @@ def recurrent(cell: str, help: str) -> LayerSpec:
         macs=_macs(cell),
         build=lambda i, p: modules.Recurrent(cell, i[0][1], p["HiddenSize"], p["NumLayers"],
                                              p["Bidirectional"], p["ReturnSequences"]),
+        code_args=_code_args,
     )
 
 

@@ -4,6 +4,7 @@ Shapes never include the batch axis (as in Neural Network Console: an image is `
 """
 from __future__ import annotations
 
+import importlib
 import math
 import reprlib
 from dataclasses import dataclass, field
@@ -162,6 +163,23 @@ def _fmt(number: float) -> str:
     return str(int(number)) if float(number).is_integer() else str(number)
 
 
+class LazyModule:
+    """A module imported when one of its attributes is first used.
+
+    The catalog describes layers without torch (the window shows before torch has loaded);
+    torch and ``nodes.modules`` load when a layer's module is first built.
+    """
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        return getattr(importlib.import_module(self._name), attr)
+
+    def __repr__(self) -> str:
+        return f"<lazy module {self._name}>"
+
+
 def shape_text(shape: Shape | None) -> str:
     """``(6, 24, 24)`` → ``6×24×24``; a scalar is ``1``."""
     if shape is None:
@@ -178,6 +196,39 @@ def _zero(inputs: list[Shape], props: dict, out: Shape) -> int:
 
 
 @dataclass(frozen=True)
+class OpsetNeed:
+    """The layer needs ONNX opset ``opset`` or newer, when ``applies(props, input shapes)``.
+
+    Found by exporting every layer in a minimal network at every offered opset (the export
+    tests check each need fails one opset below and works at it); layers without a need export
+    at all of them. Below opset 18 the legacy exporter does the work, so this is its need.
+    """
+
+    opset: int
+    reason: str  # completes "not supported by ONNX opset N; ..."
+    applies: Callable[[dict, list], bool] = lambda props, inputs: True
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the values a loss is trained on mean, and how they pick a class."""
+
+    kind: str  # "scores", "logits", "probabilities" or "values"
+    description: str  # for users of an exported model (its preprocessing notes)
+    # "argmax": the class with the highest value; "threshold": each value says class 1 above
+    # probability 0.5, its targets are 0 to 1 (one value per sample: a two-class task);
+    # "": no classes (regression)
+    pick: str = ""
+
+    def __post_init__(self):
+        assert self.kind in ("scores", "logits", "probabilities", "values"), self.kind
+        assert self.pick in ("argmax", "threshold", ""), self.pick
+
+
+VALUES = Prediction("values", "predicted values, in the units of the training target")
+
+
+@dataclass(frozen=True)
 class LayerSpec:
     """Everything the app knows about one layer type.
 
@@ -185,6 +236,7 @@ class LayerSpec:
     ``params`` and ``macs`` take ``(inputs, props, output)`` and return counts.
     ``build(inputs, props) -> torch.nn.Module`` whose forward takes the inputs in port order
     (batch axis first) and returns the output. Losses' modules take ``(prediction, target)``.
+    The other fields are facts the engine reads instead of testing layer names.
     """
 
     name: str
@@ -200,8 +252,16 @@ class LayerSpec:
     # Losses: the target is the dataset variable named by the ``T.Dataset`` property.
     is_loss: bool = False
     target: Callable[[Shape, dict], "TargetSpec"] | None = None
+    prediction: Prediction = VALUES  # losses: what their prediction input means
     # Input: the source is the dataset variable named by the ``Dataset`` property.
     is_input: bool = False
+    # Layers that read class indices 0..n-1 from their input (a dataset variable fed straight
+    # in holds class numbers): n, from the properties.
+    input_classes: Callable[[dict], int] | None = None
+    onnx_opset: OpsetNeed | None = None  # when some offered ONNX opsets cannot express it
+    # Layers whose module is a class of nodes/modules.py with constructor arguments: those
+    # arguments read back from a built module (the PyTorch code export writes them).
+    code_args: Callable[[Any], list] | None = None
     examples: tuple[dict, ...] = field(default_factory=tuple)
 
     @property

@@ -153,7 +153,7 @@ def analyze(network: Network, variables: dict[str, Shape] | None = None) -> Anal
     ``variables`` maps dataset variable names to their per-sample shapes; when given, Input
     sizes and loss targets are checked against the data.
     """
-    info: dict[str, NodeInfo] = {}
+    info: dict[str, NodeInfo] = {n.id: NodeInfo() for n in network.nodes}
     problems: list[Problem] = []
     by_id = {n.id: n for n in network.nodes}
 
@@ -168,11 +168,34 @@ def analyze(network: Network, variables: dict[str, Shape] | None = None) -> Anal
         if link.src in by_id and link.dst in by_id:
             incoming[link.dst].append(link)
             outgoing[link.src].append(link.dst)
-
-    specs = {}
-    frozen = {}
+    specs, frozen = _parse_props(network, info, problem)
+    names_seen: set[str] = set()
     for node in network.nodes:
-        info[node.id] = NodeInfo()
+        if node.name in names_seen:
+            problem(node, f"another node is also named {node.name!r}; names must be unique")
+        names_seen.add(node.name)
+    order = _topological(network, incoming, outgoing)
+    ordered = set(order)
+    on_cycle = [n for n in network.nodes if n.id not in ordered]
+    cycle_names = " → ".join(n.name for n in on_cycle[:NAMES_LISTED])
+    if len(on_cycle) > NAMES_LISTED:
+        cycle_names += f" → … ({len(on_cycle) - NAMES_LISTED} more)"
+    for node in on_cycle:
+        problem(node, f"is part of a cycle ({cycle_names}); a network must flow one way")
+    _infer_shapes(order, by_id, specs, frozen, incoming, info, problem)
+    total = sum(i.params for i in info.values())
+    if total > MAX_PARAMS:
+        problem(None, f"the network would hold {count_text(total)} parameters "
+                      f"({size_text(total * BYTES_PER_VALUE)}); a network may hold at most "
+                      f"{count_text(MAX_PARAMS)} ({size_text(MAX_PARAMS * BYTES_PER_VALUE)})")
+    _check_losses(network, specs, info, incoming, outgoing, problem, by_id, variables)
+    return Analysis(info, problems, order)
+
+
+def _parse_props(network: Network, info: dict[str, NodeInfo], problem) -> tuple[dict, dict]:
+    """({node id: spec}, {node id: frozen raw props}); each node's parsed props into ``info``."""
+    specs, frozen = {}, {}
+    for node in network.nodes:
         try:
             specs[node.id] = spec = nodes.get_spec(node.type)
         except KeyError as e:
@@ -184,23 +207,11 @@ def analyze(network: Network, variables: dict[str, Shape] | None = None) -> Anal
             problem(node, props)
         else:
             info[node.id].props = props
+    return specs, frozen
 
-    names_seen: dict[str, str] = {}
-    for node in network.nodes:
-        if node.name in names_seen:
-            problem(node, f"another node is also named {node.name!r}; names must be unique")
-        names_seen[node.name] = node.id
 
-    order = _topological(network, incoming, outgoing)
-    ordered = set(order)
-    on_cycle = [n for n in network.nodes if n.id not in ordered]
-    if on_cycle:
-        cycle_names = " → ".join(n.name for n in on_cycle[:NAMES_LISTED])
-        if len(on_cycle) > NAMES_LISTED:
-            cycle_names += f" → … ({len(on_cycle) - NAMES_LISTED} more)"
-        for node in on_cycle:
-            problem(node, f"is part of a cycle ({cycle_names}); a network must flow one way")
-
+def _infer_shapes(order, by_id, specs, frozen, incoming, info, problem) -> None:
+    """Each node's input and output shapes, parameters and multiply-adds, in graph order."""
     for node_id in order:
         node, spec, ni = by_id[node_id], specs.get(node_id), info[node_id]
         if spec is None or ni.error:
@@ -218,14 +229,6 @@ def analyze(network: Network, variables: dict[str, Shape] | None = None) -> Anal
         if error:
             ni.shape, ni.params, ni.macs = None, 0, 0  # nothing downstream builds on it
             problem(node, error)
-
-    total = sum(i.params for i in info.values())
-    if total > MAX_PARAMS:
-        problem(None, f"the network would hold {count_text(total)} parameters "
-                      f"({size_text(total * BYTES_PER_VALUE)}); a network may hold at most "
-                      f"{count_text(MAX_PARAMS)} ({size_text(MAX_PARAMS * BYTES_PER_VALUE)})")
-    _check_losses(network, specs, info, incoming, outgoing, problem, by_id, variables)
-    return Analysis(info, problems, order)
 
 
 def _topological(network: Network, incoming: dict, outgoing: dict) -> list[str]:

@@ -15,7 +15,8 @@ COMMANDS = {
     "dataset": ("designer.core.data", "list the embedded datasets or write one out as CSV"),
     "train": ("designer.core.trainer", "train a project's network"),
     "evaluate": ("designer.core.evaluation", "evaluate a trained run on the validation data"),
-    "export": ("designer.core.export", "export a network to ONNX, PyTorch code or weights"),
+    "export": ("designer.core.export.command",
+               "export a network to ONNX, PyTorch code or weights"),
 }
 
 

@@ -44,6 +44,7 @@ class LossInfo:
     prediction: str  # the name of the node it scores
     target: str  # the dataset variable it compares against
     target_spec: nodes.TargetSpec
+    meaning: nodes.Prediction  # what the prediction's values mean, from the loss's spec
 
 
 @dataclass
@@ -100,15 +101,8 @@ def compile_network(network: Network, analysis: Analysis | None = None) -> Compi
     for links in feeds.values():
         links.sort(key=lambda k: k.port)  # multi-input ports keep link order (stable sort)
 
-    var_shapes: dict[str, tuple[int, ...]] = {}
-    input_vars: list[str] = []
-    for node_id in analysis.order:
-        node = by_id[node_id]
-        if nodes.get_spec(node.type).is_input:
-            var = analysis.nodes[node_id].props["Dataset"]
-            if var not in var_shapes:
-                input_vars.append(var)
-                var_shapes[var] = tuple(analysis.nodes[node_id].props["Size"])
+    var_shapes = _input_variables(analysis, by_id)
+    input_vars = list(var_shapes)
 
     losses = []
     for loss in loss_nodes:
@@ -116,7 +110,7 @@ def compile_network(network: Network, analysis: Analysis | None = None) -> Compi
         pred = by_id[feeds[loss.id][0].src]
         spec = nodes.get_spec(loss.type)
         losses.append(LossInfo(loss.name, loss.type, pred.name, info.props["T.Dataset"],
-                               spec.target(info.inputs[0], info.props)))
+                               spec.target(info.inputs[0], info.props), spec.prediction))
     train_vars = list(input_vars) + [v for v in dict.fromkeys(l.target for l in losses)
                                      if v not in input_vars]
 
@@ -176,6 +170,16 @@ def _build_layers(analysis: Analysis, by_id: dict) -> tuple[nn.Module, dict[str,
         attr_of[node.id] = attr = _identifier(node.name, taken)
         layers.add_module(attr, spec.build(info.inputs, info.props))
     return layers, attr_of
+
+
+def _input_variables(analysis: Analysis, by_id: dict) -> dict[str, tuple[int, ...]]:
+    """Each dataset variable an Input layer reads, in graph order, with its per-sample shape."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for node_id in analysis.order:
+        if nodes.get_spec(by_id[node_id].type).is_input:
+            props = analysis.nodes[node_id].props
+            shapes.setdefault(props["Dataset"], tuple(props["Size"]))
+    return shapes
 
 
 def _ancestors(ids: list[str], feeds: dict) -> set[str]:

@@ -149,6 +149,28 @@ class _Column:
 
 def read_csv(path: str | os.PathLike, normalize: bool = False) -> DataSet:
     """Read a dataset CSV file (Neural Network Console's format)."""
+    path, text = _csv_text(path)
+    columns, rows, lines = _csv_rows(text, path)
+    groups: dict[str, list[_Column]] = {}
+    for column in columns:
+        groups.setdefault(column.name, []).append(column)
+    arrays: dict[str, np.ndarray] = {}
+    scales: dict[str, float] = {}
+    labels: dict[str, list[str]] = {}
+    for name, group in groups.items():
+        group = _check_indices(name, group, path)
+        labels[name] = [c.label for c in group]
+        if len(group) == 1:
+            arrays[name], is_image = _read_cells(name, group[0], rows, lines, path)
+            if is_image and normalize:
+                scales[name] = 1 / 255
+        else:
+            arrays[name] = _read_numbers(group, rows, lines, path)
+    return DataSet(str(path), arrays, scales, labels, [], np.asarray(lines))
+
+
+def _csv_text(path: str | os.PathLike) -> tuple[Path, str]:
+    """The dataset file (``index.csv`` in a dataset folder) and its text."""
     path = Path(path)
     if path.is_dir():
         if not (path / "index.csv").is_file():
@@ -156,7 +178,7 @@ def read_csv(path: str | os.PathLike, normalize: bool = False) -> DataSet:
         path = path / "index.csv"
     try:
         check_file(path, CSV_MEMORY_FACTOR)
-        text = path.read_text(encoding="utf-8-sig")
+        return path, path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise DataError(f"{path}: dataset file not found") from None
     except UnicodeDecodeError as e:
@@ -164,6 +186,9 @@ def read_csv(path: str | os.PathLike, normalize: bool = False) -> DataSet:
     except (OSError, ValueError) as e:
         raise DataError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
 
+
+def _csv_rows(text: str, path: Path) -> tuple[list[_Column], list[list[str]], list[int]]:
+    """(the header's columns, every sample's cells, the line each sample starts on)."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader)
@@ -195,23 +220,7 @@ def read_csv(path: str | os.PathLike, normalize: bool = False) -> DataSet:
         lines.append(start)
     if not rows:
         raise DataError(f"{path}: the file has a header but no samples")
-
-    groups: dict[str, list[_Column]] = {}
-    for column in columns:
-        groups.setdefault(column.name, []).append(column)
-    arrays: dict[str, np.ndarray] = {}
-    scales: dict[str, float] = {}
-    labels: dict[str, list[str]] = {}
-    for name, group in groups.items():
-        group = _check_indices(name, group, path)
-        labels[name] = [c.label for c in group]
-        if len(group) == 1:
-            arrays[name], is_image = _read_cells(name, group[0], rows, lines, path)
-            if is_image and normalize:
-                scales[name] = 1 / 255
-        else:
-            arrays[name] = _read_numbers(group, rows, lines, path)
-    return DataSet(str(path), arrays, scales, labels, [], np.asarray(lines))
+    return columns, rows, lines
 
 
 def _parse_header(header: list[str], path: Path) -> list[_Column]:

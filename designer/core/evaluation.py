@@ -15,11 +15,10 @@ from typing import Any
 
 import numpy as np
 
-
 from designer.core import runs
 from designer.core.data import DataError, open_dataset
 from designer.core.project import Project, ProjectError, load
-from designer.core.trainer import TrainingError, prepare, score
+from designer.core.session import Prepared, TrainingError, prepare, score
 
 WEIGHTS = runs.WEIGHTS
 
@@ -70,15 +69,7 @@ def evaluate(project: Project | None, run_dir: str | Path, weights: str = "best"
             project = load(runs.project_path(run_dir))
         except ProjectError as e:
             raise EvaluationError(f"{run_dir}: not a run folder ({e})") from None
-    path = runs.weights_path(run_dir, weights) if weights in WEIGHTS else Path(weights)
-    if not path.is_file():
-        if weights == "best" and runs.weights_path(run_dir, "last").is_file():
-            hint = " (the run ended before its first epoch did); evaluate 'last'"
-        elif weights not in WEIGHTS and path.suffix != runs.WEIGHTS_SUFFIX:
-            hint = "; weights are best, last or a .safetensors file"
-        else:
-            hint = ""
-        raise EvaluationError(f"{path}: no such weights file{hint}")
+    path = _weights_file(run_dir, weights)
     other = None
     if data is not None:
         training = project.datasets.get("training")
@@ -94,12 +85,32 @@ def evaluate(project: Project | None, run_dir: str | Path, weights: str = "best"
         runs.load_into(prepared.compiled, project.network(), path)
     except runs.WeightsError as e:
         raise EvaluationError(str(e)) from None
-    dataset = prepared.val_data
-    if not len(dataset):
+    if not len(prepared.val_data):
         raise EvaluationError("there are no validation samples to evaluate; raise "
                               "training.validation_split above 0, add a validation dataset, or "
                               "name a dataset to evaluate on")
-    scores = score(prepared, dataset, max(project.training.batch_size * 2, 256), keep=True)
+    return _results(prepared, path)
+
+
+def _weights_file(run_dir: Path, weights: str) -> Path:
+    """The weights file ``weights`` names: a run's best or last, or a file of its own."""
+    path = runs.weights_path(run_dir, weights) if weights in WEIGHTS else Path(weights)
+    if not path.is_file():
+        if weights == "best" and runs.weights_path(run_dir, "last").is_file():
+            hint = " (the run ended before its first epoch did); evaluate 'last'"
+        elif weights not in WEIGHTS and path.suffix != runs.WEIGHTS_SUFFIX:
+            hint = "; weights are best, last or a .safetensors file"
+        else:
+            hint = ""
+        raise EvaluationError(f"{path}: no such weights file{hint}")
+    return path
+
+
+def _results(prepared: Prepared, path: Path) -> Evaluation:
+    """Score the prepared network on its validation data, sample by sample."""
+    dataset = prepared.val_data
+    scores = score(prepared, dataset, max(prepared.project.training.batch_size * 2, 256),
+                   keep=True)
     first = prepared.compiled.losses[0]
     targets = dataset.values(first.target)
     inputs = dataset.values(prepared.compiled.input_vars[0])

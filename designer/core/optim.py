@@ -114,6 +114,11 @@ class Schedule:
     epochs: int
     settings: dict[str, float]
 
+    @property
+    def constant(self) -> bool:
+        """The rate never moves: no warm-up and no decay."""
+        return self.kind == "constant" and self.settings["warmup"] == 0
+
     def lr(self, epoch: float) -> float:
         s = self.settings
         warmup = s["warmup"]

@@ -563,3 +563,24 @@ class _Reader:
 
 _TYPE_NAMES = {str: "text", int: "a whole number", float: "a number", bool: "true or false",
                list: "a list", dict: "an object"}
+
+
+def structure(project: Project) -> list[dict]:
+    """The project's networks without the card positions (moving a card changes no weight)."""
+    networks = project.to_dict()["networks"]
+    for net in networks:
+        for node in net["nodes"]:
+            node.pop("pos")
+    return networks
+
+
+def rebase_datasets(project: Project, folder: Path) -> None:
+    """Keep relative dataset paths pointing at the same files when the project moves."""
+    for ds in project.datasets.values():
+        if ds.source.startswith("embedded:") or Path(ds.source).is_absolute():
+            continue
+        target = project.resolve(ds.source)
+        try:
+            ds.source = Path(os.path.relpath(target, folder)).as_posix()
+        except ValueError:  # another drive (Windows)
+            ds.source = str(target)

@@ -17,6 +17,7 @@ import csv
 import json
 import math
 import os
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -475,3 +476,14 @@ def load_into(compiled, network, path: Path) -> None:
                            f"{different}")
     compiled.layers.load_state_dict(state)
 
+
+
+def runs_home(project: Project) -> Path:
+    """The project file whose ``<stem>.runs`` folder holds the project's runs.
+
+    An unsaved project has no folder of its own; its runs go to the temporary folder, as if it
+    were saved there under its name.
+    """
+    if project.path is not None:
+        return project.path
+    return Path(tempfile.gettempdir()) / "nn-designer" / f"{project.name or 'untitled'}.nnd"

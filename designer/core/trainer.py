@@ -3,334 +3,31 @@
 One engine, several front ends: ``python -m designer train PROJECT`` (add ``--events`` for JSON
 lines on stdout, which is how the desktop app watches a run from a child process) and
 ``train(project, ...)`` for Python callers. SIGINT or SIGTERM finishes the current step, saves
-the weights and ends the run as "stopped".
+the weights and ends the run as "stopped". Preparing the run (device, data, compiled network)
+is the run session's work (``designer.core.session``); this module keeps the loop.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
-import platform
 import signal
 import sys
 import threading
 import time
 import traceback
-from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
-import torch.nn.functional as F
-
-from nodes import shape_text
 
 from designer.core import runs
-from designer.core.analysis import analyze
-from designer.core.compiler import CompileError, Compiled, LossInfo, compile_network
-from designer.core.data import DataError, DataSet, open_dataset, split
 from designer.core.optim import ConfigError, make_optimizer, make_schedule, optimizer_settings
 from designer.core.project import DEVICES, MAX_SEED, Project, ProjectError, load
+from designer.core.session import Feeder, Prepared, TrainingError, autocast, prepare, score
 
-FAILURE_KINDS = ("data", "diverged", "memory", "error")
-BINARY_LOSSES = ("SigmoidCrossEntropy", "BinaryCrossEntropy")
 EVENTS_PER_SECOND = 20
-
-
-class TrainingError(Exception):
-    """Training cannot start or go on. ``kind`` is one of FAILURE_KINDS; ``bad_input`` says the
-    user's project or data must change (exit status 2) rather than something going wrong."""
-
-    def __init__(self, kind: str, message: str, bad_input: bool = False):
-        assert kind in FAILURE_KINDS, kind
-        super().__init__(message)
-        self.kind = kind
-        self.bad_input = bad_input
-
-
-# ---- devices -------------------------------------------------------------------------------
-
-def resolve_device(choice: str = "auto") -> tuple[torch.device, str]:
-    """The torch device for ``training.device`` and its name in words."""
-    if choice not in DEVICES:
-        raise TrainingError("error", f"training.device: {choice!r} is not one of "
-                                     f"{', '.join(DEVICES)}", bad_input=True)
-    has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-    if choice == "auto":
-        choice = "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
-    if choice == "cuda":
-        if not torch.cuda.is_available():
-            build = "has no CUDA support" if torch.version.cuda is None else "finds no CUDA GPU"
-            raise TrainingError("error", f"training.device is cuda, but this PyTorch "
-                                         f"({torch.__version__}) {build}; choose auto or cpu",
-                                bad_input=True)
-        return torch.device("cuda"), torch.cuda.get_device_name(0)
-    if choice == "mps":
-        if not has_mps:
-            raise TrainingError("error", "training.device is mps, but no Apple GPU is available; "
-                                         "choose auto or cpu", bad_input=True)
-        return torch.device("mps"), "Apple GPU (MPS)"
-    return torch.device("cpu"), _cpu_name()
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "CPU"
-
-
-# ---- tasks ---------------------------------------------------------------------------------
-
-def task_of(loss: LossInfo) -> tuple[str, int]:
-    """("classification", number of classes) or ("regression", 0) for a loss."""
-    if loss.target_spec.kind == "index":
-        return "classification", loss.target_spec.classes
-    if loss.type in BINARY_LOSSES and math.prod(loss.target_spec.shape) == 1:
-        return "classification", 2
-    return "regression", 0
-
-
-def classify(loss_type: str, prediction: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(class index, probability of that class) per sample, from what the loss layer scores."""
-    if loss_type in BINARY_LOSSES:
-        p = prediction.reshape(len(prediction)).float()
-        if loss_type == "SigmoidCrossEntropy":
-            p = torch.sigmoid(p)
-        chosen = (p > 0.5).long()
-        return chosen, torch.where(chosen == 1, p, 1 - p)
-    scores = prediction.float().flatten(1)
-    probabilities = F.softmax(scores, dim=1) if loss_type == "SoftmaxCrossEntropy" else scores
-    confidence, chosen = probabilities.max(dim=1)
-    return chosen, confidence
-
-
-# ---- preparing a run -----------------------------------------------------------------------
-
-@dataclass
-class Prepared:
-    """A compiled network with its data checked against it, ready on a device."""
-
-    project: Project
-    compiled: Compiled
-    train_data: DataSet | None  # None when prepared to evaluate other data
-    val_data: DataSet
-    device: torch.device
-    device_name: str
-    task: str
-    classes: int
-    loss_modules: list[torch.nn.Module] = field(default_factory=list)  # as compiled.losses
-
-
-def prepare(project: Project, data: DataSet | None = None) -> Prepared:
-    """Compile the training network, load and check its data, pick the device.
-
-    Weights are initialised from ``training.seed``. ``data`` replaces the project's data (to
-    evaluate on another dataset; nothing is then loaded for training). Raises TrainingError with
-    a message naming the node, file or field at fault.
-    """
-    cfg = project.training
-    device, device_name = resolve_device(cfg.device)
-    try:
-        network = project.network()
-    except ProjectError as e:
-        raise TrainingError("error", str(e), bad_input=True) from None
-    torch.manual_seed(cfg.seed)
-    try:
-        compiled = compile_network(network)
-    except CompileError as e:
-        listing = "; ".join(str(p) for p in e.problems)
-        raise TrainingError("error", f"network {network.name!r} cannot be trained: {listing}",
-                            bad_input=True) from None
-    if data is None:
-        train_data, val_data = project_data(project)
-        train_data = fit_to_network(train_data, compiled, network)
-        check_targets(train_data, compiled)
-    else:
-        train_data, val_data = None, data
-    val_data = fit_to_network(val_data, compiled, network)
-    check_targets(val_data, compiled)
-    by_name = {n.name: n.id for n in network.nodes}
-    loss_modules = [compiled.layers.get_submodule(compiled.attr_of[by_name[loss.name]])
-                    for loss in compiled.losses]
-    task, classes = task_of(compiled.losses[0])
-    compiled.layers.to(device)
-    return Prepared(project, compiled, train_data, val_data, device, device_name, task, classes,
-                    loss_modules)
-
-
-def project_data(project: Project) -> tuple[DataSet, DataSet]:
-    """(training, validation) data: the validation dataset, or a seeded split of the training."""
-    datasets = project.datasets
-    if "training" not in datasets:
-        raise TrainingError("data", "the project has no training dataset; choose one (a CSV "
-                                    "file or an embedded dataset) under datasets.training",
-                            bad_input=True)
-    try:
-        loaded = {role: open_dataset(d.source, project.folder, d.normalize)
-                  for role, d in datasets.items()}
-    except DataError as e:
-        raise TrainingError("data", str(e), bad_input=True) from None
-    if "validation" not in loaded:
-        return split(loaded["training"], project.training.validation_split, project.training.seed)
-    train, val = loaded["training"], loaded["validation"]
-    if train.variables != val.variables:
-        def describe(d: DataSet) -> str:
-            return ", ".join(f"{k} ({shape_text(s)})" for k, s in d.variables.items())
-        raise TrainingError("data", f"the training data has variables {describe(train)} but the "
-                                    f"validation data ({val.source}) has {describe(val)}; they "
-                                    "must match", bad_input=True)
-    return train, val
-
-
-
-def fit_to_network(data: DataSet, compiled: Compiled, network) -> DataSet:
-    """The data with each variable in the shape the network reads it in.
-
-    A variable whose values only need rearranging (a 1×4 data CSV for a Size 4 Input) is
-    reshaped; any other mismatch is an error naming the node and the variable.
-    """
-    wanted = dict(compiled.input_shapes)
-    for loss in compiled.losses:
-        wanted.setdefault(loss.target, tuple(loss.target_spec.shape))
-    for name, shape in wanted.items():
-        have = data.variables.get(name)
-        if have is not None and have != shape and math.prod(have) == math.prod(shape):
-            data = data.reshaped(name, shape)
-    problems = analyze(network, data.variables).problems
-    if problems:
-        listing = "; ".join(str(p) for p in problems)
-        raise TrainingError("data", f"{data.source} does not fit network {network.name!r}: "
-                                    f"{listing}", bad_input=True)
-    return data
-
-
-def check_targets(data: DataSet, compiled: Compiled) -> None:
-    """Class targets must be class numbers the network scores; 0/1 targets must be 0 to 1."""
-    for loss in compiled.losses:
-        values = data.values(loss.target).reshape(len(data), math.prod(loss.target_spec.shape))
-        if loss.target_spec.kind == "index":
-            classes = loss.target_spec.classes
-            bad = (values != np.round(values)) | (values < 0) | (values >= classes)
-            rule = f"a class number from 0 to {classes - 1} ({loss.prediction} scores " \
-                   f"{classes} classes)"
-        elif loss.type in BINARY_LOSSES:
-            bad = (values < 0) | (values > 1)
-            rule = "from 0 to 1"
-        else:
-            continue
-        rows = np.flatnonzero(bad.any(axis=1))
-        if len(rows):
-            value = values[rows[0]][bad[rows[0]]][0]
-            raise TrainingError("data", f"{loss.name}: target variable {loss.target!r} holds "
-                                        f"{value:g} at {data.where(int(rows[0]))}; each value "
-                                        f"must be {rule}", bad_input=True)
-
-
-# ---- feeding batches -----------------------------------------------------------------------
-
-class Feeder:
-    """Dataset variables as tensors, gathered batch by batch onto the device.
-
-    Small datasets move to the accelerator once; larger ones stay in host memory and travel a
-    batch at a time. 8-bit images travel as bytes and become floats on the device.
-    """
-
-    ON_DEVICE_LIMIT = 2 << 30  # bytes
-
-    def __init__(self, data: DataSet, names: list[str], device: torch.device):
-        self.names = names
-        self.device = device
-        self.scales = [data.scales.get(name, 1.0) for name in names]
-        size = sum(data.arrays[name].nbytes for name in names)
-        self.home = device if size <= self.ON_DEVICE_LIMIT else torch.device("cpu")
-        self.tensors = [torch.from_numpy(_writable(data.arrays[name])).to(self.home)
-                        for name in names]
-
-    def __len__(self) -> int:
-        return len(self.tensors[0]) if self.tensors else 0
-
-    def batch(self, indices: torch.Tensor) -> list[torch.Tensor]:
-        moving = self.home != self.device
-        if indices.device != self.home:
-            indices = indices.to(self.home)
-        out = []
-        for tensor, scale in zip(self.tensors, self.scales):
-            x = tensor[indices]
-            if moving:
-                x = x.to(self.device, non_blocking=True)
-            if x.dtype != torch.float32:
-                x = x.float()
-            out.append(x * scale if scale != 1.0 else x)
-        return out
-
-
-def _writable(array: np.ndarray) -> np.ndarray:
-    return array if array.flags.writeable else array.copy()
-
-
-def _autocast(prepared: Prepared):
-    if prepared.project.training.precision != "half":
-        return nullcontext()
-    kind = prepared.device.type
-    return torch.autocast(kind, dtype=torch.bfloat16 if kind == "cpu" else torch.float16)
-
-
-@dataclass
-class Scores:
-    """A pass over a dataset: mean loss, error, and (when kept) the per-sample results."""
-
-    loss: float
-    error: float  # 1 - accuracy (classification) or the loss (regression)
-    predictions: list[np.ndarray] | None = None  # one per loss, raw network outputs
-    chosen: np.ndarray | None = None  # class per sample (classification)
-    confidence: np.ndarray | None = None
-
-
-def score(prepared: Prepared, data: DataSet, batch_size: int, keep: bool = False,
-          feeder: Feeder | None = None) -> Scores:
-    """Run the network over ``data`` without training; losses as in training. Pass the
-    ``feeder`` of ``data`` when scoring it repeatedly, so it is not moved to the device again."""
-    compiled = prepared.compiled
-    feeder = feeder or Feeder(data, compiled.train_vars, prepared.device)
-    position = {name: i for i, name in enumerate(compiled.train_vars)}
-    n_inputs = len(compiled.input_vars)
-    compiled.layers.eval()
-    total = torch.zeros((), device=prepared.device)
-    correct = torch.zeros((), device=prepared.device, dtype=torch.long)
-    kept: list[list[torch.Tensor]] = [[] for _ in compiled.losses]
-    chosen_parts, confidence_parts = [], []
-    first = compiled.losses[0]
-    with torch.no_grad(), _autocast(prepared):
-        for indices in torch.arange(len(data), device=feeder.home).split(batch_size):
-            batch = feeder.batch(indices)
-            outputs = compiled.infer(*batch[:n_inputs])
-            outputs = list(outputs) if isinstance(outputs, tuple) else [outputs]
-            for i, (loss, module) in enumerate(zip(compiled.losses, prepared.loss_modules)):
-                target = batch[position[loss.target]]
-                total += module(outputs[i], target).float() * len(indices)
-                if keep:
-                    kept[i].append(outputs[i].float().cpu())
-            if prepared.task == "classification":
-                chosen, confidence = classify(first.type, outputs[0])
-                target = batch[position[first.target]].reshape(len(indices)).round().long()
-                correct += (chosen == target).sum()
-                if keep:
-                    chosen_parts.append(chosen.cpu())
-                    confidence_parts.append(confidence.float().cpu())
-    compiled.layers.train()
-    loss = total.item() / max(len(data), 1)
-    error = 1.0 - correct.item() / max(len(data), 1) if prepared.task == "classification" else loss
-    if not keep:
-        return Scores(loss, error)
-    cat = lambda parts: torch.cat(parts).numpy() if parts else None  # noqa: E731
-    return Scores(loss, error, [cat(p) for p in kept], cat(chosen_parts), cat(confidence_parts))
 
 
 # ---- training --------------------------------------------------------------------------------
@@ -358,62 +55,77 @@ def train(project: Project, run_dir: str | Path | None = None, *, on_event: Emit
     event goes to ``on_event`` as it happens and to the folder's events.jsonl. Setting ``stop``
     ends the run after the current step with its weights saved.
     """
-    stop = stop or threading.Event()
-    emit_out = on_event or (lambda event: None)
-    log: runs.RunLog | None = None
+    record = _Record(on_event)
+    try:
+        check_settings(project)
+        prepared = prepare(project)
+        record.loop = _Loop(prepared, record.emit, stop or threading.Event())
+    except TrainingError as e:
+        if run_dir is not None:  # the caller chose the folder and will look there
+            try:
+                record.open(project, run_dir, {})
+            except (OSError, ValueError):
+                pass
+        return record.fail(e.kind, str(e), e.bad_input)
+    except Exception as e:  # an unforeseen error building a layer must still be reported
+        traceback.print_exc(file=sys.stderr)
+        return record.fail("error", f"cannot prepare training: {type(e).__name__}: {e}")
+    try:
+        record.open(project, run_dir, {"device": str(prepared.device),
+                                       "device_name": prepared.device_name,
+                                       "epochs": project.training.epochs})
+    except (OSError, ValueError) as e:
+        return record.fail("error", f"cannot create the run folder: {e}", bad_input=True)
+    try:
+        return record.loop.run()
+    except TrainingError as e:
+        return record.fail(e.kind, str(e), e.bad_input)
+    except (torch.OutOfMemoryError, MemoryError):
+        memory = "GPU memory" if prepared.device.type != "cpu" else "memory"
+        return record.fail("memory", f"ran out of {memory} at batch size "
+                                     f"{project.training.batch_size}; lower "
+                                     "training.batch_size or make the network smaller")
+    except Exception as e:  # a bug or an unforeseen layer error must not lose the run's record
+        traceback.print_exc(file=sys.stderr)
+        return record.fail("error", f"training stopped by an error: {type(e).__name__}: {e}")
+    finally:
+        record.close()
 
-    def emit(event: dict[str, Any]) -> None:
-        if log is not None:
-            log.event(event)
-        emit_out(event)
 
-    loop: _Loop | None = None
+class _Record:
+    """Where a run's events go: the caller, and the run folder once it exists."""
 
-    def fail(kind: str, message: str, bad_input: bool = False) -> RunResult:
+    def __init__(self, on_event: Emit | None):
+        self.on_event = on_event or (lambda event: None)
+        self.log: runs.RunLog | None = None
+        self.loop: _Loop | None = None
+
+    def emit(self, event: dict[str, Any]) -> None:
+        if self.log is not None:
+            self.log.event(event)
+        self.on_event(event)
+
+    def open(self, project: Project, run_dir: str | Path | None, info: dict) -> None:
+        """Create the run folder with the project as trained; the loop records into it."""
+        folder = runs.new_run_dir(project.path, run_dir)
+        runs.snapshot(project, folder)
+        self.log = runs.RunLog(folder, info)
+        if self.loop is not None:
+            self.loop.log = self.log
+
+    def fail(self, kind: str, message: str, bad_input: bool = False) -> RunResult:
+        loop, log = self.loop, self.log
         if loop is not None:
             loop.flush_best()  # a diverged run keeps its best weights
-        emit({"event": "failed", "kind": kind, "message": message})
+        self.emit({"event": "failed", "kind": kind, "message": message})
         if log is not None:
             log.update(status="failed", finished=runs.now(), message=message)
         done = (loop.epochs_done, loop.best_val_error, loop.best_epoch) if loop else (0, None, None)
         return RunResult(log.run_dir if log else None, "failed", *done, message, kind, bad_input)
 
-    try:
-        check_settings(project)
-        prepared = prepare(project)
-        loop = _Loop(prepared, emit, stop)
-    except TrainingError as e:
-        if run_dir is not None:  # the caller chose the folder and will look there
-            try:
-                log = _open_log(project, run_dir, {})
-            except (OSError, ValueError):
-                pass
-        return fail(e.kind, str(e), e.bad_input)
-    except Exception as e:  # an unforeseen error building a layer must still be reported
-        traceback.print_exc(file=sys.stderr)
-        return fail("error", f"cannot prepare training: {type(e).__name__}: {e}")
-    try:
-        log = _open_log(project, run_dir, {"device": str(prepared.device),
-                                           "device_name": prepared.device_name,
-                                           "epochs": project.training.epochs})
-    except (OSError, ValueError) as e:
-        return fail("error", f"cannot create the run folder: {e}", bad_input=True)
-    try:
-        loop.log = log
-        return loop.run()
-    except TrainingError as e:
-        return fail(e.kind, str(e), e.bad_input)
-    except (torch.OutOfMemoryError, MemoryError):
-        memory = "GPU memory" if prepared.device.type != "cpu" else "memory"
-        return fail("memory", f"ran out of {memory} at batch size "
-                              f"{project.training.batch_size}; lower training.batch_size or "
-                              "make the network smaller")
-    except Exception as e:  # a bug or an unforeseen layer error must not lose the run's record
-        traceback.print_exc(file=sys.stderr)
-        return fail("error", f"training stopped by an error: {type(e).__name__}: {e}")
-    finally:
-        if log is not None:
-            log.close()
+    def close(self) -> None:
+        if self.log is not None:
+            self.log.close()
 
 
 def check_settings(project: Project) -> None:
@@ -426,13 +138,9 @@ def check_settings(project: Project) -> None:
         raise TrainingError("error", str(e), bad_input=True) from None
 
 
-def _open_log(project: Project, run_dir, info: dict) -> runs.RunLog:
-    folder = runs.new_run_dir(project.path, run_dir)
-    runs.snapshot(project, folder)
-    return runs.RunLog(folder, info)
-
-
 class _Loop:
+    """The training loop of one prepared run: steps, epoch bookkeeping and checkpoints."""
+
     LAST_EVERY = 30.0  # seconds between saves of last.safetensors (also saved at the end)
     BEST_EVERY = 2.0  # seconds between saves of best.safetensors (also saved at the end)
 
@@ -441,8 +149,7 @@ class _Loop:
         self.log: runs.RunLog | None = None  # set once the run folder exists
         self.emit = emit
         self.stop = stop
-        cfg = prepared.project.training
-        self.cfg = cfg
+        cfg = self.cfg = prepared.project.training
         compiled = prepared.compiled
         try:
             self.optimizer = make_optimizer(compiled.layers.parameters(), cfg.optimizer)
@@ -452,19 +159,80 @@ class _Loop:
             raise TrainingError("error", str(e), bad_input=True) from None
         self.scaler = torch.amp.GradScaler("cuda") if (
             cfg.precision == "half" and prepared.device.type == "cuda") else None
+        # the graph's own forward: the module call around it runs hooks nobody registered and
+        # an error-message wrapper, a few percent of a small network's step
+        self.forward = compiled.train.forward
+        self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
         self.feeder = Feeder(prepared.train_data, compiled.train_vars, prepared.device)
         self.val_feeder = Feeder(prepared.val_data, compiled.train_vars, prepared.device)
         self.batch_size = min(cfg.batch_size, max(len(prepared.train_data), 1))
         self.generator = torch.Generator().manual_seed(cfg.seed)
-        self._best: tuple[int, dict] | None = None  # best weights not yet on disk
-        self._best_written = -self.BEST_EVERY
-        self.epochs_done = 0
-        self.best_val_error: float | None = None
-        self.best_epoch: int | None = None
         names = {n.id: n.name for n in prepared.project.network().nodes}
         weights = {node_id: list(compiled.layers.get_submodule(attr).parameters())
                    for node_id, attr in compiled.attr_of.items()}
         self.parametrised = [(names[i], params) for i, params in weights.items() if params]
+        self.sizes = torch.zeros(0)  # samples per batch, the same every epoch (set at start)
+        self.samples = 0  # samples per epoch (one left over may be skipped: see batches)
+        self.start = time.monotonic()
+        self.iteration = 0
+        self.every = 1  # report every this many iterations: about EVENTS_PER_SECOND a second
+        self.last_report = (0, self.start)  # (iteration, time) of the last report
+        self.epochs_done = 0
+        self.best_val_error: float | None = None
+        self.best_epoch: int | None = None
+        self._best_criterion: float | None = None  # validation error, or training loss
+        self._best: tuple[int, dict] | None = None  # best weights not yet on disk
+        self._best_written = -self.BEST_EVERY
+        self._last_written = self.start
+
+    # ---- the run ------------------------------------------------------------------------------
+
+    def run(self) -> RunResult:
+        self.emit_started()
+        self.p.compiled.train.train()
+        stopped, epoch = False, 0
+        for epoch in range(1, self.cfg.epochs + 1):
+            losses = self.train_epoch(epoch)
+            if losses is None:  # a stop request ended the epoch before its bookkeeping
+                stopped, epoch = True, epoch - 1
+                break
+            self.end_epoch(epoch, losses)
+            if self.stop.is_set():
+                stopped = epoch < self.cfg.epochs
+                break
+        return self.finish(epoch, stopped)
+
+    def emit_started(self) -> None:
+        p, cfg = self.p, self.cfg
+        batches = self.batches()
+        self.generator.manual_seed(cfg.seed)  # counting the batches must not shift the shuffles
+        self.sizes = torch.tensor([len(b) for b in batches], dtype=torch.float32, device=p.device)
+        self.samples = sum(len(b) for b in batches)
+        self.emit({"event": "started", "run_dir": str(self.log.run_dir.resolve()),
+                   "device": str(p.device), "device_name": p.device_name, "epochs": cfg.epochs,
+                   "iterations_per_epoch": len(batches), "train_samples": len(p.train_data),
+                   "val_samples": len(p.val_data), "task": p.task, "classes": p.classes,
+                   "time": runs.now()})
+        self.start = self._last_written = time.monotonic()
+        self.last_report = (0, self.start)
+
+    def finish(self, epoch: int, stopped: bool) -> RunResult:
+        self.flush_best()
+        if stopped:
+            self.save_last(epoch)
+        status = "stopped" if stopped else "done"
+        message = (f"stopped after {epoch} of {self.cfg.epochs} epochs" if stopped
+                   else f"trained {self.cfg.epochs} epochs")
+        self.log.update(status=status, finished=runs.now(), epochs_done=epoch,
+                        best_val_error=self.best_val_error, best_epoch=self.best_epoch,
+                        message=message)
+        self.emit({"event": "finished", "status": status, "best_val_error": self.best_val_error,
+                   "best_epoch": self.best_epoch,
+                   "elapsed": round(time.monotonic() - self.start, 3)})
+        return RunResult(self.log.run_dir, status, epoch, self.best_val_error, self.best_epoch,
+                         message)
+
+    # ---- steps --------------------------------------------------------------------------------
 
     def batches(self) -> list[torch.Tensor]:
         n = len(self.feeder)
@@ -476,121 +244,108 @@ class _Loop:
             batches.pop()
         return batches
 
-    def grad_norms(self) -> dict[str, float]:
-        if self.scaler is not None:
-            self.scaler.unscale_(self.optimizer)
-        norms = []
-        for _, params in self.parametrised:
-            grads = [p.grad.detach().float().norm() for p in params if p.grad is not None]
-            norms.append(torch.stack(grads).norm() if grads else torch.zeros((),
-                                                                             device=self.p.device))
-        values = torch.stack(norms).tolist() if norms else []
-        return {name: value for (name, _), value in zip(self.parametrised, values)}
-
-    def run(self) -> RunResult:
-        p, cfg, log = self.p, self.cfg, self.log
-        n_train, n_val = len(p.train_data), len(p.val_data)
-        iterations = len(self.batches())
-        self.generator.manual_seed(cfg.seed)  # counting the batches must not shift the shuffles
-        self.emit({"event": "started", "run_dir": str(log.run_dir.resolve()),
-                   "device": str(p.device), "device_name": p.device_name, "epochs": cfg.epochs,
-                   "iterations_per_epoch": iterations, "train_samples": n_train,
-                   "val_samples": n_val, "task": p.task, "classes": p.classes,
-                   "time": runs.now()})
-        start = time.monotonic()
-        model = p.compiled.train
-        model.train()
-        best_error, best_epoch = None, None
-        iteration, every, last_report = 0, 1, (0, start)
-        saved_last = start
-        stopped = interrupted = False
-        epoch = 0
-        for epoch in range(1, cfg.epochs + 1):
-            batches = self.batches()
-            batch_losses = []  # summed once per epoch: one tensor op per step, no sync
-            seen = 0
-            for i, indices in enumerate(batches):
-                lr = self.schedule.lr(epoch - 1 + i / len(batches))
-                if lr != self.optimizer.param_groups[0]["lr"]:
-                    for group in self.optimizer.param_groups:
-                        group["lr"] = lr
-                with _autocast(p):
-                    loss = model(*self.feeder.batch(indices))
-                self.optimizer.zero_grad(set_to_none=True)
-                if self.scaler is not None:
-                    self.scaler.scale(loss).backward()
-                else:
-                    loss.backward()
-                iteration += 1
-                last_in_epoch = i == len(batches) - 1
-                report = iteration % every == 0 or last_in_epoch
-                if last_in_epoch or (report and iteration % (10 * every) == 0):
-                    self.emit({"event": "gradients", "epoch": epoch, "iteration": iteration,
-                               "norms": self.grad_norms()})
-                if self.scaler is not None:
-                    self.scaler.step(self.optimizer)
-                    self.scaler.update()
-                else:
-                    self.optimizer.step()
-                batch_losses.append(loss.detach())
-                seen += len(indices)
-                if report:
-                    value = loss.item()
-                    self._check_finite(value, epoch, iteration)
-                    self.emit({"event": "iteration", "epoch": epoch, "iteration": iteration,
-                               "loss": value, "lr": lr})
-                    # report about EVENTS_PER_SECOND times a second, counted in iterations
-                    done, since = iteration - last_report[0], time.monotonic() - last_report[1]
-                    if since > 0:
-                        every = max(1, math.ceil(done / since / EVENTS_PER_SECOND))
-                    last_report = (iteration, time.monotonic())
-                if self.stop.is_set():
-                    stopped = interrupted = True
-                    break
-            if interrupted:
-                epoch -= 1
-                break
-            sizes = torch.tensor([len(b) for b in batches[:len(batch_losses)]],
-                                 dtype=torch.float32, device=p.device)
-            train_loss = float(torch.stack(batch_losses).float() @ sizes) / seen
-            self._check_finite(train_loss, epoch, iteration)
-            val_loss = val_error = None
-            if n_val:
-                scores = score(p, p.val_data, self.batch_size * 2, feeder=self.val_feeder)
-                val_loss, val_error = scores.loss, scores.error
-                self._check_finite(val_loss, epoch, iteration, "validation loss")
-            elapsed = time.monotonic() - start
-            lr = self.optimizer.param_groups[0]["lr"]
-            row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                   "val_error": val_error, "lr": lr, "elapsed": round(elapsed, 3)}
-            log.metrics(row)
-            self.emit({"event": "epoch", **row,
-                       "eta": round(elapsed / epoch * (cfg.epochs - epoch), 3)})
-            criterion = val_error if n_val else train_loss
-            if best_error is None or criterion < best_error:
-                best_error, best_epoch = criterion, epoch
-                self.keep_best(epoch)
-            if epoch == cfg.epochs or time.monotonic() - saved_last >= self.LAST_EVERY:
-                self.save_last(epoch)
-                saved_last = time.monotonic()
-            self.epochs_done, self.best_epoch = epoch, best_epoch
-            self.best_val_error = best_error if n_val else None
-            log.update(epochs_done=epoch, best_val_error=self.best_val_error,
-                       best_epoch=best_epoch)
+    def train_epoch(self, epoch: int) -> list[torch.Tensor] | None:
+        """Step through one shuffled pass: the loss of each step, or None when a stop request
+        ended it (after the step in progress)."""
+        batches = self.batches()
+        losses = []  # summed once per epoch: no sync per step
+        lr = self.schedule.base_lr
+        for i, indices in enumerate(batches):
+            if not self.schedule.constant:
+                lr = self.set_lr(epoch - 1 + i / len(batches))
+            loss = self.step(indices)
+            losses.append(loss.detach())
+            self.iteration += 1
+            last_in_epoch = i == len(batches) - 1
+            if last_in_epoch or self.iteration % self.every == 0:
+                self.report(epoch, loss, lr, gradients=last_in_epoch
+                            or self.iteration % (10 * self.every) == 0)
             if self.stop.is_set():
-                stopped = epoch < cfg.epochs
-                break
-        self.flush_best()
-        if stopped:
+                return None
+        return losses
+
+    def set_lr(self, epoch: float) -> float:
+        """The schedule's learning rate at ``epoch`` (fractional: mid-epoch), set if it moved."""
+        lr = self.schedule.lr(epoch)
+        if lr != self.optimizer.param_groups[0]["lr"]:
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+        return lr
+
+    def step(self, indices: torch.Tensor) -> torch.Tensor:
+        """One optimization step on the samples ``indices``; returns its loss, not synced."""
+        with autocast(self.p):
+            loss = self.forward(*self.feeder.batch(indices))
+        for p in self.params:  # what optimizer.zero_grad(set_to_none=True) does, unprofiled
+            p.grad = None
+        if self.scaler is None:
+            loss.backward()
+            self.optimizer.step()
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)  # unscales the gradients the step leaves behind
+            self.scaler.update()
+        return loss
+
+    def report(self, epoch: int, loss: torch.Tensor, lr: float, gradients: bool) -> None:
+        """The step's events: its loss, and the layers' gradient norms when ``gradients``."""
+        if gradients:
+            self.emit({"event": "gradients", "epoch": epoch, "iteration": self.iteration,
+                       "norms": self.grad_norms()})
+        value = loss.item()
+        self._check_finite(value, epoch)
+        self.emit({"event": "iteration", "epoch": epoch, "iteration": self.iteration,
+                   "loss": value, "lr": lr})
+        # report about EVENTS_PER_SECOND times a second, counted in iterations
+        now = time.monotonic()
+        done, since = self.iteration - self.last_report[0], now - self.last_report[1]
+        if since > 0:
+            self.every = max(1, math.ceil(done / since / EVENTS_PER_SECOND))
+        self.last_report = (self.iteration, now)
+
+    def grad_norms(self) -> dict[str, float]:
+        """The norm of each weighted layer's gradients (the norm of its tensors' norms), by
+        layer name; a few tensor operations however many layers there are."""
+        grads, counts = [], []
+        for _, params in self.parametrised:
+            layer = [p.grad.detach().float() for p in params if p.grad is not None]
+            grads += layer
+            counts.append(len(layer))
+        if not grads:
+            return {name: 0.0 for name, _ in self.parametrised}
+        norms = torch.stack(torch._foreach_norm(grads))  # one per tensor
+        layers = torch._foreach_norm(list(norms.split(counts)))  # one per layer
+        return dict(zip((name for name, _ in self.parametrised), torch.stack(layers).tolist()))
+
+    # ---- epochs and checkpoints -----------------------------------------------------------------
+
+    def end_epoch(self, epoch: int, losses: list[torch.Tensor]) -> None:
+        """Validation, the metrics row and event, and checkpoints after a whole epoch."""
+        p, cfg, log = self.p, self.cfg, self.log
+        train_loss = float(torch.stack(losses).float() @ self.sizes) / self.samples
+        self._check_finite(train_loss, epoch)
+        val_loss = val_error = None
+        if len(p.val_data):
+            scores = score(p, p.val_data, self.batch_size * 2, feeder=self.val_feeder)
+            val_loss, val_error = scores.loss, scores.error
+            self._check_finite(val_loss, epoch, "validation loss")
+        elapsed = time.monotonic() - self.start
+        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+               "val_error": val_error, "lr": self.optimizer.param_groups[0]["lr"],
+               "elapsed": round(elapsed, 3)}
+        log.metrics(row)
+        self.emit({"event": "epoch", **row,
+                   "eta": round(elapsed / epoch * (cfg.epochs - epoch), 3)})
+        criterion = val_error if val_error is not None else train_loss
+        if self._best_criterion is None or criterion < self._best_criterion:
+            self._best_criterion, self.best_epoch = criterion, epoch
+            self.keep_best(epoch)
+        if epoch == cfg.epochs or time.monotonic() - self._last_written >= self.LAST_EVERY:
             self.save_last(epoch)
-        status = "stopped" if stopped else "done"
-        message = (f"stopped after {epoch} of {cfg.epochs} epochs" if stopped
-                   else f"trained {cfg.epochs} epochs")
-        log.update(status=status, finished=runs.now(), epochs_done=epoch,
-                   best_val_error=self.best_val_error, best_epoch=best_epoch, message=message)
-        self.emit({"event": "finished", "status": status, "best_val_error": self.best_val_error,
-                   "best_epoch": best_epoch, "elapsed": round(time.monotonic() - start, 3)})
-        return RunResult(log.run_dir, status, epoch, self.best_val_error, best_epoch, message)
+        self.epochs_done = epoch
+        self.best_val_error = self._best_criterion if val_error is not None else None
+        log.update(epochs_done=epoch, best_val_error=self.best_val_error,
+                   best_epoch=self.best_epoch)
 
     def keep_best(self, epoch: int) -> None:
         """Hold the best weights in memory; write them at most every BEST_EVERY seconds (a
@@ -613,17 +368,17 @@ class _Loop:
     def save_last(self, epoch: int) -> None:
         path = runs.weights_path(self.log.run_dir, "last")
         runs.save_weights(self.p.compiled.layers, path)
+        self._last_written = time.monotonic()
         self.emit({"event": "checkpoint", "epoch": epoch, "path": str(path.resolve()),
                    "best": False})
 
-    def _check_finite(self, value: float, epoch: int, iteration: int,
-                      what: str = "training loss") -> None:
+    def _check_finite(self, value: float, epoch: int, what: str = "training loss") -> None:
         if not math.isfinite(value):
             kept = (f"; best.safetensors keeps epoch {self.best_epoch}"
                     if self.best_epoch is not None else "")
             raise TrainingError(
                 "diverged", f"the {what} became {value} in epoch {epoch} (iteration "
-                            f"{iteration}): training diverged. Lower the learning rate "
+                            f"{self.iteration}): training diverged. Lower the learning rate "
                             f"(training.optimizer.lr is {self.schedule.base_lr:g}) or check the "
                             f"data for extreme values{kept}")
 

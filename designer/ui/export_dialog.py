@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QProcess, QProcessEnvironment, Qt, QTimer, Signal
+from PySide6.QtCore import QProcess, Qt, QTimer, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
                                QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QProgressBar,
@@ -24,11 +23,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog
 from designer.core import export as ex
 from designer.core import runs
 from designer.core.project import Project, ProjectError, load
-from designer.ui import theme
-from designer.ui.training import snapshot_project
-
-# The folder that holds the ``designer`` package: the child must import the same code.
-_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+from designer.ui import launcher, theme
 UNTRAINED = ""  # the run choice meaning "the initial weights"
 SUCCESS_COLOR = "#16a34a"
 KILL_AFTER_MS = 15_000  # a cancelled export that has not stopped by then is killed
@@ -67,7 +62,26 @@ class ExportDialog(QDialog):
         self._networks: dict[str, object] = {}  # run folder -> the network it trained
         self.setWindowTitle(f"Export {project.name}")
         self.setMinimumWidth(640)
+        form = self._build_choices(Path(run_dir) if run_dir is not None else None)
+        self._build_result()
+        self._build_buttons()
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.refusal_label)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status_label)
+        layout.addWidget(self.headline)
+        layout.addWidget(self.details, 1)
+        layout.addWidget(self.buttons)
 
+        self.format_box.currentIndexChanged.connect(self._format_changed)
+        self.opset_spin.valueChanged.connect(self._update_refusals)
+        self.run_box.currentIndexChanged.connect(self._run_changed)
+        self._run_changed()
+        self._format_changed()
+
+    def _build_choices(self, run_dir: Path | None) -> QFormLayout:
+        """Format (with the ONNX options), the run whose weights to ship, and the file."""
         self.format_box = QComboBox()
         for key, label in FORMAT_LABELS.items():
             self.format_box.addItem(label, key)
@@ -93,7 +107,7 @@ class ExportDialog(QDialog):
 
         self.run_box = QComboBox()
         self.weights_box = QComboBox()
-        self._fill_runs(Path(run_dir) if run_dir is not None else None)
+        self._fill_runs(run_dir)
         run_row = QHBoxLayout()
         run_row.setContentsMargins(0, 0, 0, 0)
         run_row.addWidget(self.run_box, 1)
@@ -112,7 +126,10 @@ class ExportDialog(QDialog):
         form.addRow("ONNX", self.onnx_options)
         form.addRow("Weights", run_row)
         form.addRow("Save to", path_row)
+        return form
 
+    def _build_result(self) -> None:
+        """What the format cannot express, the progress, and the check's result."""
         self.refusal_label = QLabel()
         self.refusal_label.setWordWrap(True)
         self.refusal_label.setStyleSheet(f"color: {theme.current().error};")
@@ -133,6 +150,7 @@ class ExportDialog(QDialog):
         self.details.setPlaceholderText("The check result appears here.")
         self.details.setMinimumHeight(140)
 
+    def _build_buttons(self) -> None:
         self.buttons = QDialogButtonBox()
         self.export_button = self.buttons.addButton("Export",
                                                     QDialogButtonBox.ButtonRole.AcceptRole)
@@ -144,21 +162,6 @@ class ExportDialog(QDialog):
         self.export_button.clicked.connect(self.start_export)
         self.cancel_button.clicked.connect(self.cancel_export)
         self.close_button.clicked.connect(self.reject)
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.refusal_label)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status_label)
-        layout.addWidget(self.headline)
-        layout.addWidget(self.details, 1)
-        layout.addWidget(self.buttons)
-
-        self.format_box.currentIndexChanged.connect(self._format_changed)
-        self.opset_spin.valueChanged.connect(self._update_refusals)
-        self.run_box.currentIndexChanged.connect(self._run_changed)
-        self._run_changed()
-        self._format_changed()
 
     # ---- choices -------------------------------------------------------------------------
 
@@ -267,8 +270,8 @@ class ExportDialog(QDialog):
 
     def command(self, project_file: Path) -> list[str]:
         """The export command line for the current choices."""
-        args = [sys.executable, "-m", "designer", "export", str(project_file),
-                "--format", self.fmt, "-o", self.path_edit.text().strip(), "--json"]
+        args = launcher.designer_command("export", project_file, "--format", self.fmt,
+                                         "-o", self.path_edit.text().strip(), "--json")
         if self.run_dir is not None:
             args += ["--run", str(self.run_dir), "--weights", self.weights_box.currentData()]
         if self.fmt == "onnx":
@@ -284,19 +287,13 @@ class ExportDialog(QDialog):
             return
         self._temp = Path(tempfile.mkdtemp(prefix="nn-designer-export-"))
         try:
-            project_file = snapshot_project(self.project, self._temp)
+            project_file = runs.snapshot(self.project, self._temp)
         except (OSError, ProjectError) as e:
             self._cleanup()
             self._show_failure(f"Cannot prepare the export: {e}")
             return
-        program, *arguments = self.command(project_file)
+        command = self.command(project_file)
         process = QProcess(self)
-        env = QProcessEnvironment.systemEnvironment()
-        paths = [str(_PACKAGE_ROOT), env.value("PYTHONPATH")]
-        env.insert("PYTHONPATH", os.pathsep.join(p for p in paths if p))
-        env.insert("PYTHONUNBUFFERED", "1")  # progress lines arrive as they are printed
-        process.setProcessEnvironment(env)
-        process.setWorkingDirectory(str(self._temp))
         process.readyReadStandardOutput.connect(self._read_stdout)
         process.readyReadStandardError.connect(self._read_stderr)
         process.finished.connect(self._on_finished)
@@ -310,7 +307,7 @@ class ExportDialog(QDialog):
         self.details.clear()
         self._set_busy(True)
         self.status_label.setText("Starting the export…")
-        process.start(program, arguments)
+        launcher.start(process, command, self._temp)
 
     def cancel_export(self) -> None:
         """SIGTERM: the command stops and removes what it had half written; kill if it lingers."""

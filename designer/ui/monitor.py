@@ -1,6 +1,6 @@
 """Live training monitor: device, progress and learning curves fed by trainer events.
 
-``TrainingMonitor.handle_event(dict)`` takes the events of ``TrainingProcess.event`` (or of a
+``TrainingMonitor.handle_event(dict)`` takes the events of ``TrainerProcess.event`` (or of a
 run's events.jsonl through ``load_events``). Events only append to buffers; a 50 ms timer draws
 what changed, so a burst of events never stalls the window.
 """
@@ -19,97 +19,13 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel,
                                QProgressBar, QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
-# Colours that read on light and dark backgrounds (Tableau 10).
-BLUE, ORANGE, GREEN, RED, PURPLE = "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"
-SERIES_COLORS = [BLUE, ORANGE, GREEN, RED, PURPLE, "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-                 "#17becf"]
+from designer.ui.plot_style import (BLUE, GREEN, ORANGE, RED, EpochAxis, LossAxis, add_legend,
+                                    recolor_plot, style_plot, style_plot_widget)
+from designer.ui.text import format_duration, format_error, format_value
 
 REFRESH_MS = 50
 PLOT_GROUPS = ("iterations", "losses", "errors")  # one plot each, drawn in this order
 SMOOTHING = 0.8  # default EMA weight of the past, bias-corrected as in TensorBoard
-
-
-class LossAxis(pg.AxisItem):
-    """A value axis whose log mode labels only 1, 2 and 5 of each decade (they collide else)."""
-
-    def logTickStrings(self, values, scale, spacing):
-        strings = super().logTickStrings(values, scale, spacing)
-        mantissas = [f"{10 ** v * scale:.0e}"[0] for v in np.asarray(values, float)]
-        return [s if m in "125" else "" for s, m in zip(strings, mantissas)]
-
-
-class EpochAxis(pg.AxisItem):
-    """A count axis (epochs): ticks only at whole numbers, never "2.5"."""
-
-    def tickSpacing(self, minVal, maxVal, size):
-        levels = [(spacing, offset) for spacing, offset in super().tickSpacing(minVal, maxVal, size)
-                  if spacing >= 1 and float(spacing).is_integer()]
-        return levels or [(1.0, 0.0)]
-
-
-def style_plot_widget(widget: pg.GraphicsView, reference: QWidget) -> None:
-    """Give a pyqtgraph widget the colours of the application's palette (light or dark)."""
-    widget.setBackground(reference.palette().color(QPalette.ColorRole.Base))
-
-
-def style_plot(plot: pg.PlotItem, reference: QWidget, title: str = "", x: str = "",
-               y: str = "") -> None:
-    plot.setTitle(title)
-    for name, label in (("bottom", x), ("left", y)):
-        axis = plot.getAxis(name)
-        axis.enableAutoSIPrefix(False)  # "-200 (x0.001)" puzzles more than it helps
-        # Major ticks and grid lines only: minor grid lines double the cost of every repaint.
-        axis.setStyle(maxTickLevel=0)
-        if label:
-            axis.setLabel(label)
-    plot.showGrid(x=True, y=True, alpha=0.15)
-    recolor_plot(plot, reference)
-
-
-def recolor_plot(plot: pg.PlotItem, reference: QWidget) -> None:
-    """Title, axes and legend in the palette's text colour (again after a theme change)."""
-    text = reference.palette().color(QPalette.ColorRole.Text)
-    plot.setTitle(plot.titleLabel.text or None, color=text, size="10pt")
-    for name in ("bottom", "left"):
-        axis = plot.getAxis(name)
-        axis.setPen(pg.mkPen(text))
-        axis.setTextPen(pg.mkPen(text))
-        if axis.labelText:
-            axis.setLabel(axis.labelText, color=text.name())
-    if plot.legend is not None:
-        plot.legend.setLabelTextColor(text)  # for entries added from now on
-        for _sample, label in plot.legend.items:
-            label.setText(label.text, color=text)
-        base = QColor(reference.palette().color(QPalette.ColorRole.Base))
-        base.setAlpha(200)
-        plot.legend.setBrush(pg.mkBrush(base))
-
-
-def add_legend(plot: pg.PlotItem, reference: QWidget) -> pg.LegendItem:
-    legend = plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
-    recolor_plot(plot, reference)
-    return legend
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "–"
-    seconds = int(round(max(0.0, seconds)))
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
-
-
-def format_value(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "–" if value is None else str(value)
-    return f"{value:.4g}"
-
-
-def format_error(value: float | None, task: str) -> str:
-    """Validation error: a percentage for classification, the loss value for regression."""
-    if value is None or not math.isfinite(value):
-        return format_value(value)
-    return f"{100 * value:.2f} %" if task == "classification" else format_value(value)
 
 
 def device_text(event: dict) -> str:
@@ -144,6 +60,31 @@ class TrainingMonitor(QWidget):
     # ---- layout ------------------------------------------------------------------------------
 
     def _build(self) -> None:
+        self._build_controls()
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self._build_plots()
+        self._build_curves()
+        self.readout = QLabel(" ")
+        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.readout.setToolTip("Values under the mouse pointer")
+
+        top = QHBoxLayout()
+        top.addWidget(self.device_label)
+        top.addSpacing(12)
+        top.addWidget(self.status_label, 1)
+        top.addWidget(self.smoothing_box)
+        top.addWidget(self.log_check)
+        top.addWidget(self.png_button)
+        top.addWidget(self.csv_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(top)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.plots, 1)
+        layout.addWidget(self.readout)
+
+    def _build_controls(self) -> None:
         self.device_label = QLabel("Device: –")
         self.device_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.status_label = QLabel("Not trained yet: press Train to start.")
@@ -171,9 +112,9 @@ class TrainingMonitor(QWidget):
                                    "second file beside it")
         self.csv_button.clicked.connect(self._ask_export_csv)
 
-        self.progress = QProgressBar()
-        self.progress.setTextVisible(True)
-
+    def _build_plots(self) -> None:
+        """Loss per iteration above, loss and validation error per epoch below; a dashed line
+        follows the mouse."""
         self.plots = pg.GraphicsLayoutWidget()
         style_plot_widget(self.plots, self)
         self.iteration_plot = self.plots.addPlot(
@@ -189,7 +130,18 @@ class TrainingMonitor(QWidget):
             plot.setClipToView(True)
             plot.setDownsampling(auto=True, mode="peak")
             add_legend(plot, self)
+        self._cursors = {}
+        for plot in (self.iteration_plot, self.epoch_plot, self.error_plot):
+            line = pg.InfiniteLine(angle=90, movable=False,
+                                   pen=pg.mkPen(self.palette().color(QPalette.ColorRole.Mid),
+                                                style=Qt.PenStyle.DashLine))
+            line.hide()
+            plot.addItem(line, ignoreBounds=True)
+            self._cursors[id(plot)] = line
+        self.plots.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.iteration_plot.vb.sigRangeChangedManually.connect(self._on_user_range_change)
 
+    def _build_curves(self) -> None:
         raw = QColor(BLUE)
         raw.setAlpha(120)
         self.raw_curve = self.iteration_plot.plot(pen=pg.mkPen(raw, width=1), name="raw",
@@ -210,35 +162,6 @@ class TrainingMonitor(QWidget):
                                               pen=pg.mkPen(None))
         self.error_plot.addItem(self.best_marker)
         self.error_plot.legend.addItem(self.best_marker, "best")
-        self._cursors = {}
-        for plot in (self.iteration_plot, self.epoch_plot, self.error_plot):
-            line = pg.InfiniteLine(angle=90, movable=False,
-                                   pen=pg.mkPen(self.palette().color(QPalette.ColorRole.Mid),
-                                                style=Qt.PenStyle.DashLine))
-            line.hide()
-            plot.addItem(line, ignoreBounds=True)
-            self._cursors[id(plot)] = line
-        self.plots.scene().sigMouseMoved.connect(self._on_mouse_moved)
-        self.iteration_plot.vb.sigRangeChangedManually.connect(self._on_user_range_change)
-
-        self.readout = QLabel(" ")
-        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.readout.setToolTip("Values under the mouse pointer")
-
-        top = QHBoxLayout()
-        top.addWidget(self.device_label)
-        top.addSpacing(12)
-        top.addWidget(self.status_label, 1)
-        top.addWidget(self.smoothing_box)
-        top.addWidget(self.log_check)
-        top.addWidget(self.png_button)
-        top.addWidget(self.csv_button)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(top)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.plots, 1)
-        layout.addWidget(self.readout)
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
@@ -413,7 +336,7 @@ class TrainingMonitor(QWidget):
                          error=True)
 
     def show_failure(self, message: str) -> None:
-        """Show a failure that did not come as an event (e.g. ``TrainingProcess.failed``)."""
+        """Show a failure that did not come as an event (e.g. ``TrainerProcess.failed``)."""
         if self.state != "failed" or message not in self.status_label.text():
             self.state = "failed"
             self._elapsed_frozen = self._live_elapsed()

@@ -218,29 +218,36 @@ class PropertiesPanel(QScrollArea):
             setter = box.setCurrentText
             widget = box
         else:  # shape, str: typed text, checked as the user types
-            edit = QLineEdit(prop.format(value) if prop.kind == "shape" else str(value))
-            if prop.kind == "shape":
-                edit.setPlaceholderText("e.g. 3,3")
-            hint = self._hint(prop.name)
-
-            def check(text: str, prop=prop) -> str | None:
-                try:
-                    prop.parse(text)
-                except ValueError as e:
-                    return str(e)
-                return None
-
-            edit.textEdited.connect(lambda text, e=edit, h=hint: self._mark(e, h, check(text)))
-            edit.editingFinished.connect(lambda e=edit: commit(e.text()))
-            setter = (lambda v, e=edit, p=prop: e.setText(p.format(v) if p.kind == "shape"
-                                                          else str(v)))
-            widget = edit
+            widget, setter, hint = self._text_editor(prop, value, commit)
         widget.setObjectName(f"prop:{prop.name}")
         widget.setToolTip(prop.help)
         self.editors[prop.name] = widget
         self._setters[prop.name] = setter
         self._values[prop.name] = value
         form.addRow(f"{prop.name}:", self._field(widget, hint))
+
+    def _text_editor(self, prop: Prop, value: Any, commit: Callable[[Any], None]
+                     ) -> tuple[QLineEdit, Callable[[Any], None], QLabel]:
+        """A typed value (a shape, a text), outlined with the parser's reason while wrong."""
+        edit = QLineEdit(prop.format(value) if prop.kind == "shape" else str(value))
+        if prop.kind == "shape":
+            edit.setPlaceholderText("e.g. 3,3")
+        hint = self._hint(prop.name)
+
+        def check(text: str) -> str | None:
+            try:
+                prop.parse(text)
+            except ValueError as e:
+                return str(e)
+            return None
+
+        edit.textEdited.connect(lambda text: self._mark(edit, hint, check(text)))
+        edit.editingFinished.connect(lambda: commit(edit.text()))
+
+        def setter(v: Any) -> None:
+            edit.setText(prop.format(v) if prop.kind == "shape" else str(v))
+
+        return edit, setter, hint
 
     @staticmethod
     def _mark(edit: QLineEdit, hint: QLabel, problem: str | None) -> None:

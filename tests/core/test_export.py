@@ -204,7 +204,7 @@ def test_weights_export_is_the_runs_weights_with_preprocessing_beside(cache):
     assert 0 < low < high < 10  # iris measurements in cm
     assert info["outputs"] == [{
         "name": "Affine_2", "shape": [3], "batch_axis": 0, "dtype": "float32", "kind": "scores",
-        "meaning": ex.OUTPUT_MEANING["SoftmaxCrossEntropy"][1],
+        "meaning": nodes.get_spec("SoftmaxCrossEntropy").prediction.description,
         "trained_with": "SoftmaxCrossEntropy", "classes": 3}]
 
 
@@ -307,20 +307,21 @@ def test_every_catalog_layer_exports_to_onnx_and_pytorch_code(layer, tmp_path):
             assert torch.equal(rebuilt(*inputs), model.compiled.infer(*inputs))
 
 
-# Properties under which each entry of export.ONNX_MIN_OPSET applies, and under which it does not
+# Properties under which each layer's spec.onnx_opset applies, and under which it does not
 OPSET_CASES = {"Affine": ({"OutShape": [2, 3]}, {"OutShape": [6]})}
+OPSET_LAYERS = sorted(name for name, spec in nodes.CATALOG.items() if spec.onnx_opset)
 
 
 def test_every_opset_table_entry_has_a_case():
-    assert set(OPSET_CASES) == set(ex.ONNX_MIN_OPSET)
+    assert set(OPSET_CASES) == set(OPSET_LAYERS)
 
 
-@pytest.mark.parametrize("layer", sorted(ex.ONNX_MIN_OPSET))
+@pytest.mark.parametrize("layer", OPSET_LAYERS)
 def test_the_opset_table_is_exact_for_the_layers_it_lists(layer, tmp_path):
-    """One opset below its entry the layer really fails to export, and the export is refused by
-    name instead, before anything is written; at the entry's opset it exports. With properties
-    the entry does not apply to, the layer exports one opset below."""
-    need = ex.ONNX_MIN_OPSET[layer]
+    """One opset below its spec's need the layer really fails to export, and the export is
+    refused by name instead, before anything is written; at the need's opset it exports. With
+    properties the need does not apply to, the layer exports one opset below."""
+    need = nodes.get_spec(layer).onnx_opset
     applies, does_not = OPSET_CASES[layer]
     project = layer_project(layer)
     node = project.network().find(f"{layer}_0")
@@ -357,7 +358,7 @@ def test_refusals_name_every_layer_before_anything_is_written(tmp_path):
     project.network().find("Affine").props["OutShape"] = [8, 15]
     project.network().find("Affine_2").props["OutShape"] = [2, 42]
     project.save(tmp_path / "grid.nnd")
-    reason = ex.ONNX_MIN_OPSET["Affine"].reason
+    reason = nodes.get_spec("Affine").onnx_opset.reason
     expected = [f"{name} (Affine): not supported by ONNX opset 12; {reason} (choose opset 13 "
                 "or newer)" for name in ("Affine", "Affine_2")]
     assert ex.refusals(project.network(), "onnx", 12) == expected

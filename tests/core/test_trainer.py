@@ -15,7 +15,8 @@ from safetensors.torch import load_file
 from designer.core import cli, runs
 from designer.core.compiler import compile_network
 from designer.core.project import Dataset, Project, TrainingConfig, load
-from designer.core.trainer import Feeder, prepare, train
+from designer.core.session import Feeder, prepare
+from designer.core.trainer import train
 
 from tests.conftest import PROJECTS, ROOT
 

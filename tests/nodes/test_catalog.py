@@ -3,6 +3,8 @@ error handling are checked against a real torch forward pass."""
 import ast
 import math
 import pathlib
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -11,6 +13,8 @@ from hypothesis import strategies as st
 
 import nodes
 from nodes import CATALOG, CATEGORIES, ShapeError, TargetSpec, get_spec, shape_text
+
+from tests.conftest import ROOT
 
 torch.set_num_threads(1)
 
@@ -292,6 +296,48 @@ def test_spec_metadata_and_defaults(name):
     assert get_spec(name) is spec
 
 
+@pytest.mark.parametrize("name", sorted(CATALOG))
+def test_what_a_loss_prediction_means_agrees_with_its_targets(name):
+    """A loss that picks classes by argmax reads class indices; one that picks by a 0.5
+    threshold reads one value per prediction value; layers that are not losses predict
+    nothing."""
+    spec = CATALOG[name]
+    if not spec.is_loss:
+        assert spec.prediction == nodes.VALUES
+        return
+    target = spec.target((5,), spec.defaults())
+    assert (spec.prediction.pick == "argmax") == (target.kind == "index")
+    if spec.prediction.pick == "threshold":
+        assert target == TargetSpec((5,), "float")
+        assert spec.prediction.kind in ("logits", "probabilities")
+    if spec.prediction.pick == "argmax":
+        assert spec.prediction.kind in ("scores", "probabilities")
+
+def test_layer_facts_live_in_the_specs():
+    """No code outside the catalog compares a layer type with a layer's name, keeps a table
+    keyed by layer names or a list of them: such facts are fields of the layer's spec."""
+    found = []
+    for path in sorted((ROOT / "designer").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Compare):
+                operands = [node.left, *node.comparators]
+                names = [c for o in operands for c in _constants(o)]
+            elif isinstance(node, ast.Dict):
+                names = [c for k in node.keys if k is not None for c in _constants(k)]
+            elif isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+                names = _constants(node)
+                names = names if names and all(n in CATALOG for n in names) else []
+            else:
+                continue
+            found += [f"{path.relative_to(ROOT)}:{node.lineno} {name}" for name in names
+                      if name in CATALOG]
+    assert found == []
+
+
+def _constants(node) -> list:
+    items = node.elts if isinstance(node, (ast.Tuple, ast.List, ast.Set)) else [node]
+    return [i.value for i in items if isinstance(i, ast.Constant) and isinstance(i.value, str)]
+
 def test_get_spec_suggests():
     with pytest.raises(KeyError, match="Convolution"):
         get_spec("Convolutoin")
@@ -307,6 +353,21 @@ def test_modules_imports_only_math_and_torch():
             roots.add((node.module or "").split(".")[0])
     assert roots <= {"math", "torch"}, roots
 
+
+
+def test_the_catalog_and_the_document_load_without_torch():
+    """The window lists layers and opens projects before torch has loaded; torch comes with
+    the first layer module built."""
+    code = ("import sys, nodes, designer.core.project, designer.core.analysis, "
+            "designer.core.runs; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch' "
+            "or m == 'nodes.modules')); "
+            "nodes.get_spec('Affine').build([(4,)], {'OutShape': (3,), "
+            "'WithBias': True}); "
+            "print('torch' in sys.modules and 'nodes.modules' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.splitlines() == ["[]", "True"]
 
 # ---------------------------------------------------------------- property parsing
 
@@ -371,6 +432,7 @@ def test_infer_matches_torch(name):
             return
         event("accepted")
         module = spec.build(list(inputs), props)
+        assert_mode_is_a_flag(module)
         y = module(*[make_input(name, s, props) for s in inputs])
         assert tuple(y.shape) == (BATCH,) + out
         assert spec.params(list(inputs), props, out) == sum(
@@ -385,6 +447,12 @@ def test_infer_matches_torch(name):
     assert True in outcomes, f"{name}: no accepted combination drawn"
     if name in CAN_REFUSE:
         assert False in outcomes, f"{name}: no refused combination drawn"
+
+
+def assert_mode_is_a_flag(module):
+    """Switching to evaluation and back is setting each module's ``training`` flag (the run
+    session does that directly): no module the catalog builds overrides train()."""
+    assert all(type(m).train is torch.nn.Module.train for m in module.modules())
 
 
 def test_input_layer():
@@ -452,7 +520,9 @@ def test_loss_is_finite_scalar(name, data):
     else:
         assert target.kind == "float" and target.shape == pred
     y, t = loss_tensors(name, pred, target)
-    value = spec.build([pred], props)(y, t)
+    module = spec.build([pred], props)
+    assert_mode_is_a_flag(module)
+    value = module(y, t)
     assert value.shape == () and bool(torch.isfinite(value))
     assert spec.params([pred], props, out) == 0
     assert spec.macs([pred], props, out) >= 0

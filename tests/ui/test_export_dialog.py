@@ -11,6 +11,7 @@ from designer.core import runs
 from designer.core.project import load
 from designer.core.trainer import train
 from designer.ui.export_dialog import ExportDialog
+from nodes import get_spec
 
 from tests.conftest import PROJECTS
 
@@ -67,7 +68,7 @@ def test_layers_the_opset_cannot_express_are_listed_and_export_is_disabled(dialo
     assert not dialog.refusal_label.isHidden()
     assert dialog.refusal_label.text() == (
         "Cannot export; these layers cannot be expressed:\n• Affine (Affine): not supported by "
-        f"ONNX opset 11; {ex.ONNX_MIN_OPSET['Affine'].reason} (choose opset 13 or newer)")
+        f"ONNX opset 11; {get_spec('Affine').onnx_opset.reason} (choose opset 13 or newer)")
     assert not dialog.export_button.isEnabled()
     dialog.opset_spin.setValue(13)
     assert dialog.refusal_label.isHidden() and dialog.export_button.isEnabled()
@@ -143,7 +144,7 @@ def test_file_export_in_the_window_opens_the_dialog_on_the_latest_run(make_windo
 
     monkeypatch.setattr(ExportDialog, "exec", record)
     window = make_window()
-    assert window.open_path(project.path)
+    assert window.files.open_path(project.path)
     window.export_action.trigger()
     assert len(shown) == 1
     assert shown[0].run_dir == run

@@ -26,7 +26,7 @@ def open_sample(window, tmp_path, name, epochs=None):
     if epochs is not None:
         project.training.epochs = epochs
     path = project.save(tmp_path / f"{name}.nnd")
-    assert window.open_path(path)
+    assert window.files.open_path(path)
     return path
 
 
@@ -79,9 +79,9 @@ def test_train_iris_evaluate_stop_a_second_run_and_overlay_both(qtbot, window, t
         if event["event"] == "gradients":
             gradients.append((event["norms"], {n.name: window.canvas.gradient_of(n.id)
                                                for n in window.editor.network.nodes}))
-    window.trainer.event.connect(watch)
+    window.training.trainer.event.connect(watch)
 
-    with qtbot.waitSignal(window.trainer.finished, timeout=WAIT_MS) as first:
+    with qtbot.waitSignal(window.training.trainer.finished, timeout=WAIT_MS) as first:
         window.train_action.trigger()
         assert not window.train_action.isEnabled() and window.stop_action.isEnabled()
         assert window.bottom_tabs.currentWidget() is window.training_page
@@ -91,7 +91,7 @@ def test_train_iris_evaluate_stop_a_second_run_and_overlay_both(qtbot, window, t
     assert not window.train_progress.isVisible()
 
     # The curves hold every epoch.
-    monitor = window.monitor
+    monitor = window.training.monitor
     monitor.refresh()
     assert list(monitor.error_curve.getOriginalDataset()[0]) == list(range(1, 13))
     assert len(monitor.train_curve.getOriginalDataset()[0]) == 12
@@ -100,11 +100,11 @@ def test_train_iris_evaluate_stop_a_second_run_and_overlay_both(qtbot, window, t
     assert window.statusBar().currentMessage().startswith("Training finished")
 
     # The run is listed, and its weights now stand for the project.
-    run = window.weights_run
+    run = window.training.weights_run
     assert run is not None and run.parent == tmp_path / "iris_mlp.runs"
-    window.history.refresh()
-    assert [r.path for r in window.history.runs] == [run]
-    assert window.history.table.item(0, 4).text() == "done"
+    window.training.runs_view.refresh()
+    assert [r.path for r in window.training.runs_view.runs] == [run]
+    assert window.training.runs_view.table.item(0, 4).text() == "done"
     assert window.weights_label.text() == f"Weights: {run.name} (best)"
 
     # The gradients coloured the parametrised layers while training, and only those.
@@ -118,21 +118,21 @@ def test_train_iris_evaluate_stop_a_second_run_and_overlay_both(qtbot, window, t
     assert not window.canvas.legend.isVisible()
 
     # The finished run is evaluated: its confusion matrix counts the 30 validation samples.
-    qtbot.waitUntil(lambda: window.evaluation.evaluation is not None, timeout=WAIT_MS)
-    assert confusion_total(window.evaluation) == 30
-    assert window.evaluation.confusion_table.rowCount() == 3
+    qtbot.waitUntil(lambda: window.training.evaluation.evaluation is not None, timeout=WAIT_MS)
+    assert confusion_total(window.training.evaluation) == 30
+    assert window.training.evaluation.confusion_table.rowCount() == 3
 
     # A second, long run, stopped midway: it keeps its weights and becomes the current ones.
     window.project.training.epochs = 5000
     events = []
-    window.trainer.event.connect(events.append)
+    window.training.trainer.event.connect(events.append)
     window.train_action.trigger()
     qtbot.waitUntil(lambda: any(e["event"] == "epoch" for e in events), timeout=WAIT_MS)
-    with qtbot.waitSignal(window.trainer.finished, timeout=WAIT_MS) as second:
+    with qtbot.waitSignal(window.training.trainer.finished, timeout=WAIT_MS) as second:
         window.stop_action.trigger()
         assert not window.stop_action.isEnabled()  # one press is enough
     assert second.args == ["stopped"]
-    stopped = window.weights_run
+    stopped = window.training.weights_run
     assert stopped not in (None, run)
     assert (stopped / "last.safetensors").is_file()
     info = run_info(stopped)
@@ -140,13 +140,13 @@ def test_train_iris_evaluate_stop_a_second_run_and_overlay_both(qtbot, window, t
 
     # Both runs in the Runs tab, their curves overlaid.
     window.bottom_tabs.setCurrentWidget(window.runs_page)
-    window.history.refresh()
-    window.history.select_runs([run, stopped])
-    curves = window.history.overlay_curves()
-    assert len(curves) == 2 and len(window.history.plot.listDataItems()) == 2
+    window.training.runs_view.refresh()
+    window.training.runs_view.select_runs([run, stopped])
+    curves = window.training.runs_view.overlay_curves()
+    assert len(curves) == 2 and len(window.training.runs_view.plot.listDataItems()) == 2
     assert sorted(len(epochs) for epochs, _ in curves.values()) == \
         sorted([12, info["epochs_done"]])
-    qtbot.waitUntil(lambda: window.evaluation.evaluation is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.training.evaluation.evaluation is not None, timeout=WAIT_MS)
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
@@ -155,19 +155,19 @@ def test_a_killed_trainer_is_reported_and_the_window_stays_usable(qtbot, window,
     open_sample(window, tmp_path, "iris_mlp", epochs=5000)
     before = window.project.to_dict()
     events = []
-    window.trainer.event.connect(events.append)
+    window.training.trainer.event.connect(events.append)
     window.train_action.trigger()
     qtbot.waitUntil(lambda: any(e["event"] == "epoch" for e in events), timeout=WAIT_MS)
-    with qtbot.waitSignal(window.trainer.failed, timeout=WAIT_MS):
-        os.kill(window.trainer.pid(), signal.SIGKILL)
+    with qtbot.waitSignal(window.training.trainer.failed, timeout=WAIT_MS):
+        os.kill(window.training.trainer.pid(), signal.SIGKILL)
 
     [(title, message)] = dialog_answers.errors
     assert title == "Training failed" and "killed or crashed" in message
-    assert window.monitor.state == "failed"
-    assert "killed or crashed" in window.monitor.status_label.text()
-    run = window.history.runs[0].path
+    assert window.training.monitor.state == "failed"
+    assert "killed or crashed" in window.training.monitor.status_label.text()
+    run = window.training.runs_view.runs[0].path
     assert run_info(run)["status"] == "failed"
-    assert window.weights_run is None  # a crashed run does not replace the weights
+    assert window.training.weights_run is None  # a crashed run does not replace the weights
     assert window.train_action.isEnabled() and not window.stop_action.isEnabled()
 
     # The document is as it was, and the editor still edits.
@@ -183,7 +183,7 @@ def test_a_killed_trainer_is_reported_and_the_window_stays_usable(qtbot, window,
 
 def test_an_invalid_network_is_refused_with_the_reason(qtbot, window):
     window.train_action.trigger()
-    assert not window.trainer.is_running()
+    assert not window.training.trainer.is_running()
     assert window.statusBar().currentMessage() == \
         "Cannot train: network 'Main' is empty: add layers from the palette first."
 
@@ -191,7 +191,7 @@ def test_an_invalid_network_is_refused_with_the_reason(qtbot, window):
     affine = window.add_layer("Affine", (0, 90), chain=False)  # fed by nothing
     window.bottom_tabs.setCurrentWidget(window.statistics)
     window.train_action.trigger()
-    assert not window.trainer.is_running()
+    assert not window.training.trainer.is_running()
     message = window.statusBar().currentMessage()
     first_problem = window.problems.problem_texts()[0]
     assert message.startswith(f"Cannot train: {first_problem}")
@@ -203,12 +203,12 @@ def test_an_invalid_network_is_refused_with_the_reason(qtbot, window):
 def test_gradient_events_colour_the_cards_and_the_view_toggle_hides_them(qtbot, window,
                                                                          tmp_path):
     open_sample(window, tmp_path, "iris_mlp")
-    window.trainer.command = idle_trainer
+    window.training.trainer.command = idle_trainer
     window.train_action.trigger()
-    qtbot.waitUntil(lambda: window.monitor.state == "running", timeout=30000)
+    qtbot.waitUntil(lambda: window.training.monitor.state == "running", timeout=30000)
     affine, affine_2 = node_id(window, "Affine"), node_id(window, "Affine_2")
 
-    window.trainer.event.emit({"event": "gradients", "epoch": 1, "iteration": 1,
+    window.training.trainer.event.emit({"event": "gradients", "epoch": 1, "iteration": 1,
                                "norms": {"Affine": 1e-9, "Affine_2": float("nan")}})
     assert window.canvas.gradient_of(affine) == color_for_norm(1e-9)
     assert window.canvas.gradient_of(affine_2) == NOT_FINITE
@@ -224,16 +224,16 @@ def test_gradient_events_colour_the_cards_and_the_view_toggle_hides_them(qtbot, 
 
     window.gradients_action.trigger()  # View → Show Gradient Norms: off
     assert window.canvas.gradient_of(affine) is None and not window.canvas.legend.isVisible()
-    window.trainer.event.emit({"event": "gradients", "epoch": 2, "iteration": 2,
+    window.training.trainer.event.emit({"event": "gradients", "epoch": 2, "iteration": 2,
                                "norms": {"Affine": 1.0}})
     assert window.canvas.gradient_of(affine) is None
     assert window.settings.value("view/gradients") in (False, "false")
 
     window.gradients_action.trigger()  # on again: the next event colours
-    window.trainer.event.emit({"event": "gradients", "epoch": 3, "iteration": 3,
+    window.training.trainer.event.emit({"event": "gradients", "epoch": 3, "iteration": 3,
                                "norms": {"Affine": 1.0}})
     assert window.canvas.gradient_of(affine) == color_for_norm(1.0)
-    with qtbot.waitSignal(window.trainer.finished, timeout=30000):
+    with qtbot.waitSignal(window.training.trainer.finished, timeout=30000):
         window.stop_action.trigger()
     assert window.canvas.gradient_of(affine) is None
 
@@ -242,35 +242,35 @@ def test_opening_another_project_while_training_asks_first(qtbot, window, tmp_pa
                                                            dialog_answers):
     open_sample(window, tmp_path, "iris_mlp")
     other = load(PROJECTS / "xor_mlp.nnd").save(tmp_path / "xor_mlp.nnd")
-    window.trainer.command = idle_trainer
+    window.training.trainer.command = idle_trainer
     window.train_action.trigger()
-    qtbot.waitUntil(lambda: window.monitor.state == "running", timeout=30000)
+    qtbot.waitUntil(lambda: window.training.monitor.state == "running", timeout=30000)
 
     dialog_answers.stop_training_answer = False  # Cancel: nothing changes
-    assert not window.open_path(other)
+    assert not window.files.open_path(other)
     assert dialog_answers.stop_training_asked == ["open another project"]
-    assert window.trainer.is_running() and window.project.name == "iris_mlp"
+    assert window.training.trainer.is_running() and window.project.name == "iris_mlp"
 
     dialog_answers.stop_training_answer = True  # Stop Training: the run ends, then it opens
-    assert window.open_path(other)
-    assert not window.trainer.is_running() and window.project.name == "xor_mlp"
-    assert window.monitor.state == "idle" and window.weights_run is None
+    assert window.files.open_path(other)
+    assert not window.training.trainer.is_running() and window.project.name == "xor_mlp"
+    assert window.training.monitor.state == "idle" and window.training.weights_run is None
     assert window.train_action.isEnabled()
-    assert window.history.runs_folder == tmp_path / "xor_mlp.runs"
+    assert window.training.runs_view.runs_folder == tmp_path / "xor_mlp.runs"
 
 
 def test_closing_while_training_asks_and_cancel_keeps_the_window(qtbot, window, tmp_path,
                                                                 dialog_answers):
     open_sample(window, tmp_path, "iris_mlp")
-    window.trainer.command = idle_trainer
+    window.training.trainer.command = idle_trainer
     window.train_action.trigger()
-    qtbot.waitUntil(lambda: window.monitor.state == "running", timeout=30000)
+    qtbot.waitUntil(lambda: window.training.monitor.state == "running", timeout=30000)
     dialog_answers.stop_training_answer = False
     assert not window.close()
-    assert dialog_answers.stop_training_asked == ["quit"] and window.trainer.is_running()
+    assert dialog_answers.stop_training_asked == ["quit"] and window.training.trainer.is_running()
     dialog_answers.stop_training_answer = True
     assert window.close()
-    assert not window.trainer.is_running()
+    assert not window.training.trainer.is_running()
 
 
 # ---- a run's weights in the editor -------------------------------------------------------------
@@ -301,7 +301,7 @@ def test_open_weights_of_a_run_makes_them_the_projects_for_export_and_evaluate(
     from designer.ui import export_dialog
 
     path, run = trained_copy
-    assert window.open_path(path)
+    assert window.files.open_path(path)
     exported = []
     monkeypatch.setattr(export_dialog.ExportDialog, "exec",
                         lambda dialog: exported.append(dialog.run_dir))
@@ -313,11 +313,11 @@ def test_open_weights_of_a_run_makes_them_the_projects_for_export_and_evaluate(
     # The user changes the network, then opens the run's weights from the Runs tab.
     window.editor.set_prop(node_id(window, "Affine"), "OutShape", [7])
     window.bottom_tabs.setCurrentWidget(window.runs_page)
-    window.history.select_runs([run])
-    window.history.weights_button.click()
+    window.training.runs_view.select_runs([run])
+    window.training.runs_view.weights_button.click()
     [(title, text)] = dialog_answers.warnings
     assert title == "A different network" and run.name in text and "run's own" in text
-    assert window.weights_run == run
+    assert window.training.weights_run == run
     assert window.weights_label.text() == f"Weights: {run.name} (best)"
 
     # Moving a card is no change of network: no warning.
@@ -325,17 +325,17 @@ def test_open_weights_of_a_run_makes_them_the_projects_for_export_and_evaluate(
     window.editor.undo_stack.undo()
     affine = window.editor.network.find("Affine")
     window.editor.move({affine.id: (affine.pos, (affine.pos[0] + 300, affine.pos[1]))})
-    window.history.weights_button.click()
+    window.training.runs_view.weights_button.click()
     assert dialog_answers.warnings == []
 
     window.export_action.trigger()
     assert exported[-1] == run
     window.evaluate_action.trigger()  # Training → Evaluate Latest Run
     assert window.bottom_tabs.currentWidget() is window.evaluation_page
-    qtbot.waitUntil(lambda: window.evaluation.evaluation is not None, timeout=WAIT_MS)
-    assert confusion_total(window.evaluation) == 30
+    qtbot.waitUntil(lambda: window.training.evaluation.evaluation is not None, timeout=WAIT_MS)
+    assert confusion_total(window.training.evaluation) == 30
 
     # Another project: no current weights any more.
     window.new_action.trigger()
     QCoreApplication.processEvents()
-    assert window.weights_run is None and not window.weights_label.isVisible()
+    assert window.training.weights_run is None and not window.weights_label.isVisible()

@@ -20,14 +20,15 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEventLoop, Qt, QTimer
 
 from designer.core.project import Dataset, load
-from designer.ui.evaluation_view import (EvaluationView, reliability_bins, sample_text,
-                                         thumbnail_image)
+from designer.ui.evaluation_view import EvaluationView, reliability_bins
+from designer.ui.samples_table import sample_text, thumbnail_image
 from designer.ui.gradients import (NO_GRADIENT, NOT_FINITE, STOPS, GradientLegend,
                                    color_for_norm, describe_norm, gradient_colors)
 from designer.core.runs import read_metrics
-from designer.ui.history import RunHistory
+from designer.ui.runs_view import RunsView
 from designer.ui.monitor import TrainingMonitor
-from designer.ui.training import TrainingProcess, snapshot_project
+from designer.core.runs import snapshot as snapshot_project
+from designer.ui.trainer_process import TrainerProcess
 
 from tests.conftest import PROJECTS
 
@@ -126,13 +127,13 @@ def recorded_events(epochs=5, iterations_per_epoch=4, task="classification"):
     return events
 
 
-# ---- TrainingProcess with fake trainers ---------------------------------------------------------
+# ---- TrainerProcess with fake trainers ---------------------------------------------------------
 
 def test_events_arrive_in_order_and_a_finished_run_reports_done(qtbot, tmp_path):
     project = load(PROJECTS / "iris_mlp.nnd")
     project.path = tmp_path / "proj" / "iris.nnd"
     project.datasets["training"] = Dataset("data/train.csv")
-    process = TrainingProcess(command=fake("done"))
+    process = TrainerProcess(command=fake("done"))
     events, ends = collect(process)
     with qtbot.waitSignal(process.started, timeout=5000):
         run_dir = process.start(project)
@@ -151,7 +152,7 @@ def test_events_arrive_in_order_and_a_finished_run_reports_done(qtbot, tmp_path)
 
 
 def test_a_failed_event_becomes_the_failure_message(qtbot, tmp_path):
-    process = TrainingProcess(command=fake("fail"))
+    process = TrainerProcess(command=fake("fail"))
     _, ends = collect(process)
     process.start(iris(tmp_path, 1))
     qtbot.waitUntil(lambda: bool(ends), timeout=30000)
@@ -161,7 +162,7 @@ def test_a_failed_event_becomes_the_failure_message(qtbot, tmp_path):
 
 
 def test_a_crashed_child_reports_its_error_output_and_run_json_says_failed(qtbot, tmp_path):
-    process = TrainingProcess(command=fake("crash"))
+    process = TrainerProcess(command=fake("crash"))
     _, ends = collect(process)
     run_dir = process.start(iris(tmp_path, 1))
     qtbot.waitUntil(lambda: bool(ends), timeout=30000)
@@ -174,7 +175,7 @@ def test_a_crashed_child_reports_its_error_output_and_run_json_says_failed(qtbot
 
 
 def test_stop_sends_sigterm_and_the_trainer_reports_stopped(qtbot, tmp_path):
-    process = TrainingProcess(command=fake("stop"))
+    process = TrainerProcess(command=fake("stop"))
     events, ends = collect(process)
     process.start(iris(tmp_path, 1))
     qtbot.waitUntil(lambda: any(e["event"] == "epoch" for e in events), timeout=30000)
@@ -184,7 +185,7 @@ def test_stop_sends_sigterm_and_the_trainer_reports_stopped(qtbot, tmp_path):
 
 
 def test_a_trainer_that_ignores_stop_is_killed_and_reported(qtbot, tmp_path):
-    process = TrainingProcess(command=fake("stubborn"), stop_timeout_ms=300)
+    process = TrainerProcess(command=fake("stubborn"), stop_timeout_ms=300)
     events, ends = collect(process)
     process.start(iris(tmp_path, 1))
     qtbot.waitUntil(lambda: any(e["event"] == "epoch" for e in events), timeout=30000)
@@ -195,13 +196,13 @@ def test_a_trainer_that_ignores_stop_is_killed_and_reported(qtbot, tmp_path):
 
 
 def test_a_missing_program_is_reported_and_a_second_start_is_refused(qtbot, tmp_path):
-    process = TrainingProcess(command=lambda s, r: [str(tmp_path / "no-such-python")])
+    process = TrainerProcess(command=lambda s, r: [str(tmp_path / "no-such-python")])
     _, ends = collect(process)
     process.start(iris(tmp_path, 1))
     qtbot.waitUntil(lambda: bool(ends), timeout=10000)
     assert ends[0][0] == "failed" and "could not be started" in ends[0][1]
 
-    busy = TrainingProcess(command=fake("stop"))
+    busy = TrainerProcess(command=fake("stop"))
     _, busy_ends = collect(busy)
     busy.start(iris(tmp_path, 1))
     with pytest.raises(RuntimeError, match="already in progress"):
@@ -214,7 +215,7 @@ def test_a_run_folder_that_cannot_be_made_is_reported(qtbot, tmp_path):
     (tmp_path / "a-file").write_text("")
     project = iris(tmp_path, 1)
     project.path = tmp_path / "a-file" / "iris.nnd"
-    process = TrainingProcess(command=fake("done"))
+    process = TrainerProcess(command=fake("done"))
     _, ends = collect(process)
     process.start(project)
     qtbot.waitUntil(lambda: bool(ends), timeout=10000)
@@ -229,7 +230,7 @@ def test_run_folders_are_taken_at_start_and_unsaved_projects_train_in_the_temp_f
     (tmp_path / "tmp").mkdir()
     project = iris(tmp_path, 1)
     project.path, project.name = None, "sketch"
-    process = TrainingProcess(command=fake("done"))
+    process = TrainerProcess(command=fake("done"))
     _, ends = collect(process)
     first = process.start(project)
     assert first.is_dir() and first.parent == tmp_path / "tmp" / "nn-designer" / "sketch.runs"
@@ -388,7 +389,7 @@ def test_regression_runs_plot_the_error_as_a_loss(qtbot):
     assert monitor.error_plot.getAxis("left").logMode
 
 
-# ---- RunHistory ---------------------------------------------------------------------------------
+# ---- RunsView ---------------------------------------------------------------------------------
 
 def make_run(folder: Path, name: str, started: str, errors: list[float], status="done",
              finished: str | None = "2026-11-22T10:01:30+00:00"):
@@ -424,7 +425,7 @@ def runs_folder(tmp_path):
 
 
 def test_history_lists_runs_newest_first_with_their_figures(qtbot, runs_folder):
-    history = RunHistory()
+    history = RunsView()
     qtbot.addWidget(history)
     history.set_project(runs_folder.parent / "iris.nnd")
     table = history.table
@@ -439,7 +440,7 @@ def test_history_lists_runs_newest_first_with_their_figures(qtbot, runs_folder):
 
 
 def test_history_overlays_the_selected_runs(qtbot, runs_folder):
-    history = RunHistory()
+    history = RunsView()
     qtbot.addWidget(history)
     history.set_runs_folder(runs_folder)
     history.select_runs([runs_folder / "20261122-100000", runs_folder / "20261122-110000"])
@@ -455,7 +456,7 @@ def test_history_overlays_the_selected_runs(qtbot, runs_folder):
 
 
 def test_history_renames_runs_in_run_json(qtbot, runs_folder):
-    history = RunHistory()
+    history = RunsView()
     qtbot.addWidget(history)
     history.set_runs_folder(runs_folder)
     run = runs_folder / "20261122-100000"
@@ -472,7 +473,7 @@ def test_history_renames_runs_in_run_json(qtbot, runs_folder):
 
 
 def test_history_deletes_only_after_confirmation_and_never_the_active_run(qtbot, runs_folder):
-    history = RunHistory()
+    history = RunsView()
     qtbot.addWidget(history)
     history.set_runs_folder(runs_folder)
     asked = []
@@ -489,7 +490,7 @@ def test_history_deletes_only_after_confirmation_and_never_the_active_run(qtbot,
 
 
 def test_open_weights_and_evaluate_name_the_run(qtbot, runs_folder):
-    history = RunHistory()
+    history = RunsView()
     qtbot.addWidget(history)
     history.set_runs_folder(runs_folder)
     run = runs_folder / "20261122-100000"
@@ -504,7 +505,7 @@ def test_open_weights_and_evaluate_name_the_run(qtbot, runs_folder):
 
 
 def test_history_of_a_project_without_runs_says_so(qtbot, tmp_path):
-    history = RunHistory()
+    history = RunsView()
     qtbot.addWidget(history)
     history.set_project(tmp_path / "new.nnd")
     assert history.table.rowCount() == 0
@@ -685,10 +686,10 @@ def test_gradient_legend_paints(qtbot):
 
 @pytest.fixture(scope="module")
 def trained_iris(qapp, tmp_path_factory):
-    """iris_mlp trained 6 epochs through TrainingProcess, watched by a monitor."""
+    """iris_mlp trained 6 epochs through TrainerProcess, watched by a monitor."""
     folder = tmp_path_factory.mktemp("window")
     project = iris(folder, 6)
-    process = TrainingProcess()
+    process = TrainerProcess()
     monitor = TrainingMonitor()
     process.event.connect(monitor.handle_event)
     events, ends = collect(process)
@@ -707,7 +708,7 @@ def test_train_iris_from_the_window(trained_iris, qtbot):
     assert any(e["event"] == "gradients" for e in events)
     assert (run_dir / "best.safetensors").exists()
 
-    history = RunHistory()
+    history = RunsView()
     qtbot.addWidget(history)
     history.set_project(project.path)
     assert [run.path for run in history.runs] == [run_dir]
@@ -732,7 +733,7 @@ def test_stop_midway_keeps_last_weights_and_two_runs_overlay(trained_iris, qtbot
     project, first_run, *_ = trained_iris
     long = project.copy()
     long.training.epochs = 500
-    process = TrainingProcess()
+    process = TrainerProcess()
     events, ends = collect(process)
     run_dir = process.start(long)
     qtbot.waitUntil(lambda: any(e["event"] == "epoch" for e in events), timeout=180000)
@@ -743,7 +744,7 @@ def test_stop_midway_keeps_last_weights_and_two_runs_overlay(trained_iris, qtbot
     info = json.loads((run_dir / "run.json").read_text())
     assert info["status"] == "stopped" and 1 <= info["epochs_done"] < 500
 
-    history = RunHistory()
+    history = RunsView()
     qtbot.addWidget(history)
     history.set_project(project.path)
     history.select_runs([first_run, run_dir])
@@ -758,7 +759,7 @@ def test_a_killed_trainer_is_reported_and_the_controller_stays_usable(trained_ir
     project, *_ = trained_iris
     long = project.copy()
     long.training.epochs = 500
-    process = TrainingProcess()
+    process = TrainerProcess()
     monitor = TrainingMonitor()
     qtbot.addWidget(monitor)
     process.event.connect(monitor.handle_event)

@@ -12,7 +12,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from designer.core.project import Project, ProjectError, load
-from designer.ui.canvas import LayerItem
+from designer.ui.layer_card import LayerItem
 from designer.ui.palette import LAYER_MIME
 
 from tests.conftest import PROJECTS
@@ -393,15 +393,15 @@ def test_save_reopen_and_compare_documents(qtbot, window, dialog_answers, tmp_pa
 
     window.new_action.trigger()
     assert window.editor.network.nodes == []
-    assert window.open_path(saved)
+    assert window.files.open_path(saved)
     assert window.project.to_dict() == expected
     assert len(window.canvas.items) == 3
-    assert window.recent_files()[0] == saved
+    assert window.files.recent_files()[0] == saved
 
 
 def test_every_sample_opens_and_round_trips_unchanged(qtbot, window, dialog_answers, tmp_path):
     samples = sorted(PROJECTS.glob("*.nnd"))
-    assert samples and [p.stem for p in window.samples()] == [p.stem for p in samples]
+    assert samples and [p.stem for p in window.files.samples()] == [p.stem for p in samples]
     failures = {}
     for sample in samples:
         try:
@@ -409,7 +409,7 @@ def test_every_sample_opens_and_round_trips_unchanged(qtbot, window, dialog_answ
         except ProjectError as e:  # a layer the catalog does not have yet
             failures[sample.name] = str(e)
             continue
-        assert window.open_path(sample), dialog_answers.errors
+        assert window.files.open_path(sample), dialog_answers.errors
         net = window.editor.network
         assert set(window.canvas.items) == {n.id for n in net.nodes}
         for node in net.nodes:
@@ -419,7 +419,7 @@ def test_every_sample_opens_and_round_trips_unchanged(qtbot, window, dialog_answ
         assert pipes == len(net.links)
         assert window.problems.problem_texts() == [], sample.name
         copy = tmp_path / sample.name
-        assert window._save_to(copy)
+        assert window.files.save_to(copy)
         assert load(copy).to_dict() == original, sample.name
     assert failures == {}
 
@@ -431,7 +431,7 @@ def test_a_broken_file_is_refused_and_the_open_project_stays(qtbot, window, dial
     title = window.windowTitle()
     broken = tmp_path / "broken.nnd"
     broken.write_text('{"format": "nn-designer-project", "version": 2,\n "networks": [', "utf-8")
-    assert not window.open_path(broken)
+    assert not window.files.open_path(broken)
     with pytest.raises(ProjectError) as loader:
         load(broken)
     assert dialog_answers.errors == [("Cannot open project", str(loader.value))]
@@ -460,21 +460,21 @@ def test_autosave_and_restore_after_a_crash(qtbot, make_window, dialog_answers, 
     project = tmp_path / "net.nnd"
     load(PROJECTS / "iris_mlp.nnd").save(project)
     first = make_window()
-    assert first.open_path(project)
+    assert first.files.open_path(project)
     relu = first.add_layer("ReLU", (400, 0), chain=False)
-    assert first.autosave_now() == tmp_path / "net.nnd.recovery"
+    assert first.files.autosave_now() == tmp_path / "net.nnd.recovery"
     edited = first.project.to_dict()
-    first.autosave.stop()
-    first.recovery_file = None  # the session "crashes": nothing cleans up
+    first.files.autosave.stop()
+    first.files.recovery_file = None  # the session "crashes": nothing cleans up
 
     second = make_window()
-    assert second.open_path(project)
+    assert second.files.open_path(project)
     assert dialog_answers.restore_asked == ["net.nnd"]
     assert second.project.to_dict() == edited
     assert second.project.path == project
     assert relu in second.canvas.items
     assert second.isWindowModified()
-    assert second.save()
+    assert second.files.save()
     assert not (tmp_path / "net.nnd.recovery").exists()  # saved: nothing left to recover
     assert load(project).to_dict() == edited
 
@@ -482,22 +482,22 @@ def test_autosave_and_restore_after_a_crash(qtbot, make_window, dialog_answers, 
 def test_untitled_work_is_offered_at_the_next_start(qtbot, make_window, dialog_answers):
     first = make_window()
     first.add_layer("Affine", (0, 0))
-    rec = first.autosave_now()
+    rec = first.files.autosave_now()
     assert rec is not None and rec.is_file()
-    first.recovery_file = None
+    first.files.recovery_file = None
 
     second = make_window()
-    assert second.offer_recovery()
+    assert second.files.offer_recovery()
     assert [n.type for n in second.editor.network.nodes] == ["Affine"]
     assert second.project.path is None
 
     third = make_window()  # declined: the copy is deleted and not offered again
     dialog_answers.restore_answer = False
-    second.recovery_file = None
-    second.autosave_now()
-    assert third.offer_recovery() is False
+    second.files.recovery_file = None
+    second.files.autosave_now()
+    assert third.files.offer_recovery() is False
     assert not rec.exists()
-    assert make_window().offer_recovery() is False
+    assert make_window().files.offer_recovery() is False
 
 
 def test_export_opens_the_export_dialog_with_the_current_document(qtbot, window, dialog_answers,
@@ -636,7 +636,7 @@ def test_a_project_with_several_networks_edits_each_and_undo_follows(qtbot, wind
     project.networks.append(second)
     path = tmp_path / "two.nnd"
     project.save(path)
-    assert window.open_path(path)
+    assert window.files.open_path(path)
     assert window.network_box_action.isVisible()
     window.network_box.activated.emit(1)
     assert window.editor.network.name == "Small" and len(window.canvas.items) == 2

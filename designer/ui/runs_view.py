@@ -1,4 +1,4 @@
-"""Run history: every run of a project, their curves overlaid, rename, delete, open weights.
+"""The Runs view: every run of a project, their curves overlaid, rename, delete, open weights.
 
 A run is a folder ``<project stem>.runs/<stamp>/`` holding run.json and metrics.csv (see
 ``designer.core.runs``). This view only reads those files (and writes ``name`` into run.json),
@@ -19,9 +19,9 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeade
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from designer.core.runs import RunInfo, list_run_dirs, read_run_info, rename_run, run_weights
-from designer.ui.monitor import (SERIES_COLORS, EpochAxis, LossAxis, add_legend,
-                                 format_duration, format_error, recolor_plot, style_plot,
-                                 style_plot_widget)
+from designer.ui.plot_style import (SERIES_COLORS, EpochAxis, LossAxis, add_legend,
+                                    recolor_plot, style_plot, style_plot_widget)
+from designer.ui.text import format_duration, format_error
 
 METRICS = {  # combo text -> (metrics.csv column, axis label)
     "Validation error": ("val_error", "validation error"),
@@ -48,7 +48,7 @@ def default_confirm(parent: QWidget, title: str, text: str) -> bool:
     return answer == QMessageBox.StandardButton.Yes
 
 
-class RunHistory(QWidget):
+class RunsView(QWidget):
     """The runs of one project, newest first, with their curves overlaid.
 
     ``set_project(path)`` points it at a project file (``None``: no project);
@@ -84,6 +84,35 @@ class RunHistory(QWidget):
         self._poll.timeout.connect(self.refresh)
 
     def _build(self) -> None:
+        self._build_table()
+        buttons = self._build_buttons()
+        self.plot_widget = pg.PlotWidget(axisItems={"left": LossAxis("left"),
+                                                   "bottom": EpochAxis("bottom")})
+        style_plot_widget(self.plot_widget, self)
+        self.plot = self.plot_widget.getPlotItem()
+        style_plot(self.plot, self, "Selected runs", "epoch", "validation error")
+        self.plot.setClipToView(True)
+        self.plot.setDownsampling(auto=True, mode="peak")
+        self.legend = add_legend(self.plot, self)
+
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addWidget(self.table, 1)
+        top_layout.addWidget(self.empty_label, 1)
+        top_layout.addLayout(buttons)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(top)
+        splitter.addWidget(self.plot_widget)
+        self.table.setMinimumHeight(6 * self.fontMetrics().height() + 16)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(splitter)
+        self._update_buttons()
+
+    def _build_table(self) -> None:
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -104,6 +133,7 @@ class RunHistory(QWidget):
         self.empty_label = QLabel("No runs yet: train the project to see its runs here.")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
 
+    def _build_buttons(self) -> QHBoxLayout:
         self.rename_button = QPushButton("Rename…")
         self.rename_button.clicked.connect(self._ask_rename)
         self.delete_button = QPushButton("Delete…")
@@ -118,16 +148,6 @@ class RunHistory(QWidget):
         self.metric_combo.addItems(list(METRICS))
         self.metric_combo.setToolTip("The curve compared across the selected runs")
         self.metric_combo.currentTextChanged.connect(lambda _text: self._draw_overlay())
-
-        self.plot_widget = pg.PlotWidget(axisItems={"left": LossAxis("left"),
-                                                   "bottom": EpochAxis("bottom")})
-        style_plot_widget(self.plot_widget, self)
-        self.plot = self.plot_widget.getPlotItem()
-        style_plot(self.plot, self, "Selected runs", "epoch", "validation error")
-        self.plot.setClipToView(True)
-        self.plot.setDownsampling(auto=True, mode="peak")
-        self.legend = add_legend(self.plot, self)
-
         buttons = QHBoxLayout()
         for button in (self.rename_button, self.delete_button, self.weights_button,
                        self.evaluate_button):
@@ -135,23 +155,7 @@ class RunHistory(QWidget):
         buttons.addStretch(1)
         buttons.addWidget(QLabel("Compare:"))
         buttons.addWidget(self.metric_combo)
-
-        top = QWidget()
-        top_layout = QVBoxLayout(top)
-        top_layout.setContentsMargins(0, 0, 0, 0)
-        top_layout.addWidget(self.table, 1)
-        top_layout.addWidget(self.empty_label, 1)
-        top_layout.addLayout(buttons)
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(top)
-        splitter.addWidget(self.plot_widget)
-        self.table.setMinimumHeight(6 * self.fontMetrics().height() + 16)
-        splitter.setStretchFactor(0, 1)
-        splitter.setStretchFactor(1, 1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(splitter)
-        self._update_buttons()
+        return buttons
 
     # ---- what is shown -----------------------------------------------------------------------
 

@@ -1,11 +1,11 @@
-"""Run the trainer as a child process and turn its JSON-line progress into Qt signals.
+"""The trainer's child process: start it, and turn its JSON-line progress into Qt signals.
 
 The editor never trains in its own process: a crash, a NaN or an out-of-memory error in training
 cannot take the window down, and the event loop stays free while the trainer works.
 
 Typical use (all in the GUI thread)::
 
-    process = TrainingProcess(parent=window)
+    process = TrainerProcess(parent=window)
     process.event.connect(monitor.handle_event)        # every event dict, in order
     process.finished.connect(on_finished)              # "done" or "stopped"
     process.failed.connect(on_failed)                  # a message for the user
@@ -18,21 +18,17 @@ Exactly one of ``finished`` or ``failed`` is emitted per ``start``, after the ch
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import sys
 import tempfile
 from collections import deque
 from pathlib import Path
 from typing import Callable, Sequence
 
-from PySide6.QtCore import QCoreApplication, QObject, QProcess, QProcessEnvironment, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QProcess, QTimer, Signal
 
 from designer.core import runs
 from designer.core.project import Project
-
-# The folder that holds the ``designer`` package: the child must import the same code.
-_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+from designer.ui import launcher
 
 CommandFactory = Callable[[Path, Path], Sequence[str]]
 
@@ -46,26 +42,10 @@ FAILURE_HEADLINES = {
 
 def trainer_command(snapshot: Path, run_dir: Path) -> list[str]:
     """The default child command: ``python -m designer train SNAPSHOT --events --out RUN_DIR``."""
-    return [sys.executable, "-m", "designer", "train", str(snapshot), "--events",
-            "--out", str(run_dir)]
+    return launcher.designer_command("train", snapshot, "--events", "--out", run_dir)
 
 
-def runs_home(project: Project) -> Path:
-    """The project file whose ``<stem>.runs`` folder holds the project's runs.
-
-    An unsaved project has no folder of its own; its runs go to the temporary folder, as if it
-    were saved there under its name.
-    """
-    if project.path is not None:
-        return project.path
-    return Path(tempfile.gettempdir()) / "nn-designer" / f"{project.name or 'untitled'}.nnd"
-
-
-# The export dialog and the trainer's child read the same kind of snapshot as the run keeps.
-snapshot_project = runs.snapshot
-
-
-class TrainingProcess(QObject):
+class TrainerProcess(QObject):
     """One training run at a time in a child process.
 
     Signals:
@@ -124,14 +104,14 @@ class TrainingProcess(QObject):
         """
         if self._process is not None:
             raise RuntimeError("a training run is already in progress; stop it first")
-        home = runs_home(project)
+        home = runs.runs_home(project)
         # Where the run goes if its folder cannot be made (for the caller; nothing is there).
         self.run_dir = Path(run_dir) if run_dir is not None else runs.runs_folder(home)
         try:
             # Made here, not by the child: the name is taken at once, and shown at once.
             self.run_dir = runs.new_run_dir(home, run_dir)
             self._temp = Path(tempfile.mkdtemp(prefix="nn-designer-train-"))
-            snapshot = snapshot_project(project, self._temp)
+            snapshot = runs.snapshot(project, self._temp)
             # Messages name the user's project, not the temporary copy the child read.
             self._snapshot_names = (str(snapshot), str(project.path or project.name))
         except OSError as e:
@@ -140,8 +120,7 @@ class TrainingProcess(QObject):
                        else f"Cannot prepare the run: {e}")
             QTimer.singleShot(0, lambda: self.failed.emit(message))
             return self.run_dir
-        program, *arguments = self.command(snapshot, self.run_dir)
-
+        command = self.command(snapshot, self.run_dir)
         self._stdout.clear()
         self._stderr.clear()
         self._stderr_size = 0
@@ -150,19 +129,13 @@ class TrainingProcess(QObject):
         self._killed_after_timeout = False
 
         process = QProcess(self)
-        env = QProcessEnvironment.systemEnvironment()
-        path = env.value("PYTHONPATH")
-        env.insert("PYTHONPATH", os.pathsep.join(filter(None, [str(_PACKAGE_ROOT), path])))
-        env.insert("PYTHONUNBUFFERED", "1")  # events arrive as they happen, not per 8 KiB
-        process.setProcessEnvironment(env)
-        process.setWorkingDirectory(str(self.run_dir.parent))
         process.readyReadStandardOutput.connect(self._read_stdout)
         process.readyReadStandardError.connect(self._read_stderr)
         process.started.connect(self.started)
         process.errorOccurred.connect(self._on_error)
         process.finished.connect(self._on_finished)
         self._process = process
-        process.start(program, list(arguments))
+        launcher.start(process, command, self.run_dir.parent)
         return self.run_dir
 
     def stop(self) -> None:

@@ -1,0 +1,355 @@
+"""The run session: a project's network compiled, its data loaded and checked, on a device.
+
+Training, evaluation and export all start here: ``prepare`` picks the device, compiles the
+network with its seed and checks the data against it; ``Feeder`` hands batches to the device;
+``score`` runs the network over a dataset as training scores it. Every problem with the user's
+project or data is a TrainingError whose message names the node, file or field at fault.
+"""
+from __future__ import annotations
+
+import math
+import platform
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from nodes import Prediction, shape_text
+
+from designer.core.analysis import analyze
+from designer.core.compiler import CompileError, Compiled, LossInfo, compile_network
+from designer.core.data import DataError, DataSet, open_dataset, split
+from designer.core.project import DEVICES, Network, Project, ProjectError
+
+FAILURE_KINDS = ("data", "diverged", "memory", "error")
+
+
+class TrainingError(Exception):
+    """A run cannot start or go on. ``kind`` is one of FAILURE_KINDS; ``bad_input`` says the
+    user's project or data must change (exit status 2) rather than something going wrong."""
+
+    def __init__(self, kind: str, message: str, bad_input: bool = False):
+        assert kind in FAILURE_KINDS, kind
+        super().__init__(message)
+        self.kind = kind
+        self.bad_input = bad_input
+
+
+# ---- devices -------------------------------------------------------------------------------
+
+def resolve_device(choice: str = "auto") -> tuple[torch.device, str]:
+    """The torch device for ``training.device`` and its name in words."""
+    if choice not in DEVICES:
+        raise TrainingError("error", f"training.device: {choice!r} is not one of "
+                                     f"{', '.join(DEVICES)}", bad_input=True)
+    has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if choice == "auto":
+        choice = "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
+    if choice == "cuda":
+        if not torch.cuda.is_available():
+            build = "has no CUDA support" if torch.version.cuda is None else "finds no CUDA GPU"
+            raise TrainingError("error", f"training.device is cuda, but this PyTorch "
+                                         f"({torch.__version__}) {build}; choose auto or cpu",
+                                bad_input=True)
+        return torch.device("cuda"), torch.cuda.get_device_name(0)
+    if choice == "mps":
+        if not has_mps:
+            raise TrainingError("error", "training.device is mps, but no Apple GPU is available; "
+                                         "choose auto or cpu", bad_input=True)
+        return torch.device("mps"), "Apple GPU (MPS)"
+    return torch.device("cpu"), _cpu_name()
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "CPU"
+
+
+# ---- tasks ---------------------------------------------------------------------------------
+
+def task_of(loss: LossInfo) -> tuple[str, int]:
+    """("classification", number of classes) or ("regression", 0) for a loss."""
+    if loss.target_spec.kind == "index":
+        return "classification", loss.target_spec.classes
+    if loss.meaning.pick == "threshold" and math.prod(loss.target_spec.shape) == 1:
+        return "classification", 2
+    return "regression", 0
+
+
+def classify(meaning: Prediction, prediction: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(class index, probability of that class) per sample, from a prediction whose values
+    mean what ``meaning`` (the loss's spec) says."""
+    if meaning.pick == "threshold":
+        p = prediction.reshape(len(prediction)).float()
+        if meaning.kind == "logits":
+            p = torch.sigmoid(p)
+        chosen = (p > 0.5).long()
+        return chosen, torch.where(chosen == 1, p, 1 - p)
+    scores = prediction.float().flatten(1)
+    probabilities = F.softmax(scores, dim=1) if meaning.kind == "scores" else scores
+    confidence, chosen = probabilities.max(dim=1)
+    return chosen, confidence
+
+
+# ---- preparing a run -----------------------------------------------------------------------
+
+def compile_seeded(network: Network, seed: int, purpose: str = "trained") -> Compiled:
+    """Seed, compile, list the problems: the network's modules with weights initialised from
+    ``seed`` (the same as the run's initial weights). A network with problems raises
+    TrainingError "network 'Main' cannot be <purpose>: <every problem>"."""
+    torch.manual_seed(seed)
+    try:
+        return compile_network(network)
+    except CompileError as e:
+        listing = "; ".join(str(p) for p in e.problems)
+        raise TrainingError("error", f"network {network.name!r} cannot be {purpose}: {listing}",
+                            bad_input=True) from None
+
+
+@dataclass
+class Prepared:
+    """A compiled network with its data checked against it, ready on a device."""
+
+    project: Project
+    compiled: Compiled
+    train_data: DataSet | None  # None when prepared to evaluate other data
+    val_data: DataSet
+    device: torch.device
+    device_name: str
+    task: str
+    classes: int
+    loss_modules: list[torch.nn.Module] = field(default_factory=list)  # as compiled.losses
+    modules: list[torch.nn.Module] = field(default_factory=list)  # all of compiled.layers
+
+    def train_mode(self, training: bool) -> None:
+        """``compiled.layers.train(training)`` without its recursion: nn.Module.train sets each
+        module's flag through nn.Module.__setattr__, a few microseconds a module, a sizeable
+        share of validating a small network every epoch. Catalog modules do not override
+        train() (the catalog tests check), so setting the flags is all it does."""
+        for module in self.modules:
+            object.__setattr__(module, "training", training)
+
+
+def prepare(project: Project, data: DataSet | None = None) -> Prepared:
+    """Compile the training network, load and check its data, pick the device.
+
+    Weights are initialised from ``training.seed``. ``data`` replaces the project's data (to
+    evaluate on another dataset; nothing is then loaded for training). Raises TrainingError with
+    a message naming the node, file or field at fault.
+    """
+    cfg = project.training
+    device, device_name = resolve_device(cfg.device)
+    try:
+        network = project.network()
+    except ProjectError as e:
+        raise TrainingError("error", str(e), bad_input=True) from None
+    compiled = compile_seeded(network, cfg.seed)
+    if data is None:
+        train_data, val_data = project_data(project)
+        train_data = fit_to_network(train_data, compiled, network)
+        check_targets(train_data, compiled)
+    else:
+        train_data, val_data = None, data
+    val_data = fit_to_network(val_data, compiled, network)
+    check_targets(val_data, compiled)
+    by_name = {n.name: n.id for n in network.nodes}
+    loss_modules = [compiled.layers.get_submodule(compiled.attr_of[by_name[loss.name]])
+                    for loss in compiled.losses]
+    task, classes = task_of(compiled.losses[0])
+    compiled.layers.to(device)
+    return Prepared(project, compiled, train_data, val_data, device, device_name, task, classes,
+                    loss_modules, list(compiled.layers.modules()))
+
+
+def project_data(project: Project) -> tuple[DataSet, DataSet]:
+    """(training, validation) data: the validation dataset, or a seeded split of the training."""
+    datasets = project.datasets
+    if "training" not in datasets:
+        raise TrainingError("data", "the project has no training dataset; choose one (a CSV "
+                                    "file or an embedded dataset) under datasets.training",
+                            bad_input=True)
+    try:
+        loaded = {role: open_dataset(d.source, project.folder, d.normalize)
+                  for role, d in datasets.items()}
+    except DataError as e:
+        raise TrainingError("data", str(e), bad_input=True) from None
+    if "validation" not in loaded:
+        return split(loaded["training"], project.training.validation_split, project.training.seed)
+    train, val = loaded["training"], loaded["validation"]
+    if train.variables != val.variables:
+        def describe(d: DataSet) -> str:
+            return ", ".join(f"{k} ({shape_text(s)})" for k, s in d.variables.items())
+        raise TrainingError("data", f"the training data has variables {describe(train)} but the "
+                                    f"validation data ({val.source}) has {describe(val)}; they "
+                                    "must match", bad_input=True)
+    return train, val
+
+
+def fit_to_network(data: DataSet, compiled: Compiled, network: Network) -> DataSet:
+    """The data with each variable in the shape the network reads it in.
+
+    A variable whose values only need rearranging (a 1×4 data CSV for a Size 4 Input) is
+    reshaped; any other mismatch is an error naming the node and the variable.
+    """
+    wanted = dict(compiled.input_shapes)
+    for loss in compiled.losses:
+        wanted.setdefault(loss.target, tuple(loss.target_spec.shape))
+    for name, shape in wanted.items():
+        have = data.variables.get(name)
+        if have is not None and have != shape and math.prod(have) == math.prod(shape):
+            data = data.reshaped(name, shape)
+    problems = analyze(network, data.variables).problems
+    if problems:
+        listing = "; ".join(str(p) for p in problems)
+        raise TrainingError("data", f"{data.source} does not fit network {network.name!r}: "
+                                    f"{listing}", bad_input=True)
+    return data
+
+
+def check_targets(data: DataSet, compiled: Compiled) -> None:
+    """Class targets must be class numbers the network scores; 0/1 targets must be 0 to 1."""
+    for loss in compiled.losses:
+        values = data.values(loss.target).reshape(len(data), math.prod(loss.target_spec.shape))
+        if loss.target_spec.kind == "index":
+            classes = loss.target_spec.classes
+            bad = (values != np.round(values)) | (values < 0) | (values >= classes)
+            rule = f"a class number from 0 to {classes - 1} ({loss.prediction} scores " \
+                   f"{classes} classes)"
+        elif loss.meaning.pick == "threshold":
+            bad = (values < 0) | (values > 1)
+            rule = "from 0 to 1"
+        else:
+            continue
+        rows = np.flatnonzero(bad.any(axis=1))
+        if len(rows):
+            value = values[rows[0]][bad[rows[0]]][0]
+            raise TrainingError("data", f"{loss.name}: target variable {loss.target!r} holds "
+                                        f"{value:g} at {data.where(int(rows[0]))}; each value "
+                                        f"must be {rule}", bad_input=True)
+
+
+# ---- feeding batches -----------------------------------------------------------------------
+
+class Feeder:
+    """Dataset variables as tensors, gathered batch by batch onto the device.
+
+    Small datasets move to the accelerator once; larger ones stay in host memory and travel a
+    batch at a time. 8-bit images travel as bytes and become floats on the device.
+    """
+
+    ON_DEVICE_LIMIT = 2 << 30  # bytes
+
+    def __init__(self, data: DataSet, names: list[str], device: torch.device):
+        self.names = names
+        self.device = device
+        self.scales = [data.scales.get(name, 1.0) for name in names]
+        size = sum(data.arrays[name].nbytes for name in names)
+        self.home = device if size <= self.ON_DEVICE_LIMIT else torch.device("cpu")
+        self.tensors = [torch.from_numpy(_writable(data.arrays[name])).to(self.home)
+                        for name in names]
+        # floats already where the network runs: a batch is one gather per variable
+        self.ready = self.home == device and all(
+            x.dtype == torch.float32 and scale == 1.0
+            for x, scale in zip(self.tensors, self.scales))
+        self._splits: dict[int, list[torch.Tensor]] = {}
+
+    def __len__(self) -> int:
+        return len(self.tensors[0]) if self.tensors else 0
+
+    def batch(self, indices: torch.Tensor) -> list[torch.Tensor]:
+        if indices.device != self.home:
+            indices = indices.to(self.home)
+        if self.ready:
+            return [x.index_select(0, indices) for x in self.tensors]
+        return [self._as_read(x.index_select(0, indices).to(self.device, non_blocking=True), scale)
+                for x, scale in zip(self.tensors, self.scales)]
+
+    def in_order(self, batch_size: int) -> list[torch.Tensor]:
+        """The indices of every sample, in order, in batches of ``batch_size``."""
+        if batch_size not in self._splits:
+            self._splits[batch_size] = list(torch.arange(len(self), device=self.home)
+                                            .split(batch_size))
+        return self._splits[batch_size]
+
+    @staticmethod
+    def _as_read(x: torch.Tensor, scale: float) -> torch.Tensor:
+        """Stored values as the network reads them: float32, times the dataset's scale."""
+        if x.dtype != torch.float32:
+            x = x.float()
+        return x * scale if scale != 1.0 else x
+
+
+def _writable(array: np.ndarray) -> np.ndarray:
+    return array if array.flags.writeable else array.copy()
+
+
+def autocast(prepared: Prepared):
+    """The context the network runs in: half precision when the project asks for it."""
+    if prepared.project.training.precision != "half":
+        return nullcontext()
+    kind = prepared.device.type
+    return torch.autocast(kind, dtype=torch.bfloat16 if kind == "cpu" else torch.float16)
+
+
+# ---- scoring -------------------------------------------------------------------------------
+
+@dataclass
+class Scores:
+    """A pass over a dataset: mean loss, error, and (when kept) the per-sample results."""
+
+    loss: float
+    error: float  # 1 - accuracy (classification) or the loss (regression)
+    predictions: list[np.ndarray] | None = None  # one per loss, raw network outputs
+    chosen: np.ndarray | None = None  # class per sample (classification)
+    confidence: np.ndarray | None = None
+
+
+def score(prepared: Prepared, data: DataSet, batch_size: int, keep: bool = False,
+          feeder: Feeder | None = None) -> Scores:
+    """Run the network over ``data`` without training; losses as in training. Pass the
+    ``feeder`` of ``data`` when scoring it repeatedly, so it is not moved to the device again."""
+    compiled = prepared.compiled
+    feeder = feeder or Feeder(data, compiled.train_vars, prepared.device)
+    position = {name: i for i, name in enumerate(compiled.train_vars)}
+    n_inputs = len(compiled.input_vars)
+    classifying = prepared.task == "classification"
+    first = compiled.losses[0]
+    total = correct = None  # summed on the device: one sync at the end
+    kept: list[list[torch.Tensor]] = [[] for _ in compiled.losses]
+    chosen_parts, confidence_parts = [], []
+    prepared.train_mode(False)
+    with torch.no_grad(), autocast(prepared):
+        for indices in feeder.in_order(batch_size):
+            batch, n = feeder.batch(indices), len(indices)
+            # the graph's own forward: its module call only adds hooks nobody registered
+            outputs = compiled.infer.forward(*batch[:n_inputs])
+            outputs = list(outputs) if isinstance(outputs, tuple) else [outputs]
+            for i, (loss, module) in enumerate(zip(compiled.losses, prepared.loss_modules)):
+                part = module(outputs[i], batch[position[loss.target]]).float() * n
+                total = part if total is None else total + part
+                if keep:
+                    kept[i].append(outputs[i].float().cpu())
+            if classifying:
+                chosen, confidence = classify(first.meaning, outputs[0])
+                target = batch[position[first.target]].reshape(n).round().long()
+                hits = (chosen == target).sum()
+                correct = hits if correct is None else correct + hits
+                if keep:
+                    chosen_parts.append(chosen.cpu())
+                    confidence_parts.append(confidence.float().cpu())
+    prepared.train_mode(True)
+    samples = max(len(data), 1)
+    loss = total.item() / samples if total is not None else 0.0
+    error = 1.0 - (correct.item() if correct is not None else 0) / samples if classifying else loss
+    if not keep:
+        return Scores(loss, error)
+    cat = lambda parts: torch.cat(parts).numpy() if parts else None  # noqa: E731
+    return Scores(loss, error, [cat(p) for p in kept], cat(chosen_parts), cat(confidence_parts))
