@@ -162,7 +162,15 @@ def check_writable(folder: str | os.PathLike) -> None:
 # ---- what a file may claim -------------------------------------------------------------------
 
 def available_memory() -> int | None:
-    """Bytes of memory this machine can give now without swapping; None when unknown."""
+    """Bytes of memory this process can have now without swapping: what the machine has free,
+    within the container's limit (cgroup v2) and the process's address-space limit; None when
+    unknown."""
+    found = [amount for amount in (_machine_memory(), _cgroup_memory(), _address_space())
+             if amount is not None]
+    return min(found) if found else None
+
+
+def _machine_memory() -> int | None:
     try:
         with open("/proc/meminfo", encoding="ascii") as f:
             for line in f:
@@ -170,14 +178,38 @@ def available_memory() -> int | None:
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
+    for pages in ("SC_AVPHYS_PAGES", "SC_PHYS_PAGES"):
+        try:
+            return os.sysconf(pages) * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, ValueError, OSError):
+            continue
+    return None
+
+
+def _cgroup_memory() -> int | None:
     try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        pass
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = Path("/sys/fs/cgroup/memory.current").read_text().strip()
+        return None if limit == "max" else max(int(limit) - int(used), 0)
+    except (OSError, ValueError):
         return None
+
+
+def _address_space() -> int | None:
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    except (ImportError, OSError, ValueError, AttributeError):
+        return None
+    if limit == resource.RLIM_INFINITY:
+        return None
+    try:  # what the process has mapped already counts against the limit
+        with open("/proc/self/statm", encoding="ascii") as f:
+            mapped = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        mapped = 0
+    return max(limit - mapped, 0)
 
 
 def size_text(count: int | float) -> str:

@@ -3,7 +3,8 @@
 Every mutant must end in one of the app's own answers (a loaded project, a ProjectError,
 analysis problems, a CompileError, a DataError) in bounded time, with messages of bounded size.
 ``tests/core/test_fuzz.py`` runs a few hundred of them in the suite; ``python -m
-tests.core.fuzzing [PROJECTS] [DATASETS]`` runs a larger campaign and prints what it found.
+tests.core.fuzzing [PROJECTS] [DATASETS] [SEED]`` runs a larger campaign and prints what it
+found.
 """
 from __future__ import annotations
 
@@ -494,9 +495,10 @@ def main(argv: list[str]) -> int:
     resource.setrlimit(resource.RLIMIT_AS, (12 << 30, 12 << 30))
     projects = int(argv[0]) if argv else 6000
     datasets = int(argv[1]) if len(argv) > 1 else 1500
+    seed = int(argv[2]) if len(argv) > 2 else 1
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="nn-designer-fuzz-") as folder:
-        tallies = campaign(projects, datasets, Path(folder))
+        tallies = campaign(projects, datasets, Path(folder), seed)
     for what, count, tally in zip(("projects", "datasets"), (projects, datasets), tallies):
         bad = tally.outcomes.get("traceback", 0) + tally.outcomes.get("hang", 0)
         print(f"{what}: {count} mutants, {bad} ({100 * bad / max(count, 1):.1f} %) ended in a "
