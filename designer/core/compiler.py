@@ -132,36 +132,19 @@ def compile_network(network: Network, analysis: Analysis | None = None) -> Compi
 
 
 def _build_layers(analysis: Analysis, by_id: dict) -> tuple[nn.Module, dict[str, str]]:
-    """The layer modules, named after the nodes. Each is first built without memory (on
-    torch's meta device) to check it holds what the analysis promised and that all of them fit
-    in the memory this machine has; only then are the weights allocated."""
-    built = []
-    needed, largest = 0, (0, None)
-    for node_id in analysis.order:
-        node, info = by_id[node_id], analysis.nodes[node_id]
-        spec = nodes.get_spec(node.type)
-        if spec.is_input:
-            continue
-        with torch.device("meta"):
-            probe = spec.build(info.inputs, info.props)
-        params = sum(p.numel() for p in probe.parameters())
-        values = params + sum(b.numel() for b in probe.buffers())
-        if params != info.params or values > 2 * info.params + 1:  # BatchNorm keeps 2C + 1
-            raise CompileError([Problem(node_id, node.name, (
-                f"{spec.name} builds {count_text(values)} values where the analysis promised "
-                f"{count_text(info.params)} parameters; nothing was allocated"))])
-        size = sum(t.numel() * t.element_size()
-                   for t in [*probe.parameters(), *probe.buffers()])
-        needed += size
-        if size >= largest[0]:
-            largest = (size, node)
-        built.append((node, spec, info))
+    """The layer modules, named after the nodes. All are first built without memory (on
+    torch's meta device) to check each holds what the analysis promised and that together they
+    fit in the memory this machine has; only then are the weights allocated."""
+    built = [(by_id[i], nodes.get_spec(by_id[i].type), analysis.nodes[i]) for i in analysis.order]
+    built = [(node, spec, info) for node, spec, info in built if not spec.is_input]
+    with torch.device("meta"):
+        sizes = [_check_promise(node, spec, info) for node, spec, info in built]
     available = available_memory()
-    if available is not None and needed > available:
-        node = largest[1]
+    if sizes and available is not None and sum(sizes) > available:
+        largest, node = max(zip(sizes, (node for node, _, _ in built)), key=lambda x: x[0])
         raise CompileError([Problem(node.id, node.name, (
-            f"the network's weights need {size_text(needed)} ({node.name} alone "
-            f"{size_text(largest[0])}) but this machine has {size_text(available)} of memory "
+            f"the network's weights need {size_text(sum(sizes))} ({node.name} alone "
+            f"{size_text(largest)}) but this machine has {size_text(available)} of memory "
             "available; make the layers smaller"))])
     layers = nn.Module()
     attr_of: dict[str, str] = {}
@@ -170,6 +153,31 @@ def _build_layers(analysis: Analysis, by_id: dict) -> tuple[nn.Module, dict[str,
         attr_of[node.id] = attr = _identifier(node.name, taken)
         layers.add_module(attr, spec.build(info.inputs, info.props))
     return layers, attr_of
+
+
+_PROBED: dict[tuple, tuple[int, int, int]] = {}  # layer, properties, inputs -> its counts
+
+
+def _check_promise(node, spec, info) -> int:
+    """Bytes the layer's weights take, from a module built on the meta device (the caller's
+    context); CompileError when it holds more than the analysis said (parameters as counted,
+    buffers at most one more than those: BatchNorm keeps 2C + 1). Layers alike are built once:
+    networks repeat their blocks."""
+    key = (spec.name, repr(sorted(info.props.items())), tuple(info.inputs))
+    if key not in _PROBED:
+        if len(_PROBED) > 10_000:
+            _PROBED.clear()
+        probe = spec.build(info.inputs, info.props)
+        tensors = [*probe.parameters(), *probe.buffers()]
+        _PROBED[key] = (sum(p.numel() for p in probe.parameters()),
+                        sum(t.numel() for t in tensors),
+                        sum(t.numel() * t.element_size() for t in tensors))
+    params, values, size = _PROBED[key]
+    if params != info.params or values > 2 * info.params + 1:
+        raise CompileError([Problem(node.id, node.name, (
+            f"{spec.name} builds {count_text(values)} values where the analysis promised "
+            f"{count_text(info.params)} parameters; nothing was allocated"))])
+    return size
 
 
 def _input_variables(analysis: Analysis, by_id: dict) -> dict[str, tuple[int, ...]]:

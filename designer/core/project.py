@@ -17,9 +17,7 @@ from typing import Any, Callable
 import nodes
 from nodes.spec import number_text, quoted
 
-# atomic_path and atomic_write are imported from here by the writers of other files
-from designer.core.files import (atomic_path, atomic_write,  # noqa: F401
-                                 remove_stale_temps, size_text)
+from designer.core.files import atomic_write, remove_stale_temps, size_text
 
 FORMAT = "nn-designer-project"
 VERSION = 2

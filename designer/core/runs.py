@@ -29,8 +29,8 @@ import numpy as np
 
 from nodes import shape_text
 
-from designer.core.files import host_id, process_alive
-from designer.core.project import Project, atomic_path, atomic_write
+from designer.core.files import atomic_path, atomic_write, host_id, process_alive
+from designer.core.project import Project
 
 PROJECT_FILE = "project.nnd"
 RUN_FILE = "run.json"
@@ -237,7 +237,8 @@ def settle(run_dir: str | os.PathLike, info: dict[str, Any]) -> dict[str, Any]:
     if not trainer_lost(info):
         return info
     done = info.get("epochs_done")
-    info = {**info, "status": INTERRUPTED, "finished": info.get("heartbeat") or now(),
+    # the last sign of life ends it; without one, the duration comes from metrics.csv
+    info = {**info, "status": INTERRUPTED, "finished": info.get("heartbeat"),
             "message": f"the trainer stopped without finishing (killed, crashed or its "
                        f"machine went down) after {done if isinstance(done, int) else 0} "
                        f"epochs; metrics.csv and the weights keep what it finished"}
