@@ -25,6 +25,10 @@ OPTIMIZERS = ("Adam", "AdamW", "SGD", "Momentum", "Nesterov", "RMSprop", "Adagra
 SCHEDULES = ("constant", "exponential", "step", "cosine", "polynomial")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("float", "half")
+# Training reads the "training" dataset and, when present, "validation"; a project may keep more
+# datasets under names of its own (a "test" set to evaluate on, say).
+DATASET_ROLES = ("training", "validation")
+DATASET_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class ProjectError(ValueError):
@@ -141,7 +145,7 @@ class Project:
     name: str = "untitled"
     description: str = ""
     networks: list[Network] = field(default_factory=lambda: [Network()])
-    datasets: dict[str, Dataset] = field(default_factory=dict)  # "training", "validation"
+    datasets: dict[str, Dataset] = field(default_factory=dict)  # training, validation, more
     training: TrainingConfig = field(default_factory=TrainingConfig)
     path: Path | None = None
 
@@ -354,8 +358,9 @@ class _Reader:
                 raise self.fail("networks", f"two networks are named {name!r}")
         datasets = self.get(d, "datasets", dict, "project", {})
         for key, ds in datasets.items():
-            if key not in ("training", "validation"):
-                raise self.fail(f"datasets.{key}", "dataset roles are 'training' and 'validation'")
+            if not DATASET_NAME.fullmatch(key):
+                raise self.fail(f"datasets.{key}", "a dataset name is letters, digits, _ and - "
+                                "(training and validation are the ones training reads)")
             if not isinstance(ds, dict):
                 raise self.fail(f"datasets.{key}", "must be an object")
             project.datasets[key] = Dataset(
