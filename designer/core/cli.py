@@ -18,6 +18,7 @@ COMMANDS = {
     "evaluate": ("designer.core.evaluation", "evaluate a trained run on the validation data"),
     "export": ("designer.core.export.command",
                "export a network to ONNX, PyTorch code or weights"),
+    "new": ("designer.core.templates", "write a new project from a template"),
 }
 
 
