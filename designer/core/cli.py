@@ -13,7 +13,8 @@ import sys
 
 COMMANDS = {
     "info": ("designer.core.info", "print network statistics (shapes, parameters, multiply-adds)"),
-    "dataset": ("designer.core.data", "list the embedded datasets or write one out as CSV"),
+    "dataset": ("designer.core.data", "list or write out the embedded datasets; create one "
+                "from images or a table (dataset create)"),
     "train": ("designer.core.trainer", "train a project's network"),
     "evaluate": ("designer.core.evaluation", "evaluate a trained run on the validation data"),
     "export": ("designer.core.export.command",
