@@ -38,10 +38,26 @@ class NodeInfo:
 
 
 @dataclass
+class Fix:
+    """An edit that resolves a problem: set property ``prop`` of node ``node_id`` to ``value``
+    (in the form the document stores, e.g. a list for a shape)."""
+
+    node_id: str
+    node_name: str
+    prop: str
+    value: Any
+
+    def __str__(self) -> str:
+        value = shape_text(self.value) if isinstance(self.value, (list, tuple)) else self.value
+        return f"set {self.node_name} {self.prop} to {value}"
+
+
+@dataclass
 class Problem:
     node_id: str | None
     node_name: str | None
     message: str
+    fix: Fix | None = None  # offered where one edit obviously resolves it
 
     def __str__(self) -> str:
         return f"{self.node_name}: {self.message}" if self.node_name else self.message
@@ -157,8 +173,9 @@ def analyze(network: Network, variables: dict[str, Shape] | None = None) -> Anal
     problems: list[Problem] = []
     by_id = {n.id: n for n in network.nodes}
 
-    def problem(node, message: str) -> None:
-        problems.append(Problem(node.id if node else None, node.name if node else None, message))
+    def problem(node, message: str, fix: Fix | None = None) -> None:
+        problems.append(Problem(node.id if node else None, node.name if node else None, message,
+                                fix))
         if node is not None and info[node.id].error is None:
             info[node.id].error = message
 
@@ -313,7 +330,8 @@ def _check_losses(network, specs, info, incoming, outgoing, problem, by_id, vari
                               f"(the dataset has {listing(sorted(map(_plain, variables)), ', ')})")
             elif tuple(variables[var]) != tuple(ni.props["Size"]):
                 problem(node, f"Size is {shape_text(ni.props['Size'])} but dataset variable "
-                              f"{quoted(var)} holds {shape_text(variables[var])} per sample")
+                              f"{quoted(var)} holds {shape_text(variables[var])} per sample",
+                        Fix(node.id, node.name, "Size", list(variables[var])))
         elif spec.is_loss and ni.inputs and ni.shape is not None:
             var = ni.props["T.Dataset"]
             expected = spec.target(ni.inputs[0], ni.props)
@@ -321,5 +339,29 @@ def _check_losses(network, specs, info, incoming, outgoing, problem, by_id, vari
                 problem(node, f"target variable {quoted(var)} does not exist "
                               f"(the dataset has {listing(sorted(map(_plain, variables)), ', ')})")
             elif tuple(variables[var]) != tuple(expected.shape):
+                scorer = output_layer(network, info, node.id) if expected.kind == "float" \
+                    else None
                 problem(node, f"expects {expected.describe()} as target, but dataset variable "
-                              f"{quoted(var)} holds {shape_text(variables[var])} per sample")
+                              f"{quoted(var)} holds {shape_text(variables[var])} per sample",
+                        scorer and Fix(scorer, by_id[scorer].name, "OutShape",
+                                       list(variables[var])))
+
+
+def output_layer(network: Network, info: dict[str, NodeInfo], loss_id: str) -> str | None:
+    """The id of the node whose ``OutShape`` sets the shape of what loss ``loss_id`` scores: the
+    nearest layer upstream with parameters and an OutShape (an Affine), reached through layers
+    that keep their input's shape (activations, dropout); None when there is none."""
+    incoming: dict[str, list] = {}
+    for link in network.links:
+        incoming.setdefault(link.dst, []).append(link)
+    links = incoming.get(loss_id, [])
+    current = links[0].src if links else None
+    while current is not None:
+        node = info[current]
+        if "OutShape" in node.props and node.params > 0:
+            return current
+        links = incoming.get(current, [])
+        if len(links) != 1 or info[links[0].src].shape != node.shape:
+            return None
+        current = links[0].src
+    return None

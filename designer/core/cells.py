@@ -34,6 +34,14 @@ def check_file(path: Path, factor: float = 1.0) -> None:
                          f"{size_text(available)} available")
 
 
+def reason(error: Exception) -> str:
+    """Why reading failed, in bounded length: an OSError's reason without the file name (the
+    message names the cell already)."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error)[:300] or type(error).__name__
+
+
 def csv_problem(error: csv.Error) -> str:
     text = str(error)
     if "field limit" in text:

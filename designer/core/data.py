@@ -30,7 +30,7 @@ from nodes import shape_text
 from nodes.spec import quoted
 
 from designer.core.cells import (CSV_MEMORY_FACTOR, IMAGE_SUFFIXES, check_file, csv_problem,
-                                  is_number, number_problem, read_array, read_image)
+                                  is_number, number_problem, read_array, read_image, reason)
 from designer.core.files import available_memory, size_text
 
 EMBEDDED_PREFIX = "embedded:"
@@ -50,6 +50,9 @@ class DataSet:
     class_names: list[str] = field(default_factory=list)  # names of class indices, when known
     lines: np.ndarray | None = None  # CSV line of each sample, for messages
     numbers: np.ndarray | None = None  # each sample's number in the whole set, once split
+    # variable -> how a raw value becomes a network input (preprocessing.Standardize or
+    # ImageFormat), from the dataset folder's dataset.json
+    preprocessing: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(next(iter(self.arrays.values()))) if self.arrays else 0
@@ -78,14 +81,15 @@ class DataSet:
         numbers = indices if self.numbers is None else self.numbers[indices]
         return DataSet(self.source, {k: a[indices] for k, a in self.arrays.items()},
                        dict(self.scales), self.labels, self.class_names,
-                       None if self.lines is None else self.lines[indices], numbers)
+                       None if self.lines is None else self.lines[indices], numbers,
+                       self.preprocessing)
 
     def reshaped(self, name: str, shape: tuple[int, ...]) -> DataSet:
         """The same samples with variable ``name`` viewed as ``shape`` (same number of values)."""
         arrays = dict(self.arrays)
         arrays[name] = arrays[name].reshape((len(self),) + tuple(shape))
         return DataSet(self.source, arrays, self.scales, self.labels, self.class_names,
-                       self.lines, self.numbers)
+                       self.lines, self.numbers, self.preprocessing)
 
 
 # ---- opening a dataset -----------------------------------------------------------------------
@@ -166,7 +170,12 @@ def read_csv(path: str | os.PathLike, normalize: bool = False) -> DataSet:
                 scales[name] = 1 / 255
         else:
             arrays[name] = _read_numbers(group, rows, lines, path)
-    return DataSet(str(path), arrays, scales, labels, [], np.asarray(lines))
+    from designer.core.preprocessing import MetaError, with_meta
+
+    try:  # class names and standardisation from the folder's dataset.json
+        return with_meta(DataSet(str(path), arrays, scales, labels, [], np.asarray(lines)), path)
+    except MetaError as e:
+        raise DataError(str(e)) from None
 
 
 def _csv_text(path: str | os.PathLike) -> tuple[Path, str]:
@@ -325,7 +334,7 @@ def _read_cells(name: str, column: _Column, rows, lines, path: Path) -> tuple[np
                                                       f"for {quoted(str(files[r]))})") from None
         except (OSError, ValueError, csv.Error) as e:
             raise _cell_error(path, lines[r], column,
-                              f"cannot read {kind} file {cell}: {e}") from None
+                              f"cannot read {kind} file {cell}: {reason(e)}") from None
 
     first_sample = load(0)
     _check_memory(first_sample, len(files), kind, path, lines[0], column)
@@ -536,7 +545,14 @@ def write_csv(data: DataSet, folder: str | os.PathLike) -> Path:
 
 # ---- command line: python -m designer dataset --------------------------------------------------
 
+# ``python -m designer dataset create ...`` is parsed by its own module (see designer.core.cli)
+SUBCOMMANDS = {"create": ("designer.core.dataset_create.command",
+                          "create a dataset from a folder of images or a table")}
+
+
 def add_arguments(p) -> None:
+    p.epilog = ("python -m designer dataset create --help: create a dataset from a folder of "
+                "images (one sub-folder per class) or from a table (CSV with a header row)")
     p.add_argument("name", nargs="?", help="embedded dataset to write out (omit to list them)")
     p.add_argument("-o", "--out", metavar="FOLDER",
                    help="folder to write index.csv and data/ into (default: ./NAME)")

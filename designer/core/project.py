@@ -27,6 +27,10 @@ OPTIMIZERS = ("Adam", "AdamW", "SGD", "Momentum", "Nesterov", "RMSprop", "Adagra
 SCHEDULES = ("constant", "exponential", "step", "cosine", "polynomial")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("float", "half")
+# Training reads the "training" dataset and, when present, "validation"; a project may keep more
+# datasets under names of its own (a "test" set to evaluate on, say).
+DATASET_ROLES = ("training", "validation")
+DATASET_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class ProjectError(ValueError):
@@ -143,7 +147,7 @@ class Project:
     name: str = "untitled"
     description: str = ""
     networks: list[Network] = field(default_factory=lambda: [Network()])
-    datasets: dict[str, Dataset] = field(default_factory=dict)  # "training", "validation"
+    datasets: dict[str, Dataset] = field(default_factory=dict)  # training, validation, more
     training: TrainingConfig = field(default_factory=TrainingConfig)
     path: Path | None = None
 
@@ -352,7 +356,7 @@ def _field(path: tuple) -> str:
         if isinstance(key, int):
             out += f"[{key}]"
         else:
-            key = key if NODE_NAME.fullmatch(key) and len(key) <= 40 else quoted(key)
+            key = key if key.isprintable() and 0 < len(key) <= 40 else quoted(key)
             out += f".{key}" if out else key
     return out or "the file"
 
@@ -456,8 +460,9 @@ class _Reader:
         datasets = self.get(d, "datasets", dict, "project", {})
         for key, ds in datasets.items():
             where = f"datasets.{_field((key,))}"
-            if key not in ("training", "validation"):
-                raise self.fail(where, "dataset roles are 'training' and 'validation'")
+            if not DATASET_NAME.fullmatch(key):
+                raise self.fail(where, "a dataset name is letters, digits, _ and - "
+                                "(training and validation are the ones training reads)")
             if not isinstance(ds, dict):
                 raise self.fail(where, "must be an object")
             project.datasets[key] = Dataset(

@@ -21,7 +21,7 @@ from nodes import Prediction, shape_text
 from designer.core.analysis import analyze
 from designer.core.compiler import CompileError, Compiled, LossInfo, compile_network
 from designer.core.data import DataError, DataSet, open_dataset, split
-from designer.core.project import DEVICES, Network, Project, ProjectError
+from designer.core.project import DATASET_ROLES, DEVICES, Network, Project, ProjectError
 
 FAILURE_KINDS = ("data", "diverged", "memory", "error")
 
@@ -178,7 +178,7 @@ def project_data(project: Project) -> tuple[DataSet, DataSet]:
                             bad_input=True)
     try:
         loaded = {role: open_dataset(d.source, project.folder, d.normalize)
-                  for role, d in datasets.items()}
+                  for role, d in datasets.items() if role in DATASET_ROLES}
     except DataError as e:
         raise TrainingError("data", str(e), bad_input=True) from None
     if "validation" not in loaded:

@@ -23,6 +23,7 @@ from typing import Any, Callable
 import torch
 
 from designer.core import runs
+from designer.core.dataset_choice import add_dataset_option, apply_choices
 from designer.core.optim import ConfigError, make_optimizer, make_schedule, optimizer_settings
 from designer.core.project import DEVICES, MAX_SEED, Project, ProjectError, load
 from designer.core.session import Feeder, Prepared, TrainingError, autocast, prepare, score
@@ -396,6 +397,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="use this random seed instead of the project's")
     p.add_argument("--device", choices=DEVICES, help="train on this device instead of the "
                                                      "project's choice")
+    add_dataset_option(p, "train on this dataset instead of the project's")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -416,6 +418,7 @@ def run(args: argparse.Namespace) -> int:
             project.training.seed = args.seed
         if args.device is not None:
             project.training.device = args.device
+        apply_choices(project, args.dataset)
     except ProjectError as e:
         say({"event": "failed", "kind": "error", "message": str(e)})
         return 2

@@ -417,6 +417,24 @@ def check_dataset_file(path: Path) -> str:
     return "read"
 
 
+def check_dataset_preview(path: Path) -> str:
+    """Preview one dataset CSV as the Dataset workspace does: rows, cells and variables."""
+    from designer.core.data import DataError
+    from designer.core.preview import CsvPreview
+
+    try:
+        preview = CsvPreview(path)
+        for i in range(min(preview.row_count, 40)):
+            for cell in preview.row(i):
+                if cell.error:
+                    _check_message(cell.error, "preview cell")
+        preview.variables()
+    except DataError as e:
+        _check_message(str(e), "preview")
+        return "refused"
+    return "read"
+
+
 # ---- the campaign ----------------------------------------------------------------------------
 
 @dataclass
@@ -457,13 +475,14 @@ def _timed(check, path: Path, seconds: int, tally: Tally) -> None:
         tally.slowest = max(tally.slowest, time.perf_counter() - started)
 
 
-def campaign(projects: int, datasets: int, folder: Path, seed: int = 1) -> tuple[Tally, Tally]:
+def campaign(projects: int, datasets: int, folder: Path, seed: int = 1
+             ) -> tuple[Tally, Tally, Tally]:
     import nodes
 
     rng = random.Random(seed)
     layer_types = sorted(nodes.CATALOG)
     documents = [json.loads(p.read_text()) for p in SAMPLES]
-    project_tally, data_tally = Tally(), Tally()
+    project_tally, data_tally, preview_tally = Tally(), Tally(), Tally()
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(projects):
         path = folder / "mutant.nnd"
@@ -480,8 +499,9 @@ def campaign(projects: int, datasets: int, folder: Path, seed: int = 1) -> tuple
         path.write_text(mutate_dataset(rng.choice(texts), rng), encoding="utf-8",
                         errors="surrogatepass")
         _timed(check_dataset_file, path, 20, data_tally)
+        _timed(check_dataset_preview, path, 20, preview_tally)
         path.unlink()
-    return project_tally, data_tally
+    return project_tally, data_tally, preview_tally
 
 
 def main(argv: list[str]) -> int:
@@ -499,7 +519,8 @@ def main(argv: list[str]) -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="nn-designer-fuzz-") as folder:
         tallies = campaign(projects, datasets, Path(folder), seed)
-    for what, count, tally in zip(("projects", "datasets"), (projects, datasets), tallies):
+    names = ("projects", "datasets", "dataset previews")
+    for what, count, tally in zip(names, (projects, datasets, datasets), tallies):
         bad = tally.outcomes.get("traceback", 0) + tally.outcomes.get("hang", 0)
         print(f"{what}: {count} mutants, {bad} ({100 * bad / max(count, 1):.1f} %) ended in a "
               f"traceback or a hang; outcomes {dict(sorted(tally.outcomes.items()))}; slowest "

@@ -206,7 +206,8 @@ def test_weights_export_is_the_runs_weights_with_preprocessing_beside(cache):
     assert info["outputs"] == [{
         "name": "Affine_2", "shape": [3], "batch_axis": 0, "dtype": "float32", "kind": "scores",
         "meaning": nodes.get_spec("SoftmaxCrossEntropy").prediction.description,
-        "trained_with": "SoftmaxCrossEntropy", "classes": 3}]
+        "trained_with": "SoftmaxCrossEntropy", "classes": 3,
+        "class_names": ["setosa", "versicolor", "virginica"]}]
 
 
 @pytest.mark.parametrize("name, kind", [("xor_mlp", "logits"), ("sine_lstm", "values"),

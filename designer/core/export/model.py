@@ -216,6 +216,9 @@ def preprocessing(model: Model) -> dict[str, Any]:
             entry["training_range"] = [low, high]
             entry["normalization"]["description"] += (f" (the network was trained on values "
                                                       f"from {low:.4g} to {high:.4g})")
+        step = loaded[0].preprocessing.get(var) if loaded is not None else None
+        if step is not None:  # how the dataset was made from raw tables or pictures
+            entry["raw_input"] = {**step.to_json(), "description": step.describe()}
         inputs.append(entry)
     loss_of = {loss.prediction: loss for loss in compiled.losses}
     outputs = []
@@ -228,6 +231,8 @@ def preprocessing(model: Model) -> dict[str, Any]:
             entry["trained_with"] = loss.type
             if loss.target_spec.kind == "index":
                 entry["classes"] = loss.target_spec.classes
+                if loaded is not None and len(loaded[0].class_names) == entry["classes"]:
+                    entry["class_names"] = list(loaded[0].class_names)
         outputs.append(entry)
     return {"model": project.name, "producer": "nn-designer", "weights": model.weights,
             "dataset": training.source if training else None, "inputs": inputs,
