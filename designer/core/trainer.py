@@ -23,9 +23,10 @@ from typing import Any, Callable
 import torch
 
 from designer.core import runs
+from designer.core.dataset_choice import add_dataset_option, apply_choices
 from designer.core.optim import ConfigError, make_optimizer, make_schedule, optimizer_settings
-from designer.core.project import DEVICES, Project, ProjectError, load
-from designer.core.session import Feeder, Prepared, TrainingError, autocast, prepare, score
+from designer.core.project import DEVICES, MAX_SEED, Project, ProjectError, load
+from designer.core.session import Prepared, TrainingError, autocast, prepare, score
 
 EVENTS_PER_SECOND = 20
 
@@ -163,8 +164,9 @@ class _Loop:
         # an error-message wrapper, a few percent of a small network's step
         self.forward = compiled.train.forward
         self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
-        self.feeder = Feeder(prepared.train_data, compiled.train_vars, prepared.device)
-        self.val_feeder = Feeder(prepared.val_data, compiled.train_vars, prepared.device)
+        self.precision = autocast(prepared)  # entered once a step
+        self.feeder = prepared.feeder(prepared.train_data)
+        self.val_feeder = prepared.feeder(prepared.val_data)
         self.batch_size = min(cfg.batch_size, max(len(prepared.train_data), 1))
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.lr = self.schedule.base_lr  # the optimizer's rate now; each group has its factor
@@ -276,7 +278,7 @@ class _Loop:
 
     def step(self, indices: torch.Tensor) -> torch.Tensor:
         """One optimization step on the samples ``indices``; returns its loss, not synced."""
-        with autocast(self.p):
+        with self.precision:
             loss = self.forward(*self.feeder.batch(indices))
         for p in self.params:  # what optimizer.zero_grad(set_to_none=True) does, unprofiled
             p.grad = None
@@ -307,17 +309,18 @@ class _Loop:
 
     def grad_norms(self) -> dict[str, float]:
         """The norm of each weighted layer's gradients (the norm of its tensors' norms), by
-        layer name; a few tensor operations however many layers there are."""
+        layer name: one tensor operation and one copy to the host however many layers there
+        are; the layers' norms from those few numbers cost less in Python than in more tensor
+        operations."""
         grads, counts = [], []
         for _, params in self.parametrised:
-            layer = [p.grad.detach().float() for p in params if p.grad is not None]
+            layer = [p.grad for p in params if p.grad is not None]
             grads += layer
             counts.append(len(layer))
-        if not grads:
-            return {name: 0.0 for name, _ in self.parametrised}
-        norms = torch.stack(torch._foreach_norm(grads))  # one per tensor
-        layers = torch._foreach_norm(list(norms.split(counts)))  # one per layer
-        return dict(zip((name for name, _ in self.parametrised), torch.stack(layers).tolist()))
+        norms = torch.stack(torch._foreach_norm(grads)).tolist() if grads else []
+        squares = iter(v * v for v in norms)
+        return {name: math.sqrt(sum(next(squares) for _ in range(count)))
+                for (name, _), count in zip(self.parametrised, counts)}
 
     # ---- epochs and checkpoints -----------------------------------------------------------------
 
@@ -398,6 +401,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="use this random seed instead of the project's")
     p.add_argument("--device", choices=DEVICES, help="train on this device instead of the "
                                                      "project's choice")
+    add_dataset_option(p, "train on this dataset instead of the project's")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -413,9 +417,12 @@ def run(args: argparse.Namespace) -> int:
                 raise ProjectError(f"--batch-size must be at least 1, not {args.batch_size}")
             project.training.batch_size = args.batch_size
         if args.seed is not None:
+            if not 0 <= args.seed <= MAX_SEED:
+                raise ProjectError(f"--seed must be from 0 to {MAX_SEED}, not {args.seed}")
             project.training.seed = args.seed
         if args.device is not None:
             project.training.device = args.device
+        apply_choices(project, args.dataset)
     except ProjectError as e:
         say({"event": "failed", "kind": "error", "message": str(e)})
         return 2

@@ -18,7 +18,8 @@ from nodes import Prop
 from designer.core.analysis import analyze
 from designer.core.nnc.config import SOLVERS
 from designer.core.nnc.ini import NncError
-from designer.core.project import Network, Project, atomic_write
+from designer.core.files import atomic_write
+from designer.core.project import Network, Project
 
 
 def write_project(project: Project, path: str | Path) -> list[str]:
