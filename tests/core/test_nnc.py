@@ -394,15 +394,15 @@ def test_datasets_are_found_beside_the_file_or_given(tmp_path):
     datasets = imported.project.datasets
     assert datasets["training"].source == str(tmp_path / "samples" / "data" / "train.csv")
     assert imported.missing_datasets == {"Validation": "ccbf15a0-bcb6-4ba6-b10e-27fc877c4348/"
-                                                       "12345"}
+                                                       "12345", "Training2": ""}
     assert imported.notes == [
         "dataset Validation: ccbf15a0-bcb6-4ba6-b10e-27fc877c4348/12345 is a dataset in NNC's "
         "cloud, not carried over",
-        "dataset Training2: not carried over (a project here trains on one dataset and "
-        "validates on one)"]
+]
+    assert datasets["Training2"].source == ""  # kept under its own name, as yet unfound
     given = nnc.import_project(tmp_path / "p.sdcproj", {"Validation": "embedded:iris"})
     assert given.project.datasets["validation"].source == "embedded:iris"
-    assert given.missing_datasets == {}
+    assert given.missing_datasets == {"Training2": ""}
 
 
 # ---- broken files ----------------------------------------------------------------------------

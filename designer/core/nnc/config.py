@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from designer.core.nnc.ini import Ini, NncError
-from designer.core.project import Dataset, TrainingConfig
+from designer.core.project import DATASET_NAME, DATASET_ROLES, Dataset, TrainingConfig
 
 # NNC SolverName -> (our optimizer, {NNC parameter: (our setting, NNC's default)})
 _ADAM = {"Alpha": ("lr", 0.001), "Beta1": ("beta1", 0.9), "Beta2": ("beta2", 0.999),
@@ -51,9 +51,10 @@ class Datasets:
 
 def read_datasets(ini: Ini, folder: Path, overrides: dict[str, str], sdcpath: Path | None,
                   roles: dict[str, str], notes: list[str]) -> Datasets:
-    """The datasets the trained network uses: ``roles`` maps training/validation to NNC
-    dataset names. ``overrides`` maps an NNC dataset name (or role) to a local file or an
-    ``embedded:`` dataset."""
+    """The datasets: ``roles`` maps training/validation to NNC dataset names; any other keeps
+    its NNC name (a project holds named datasets beside the two that training reads).
+    ``overrides`` maps an NNC dataset name (or role) to a local file or an ``embedded:``
+    dataset."""
     present = sum(1 for s in ini.sections if re.fullmatch(r"Dataset_\d+", s))
     n = ini.count("Dataset", "Num", "datasets", present, 1000) if ini.has("Dataset") else 0
     entries = {}
@@ -65,7 +66,16 @@ def read_datasets(ini: Ini, folder: Path, overrides: dict[str, str], sdcpath: Pa
         raise NncError(f"{ini.source}: --dataset {unknown[0]}: the project has no dataset of "
                        f"that name (it has {', '.join(entries) or 'none'})")
     out = Datasets()
-    for role, name in roles.items():
+    extra = {}
+    for name in entries:
+        if name in roles.values():
+            continue
+        if DATASET_NAME.fullmatch(name) and name.lower() not in DATASET_ROLES:
+            extra[name] = name
+        else:
+            notes.append(f"dataset {name}: not carried over (a dataset name here is letters, "
+                         "digits, _ and -, and training and validation are taken)")
+    for role, name in {**roles, **extra}.items():
         section = entries.get(name)
         if section is None:
             continue
@@ -80,10 +90,6 @@ def read_datasets(ini: Ini, folder: Path, overrides: dict[str, str], sdcpath: Pa
         size = ini.integer(section, "NumData", 0, low=0)
         if size:
             out.sizes[role] = size
-    for name in entries:
-        if name not in out.names.values():
-            notes.append(f"dataset {name}: not carried over (a project here trains on one "
-                         "dataset and validates on one)")
     return out
 
 

@@ -128,6 +128,7 @@ def _datasets(project: Project, notes: list[str]) -> list[str]:
     roles = [(role, name) for role, name in (("training", "Training"),
                                              ("validation", "Validation"))
              if role in project.datasets]
+    roles += [(key, key) for key in project.datasets if key not in ("training", "validation")]
     lines = ["[Dataset]", f"Num={len(roles)}", "MainIndex=0"]
     for i, (role, name) in enumerate(roles):
         ds = project.datasets[role]
