@@ -17,16 +17,19 @@ from typing import Any, Callable
 import nodes
 from nodes.spec import number_text, quoted
 
+from designer.core.config import (DEVICES, MAX_BATCH, MAX_EPOCHS, MAX_SEED, OPTIMIZERS,
+                                   PRECISIONS, SCHEDULES, ExecutorConfig, MonitorConfig,
+                                   OptimizerConfig, TrainingConfig, TrainingReader,
+                                   migrate_training)
 from designer.core.files import atomic_write, remove_stale_temps, size_text
 
+__all__ = ["DEVICES", "MAX_BATCH", "MAX_EPOCHS", "MAX_SEED", "OPTIMIZERS", "PRECISIONS",
+           "SCHEDULES", "ExecutorConfig", "MonitorConfig", "OptimizerConfig", "TrainingConfig"]
+
 FORMAT = "nn-designer-project"
-VERSION = 3
+VERSION = 4
 SUFFIX = ".nnd"
 
-OPTIMIZERS = ("Adam", "AdamW", "SGD", "Momentum", "Nesterov", "RMSprop", "Adagrad", "Adadelta")
-SCHEDULES = ("constant", "exponential", "step", "cosine", "polynomial")
-DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("float", "half")
 # Training reads the "training" dataset and, when present, "validation"; a project may keep more
 # datasets under names of its own (a "test" set to evaluate on, say).
 DATASET_ROLES = ("training", "validation")
@@ -130,19 +133,6 @@ class Dataset:
 
 
 @dataclass
-class TrainingConfig:
-    network: str = "Main"
-    epochs: int = 10
-    batch_size: int = 64
-    optimizer: dict[str, Any] = field(default_factory=lambda: {"type": "Adam", "lr": 0.001})
-    schedule: dict[str, Any] = field(default_factory=lambda: {"type": "constant"})
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "float"
-    validation_split: float = 0.2  # used only when the project has no validation dataset
-
-
-@dataclass
 class Project:
     name: str = "untitled"
     description: str = ""
@@ -152,11 +142,16 @@ class Project:
     path: Path | None = None
 
     def network(self, name: str | None = None) -> Network:
+        """The network named ``name``; by default the one the first optimizer trains."""
         name = name or self.training.network
         for net in self.networks:
             if net.name == name:
                 return net
-        raise ProjectError(f"project has no network named {name!r}")
+        raise ProjectError(f"project has no network named {quoted(name)} (it has "
+                           f"{', '.join(quoted(n.name) for n in self.networks[:8])})")
+
+    def find_network(self, name: str) -> Network | None:
+        return next((net for net in self.networks if net.name == name), None)
 
     @property
     def folder(self) -> Path:
@@ -190,17 +185,7 @@ class Project:
             ],
             "datasets": {key: {"source": d.source, "shuffle": d.shuffle, "normalize": d.normalize}
                          for key, d in self.datasets.items()},
-            "training": {
-                "network": self.training.network,
-                "epochs": self.training.epochs,
-                "batch_size": self.training.batch_size,
-                "optimizer": dict(self.training.optimizer),
-                "schedule": dict(self.training.schedule),
-                "seed": self.training.seed,
-                "device": self.training.device,
-                "precision": self.training.precision,
-                "validation_split": self.training.validation_split,
-            },
+            "training": self.training.to_dict(),
         }
 
     def to_json(self) -> str:
@@ -228,9 +213,6 @@ MAX_FILE_BYTES = 64 << 20  # a 10,000-layer project is about 3 MB
 MAX_DEPTH = 64  # levels of lists and objects; a project file nests about 6 deep
 MAX_DIGITS = 300  # a whole number of more digits would not even fit a float
 MAX_NAME = 255  # characters of a node name
-MAX_SEED = 2**64 - 1  # torch and numpy take seeds from 0 to 2**64 - 1
-MAX_EPOCHS = 10**9
-MAX_BATCH = 2**31 - 1
 NODE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -405,7 +387,20 @@ def _v2_to_v3(doc: dict) -> dict:
     return doc
 
 
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(doc: dict) -> dict:
+    """Version 4 has several networks' training: the one training block (network, optimizer,
+    schedule) becomes one optimizer, one monitor on the validation data and one executor,
+    all on that network; they train and score exactly as before."""
+    doc = dict(doc)
+    training = doc.get("training", {})
+    if not isinstance(training, dict):
+        raise ProjectError(f"training: must be an object, not {quoted(training)}")
+    doc["training"] = migrate_training(training)
+    doc["version"] = 4
+    return doc
+
+
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def migrate(data: Any, reader: "_Reader") -> dict:
@@ -493,11 +488,8 @@ class _Reader:
                 normalize=self.get(ds, "normalize", bool, where, False))
             if "\0" in project.datasets[key].source:
                 raise self.fail(f"{where}.source", "a file name cannot hold the NUL character")
-        project.training = self.training(self.get(d, "training", dict, "project", {}))
-        if project.training.network not in names:
-            raise self.fail("training.network", f"no network named "
-                            f"{quoted(project.training.network)} (the project has "
-                            f"{', '.join(quoted(n) for n in list(names)[:5])})")
+        training = self.get(d, "training", dict, "project", {})
+        project.training = TrainingReader(self, DATASET_NAME).training(training)
         return project
 
     def network(self, d: Any, where: str) -> Network:
@@ -554,36 +546,6 @@ class _Reader:
                                     and math.isfinite(v) for v in pos):
             raise self.fail(f"{label}.pos", "must be two numbers [x, y]")
         return Node(node_id, layer, name, to_json_props(props), (float(pos[0]), float(pos[1])))
-
-    def training(self, d: dict) -> TrainingConfig:
-        w = "training"
-        cfg = TrainingConfig(
-            network=self.get(d, "network", str, w, "Main"),
-            epochs=self.whole(d, "epochs", 10, 1, MAX_EPOCHS),
-            batch_size=self.whole(d, "batch_size", 64, 1, MAX_BATCH),
-            optimizer=dict(self.get(d, "optimizer", dict, w, {"type": "Adam", "lr": 0.001})),
-            schedule=dict(self.get(d, "schedule", dict, w, {"type": "constant"})),
-            seed=self.whole(d, "seed", 0, 0, MAX_SEED),
-            device=self.get(d, "device", str, w, "auto"),
-            precision=self.get(d, "precision", str, w, "float"),
-            validation_split=self.get(d, "validation_split", float, w, 0.2),
-        )
-        if cfg.optimizer.get("type") not in OPTIMIZERS:
-            raise self.fail("training.optimizer.type", f"{quoted(cfg.optimizer.get('type'))} is "
-                            f"not one of {', '.join(OPTIMIZERS)}")
-        if cfg.schedule.get("type", "constant") not in SCHEDULES:
-            raise self.fail("training.schedule.type", f"{quoted(cfg.schedule.get('type'))} is "
-                            f"not one of {', '.join(SCHEDULES)}")
-        if cfg.device not in DEVICES:
-            raise self.fail("training.device", f"{quoted(cfg.device)} is not one of "
-                            f"{', '.join(DEVICES)}")
-        if cfg.precision not in PRECISIONS:
-            raise self.fail("training.precision",
-                            f"{quoted(cfg.precision)} is not one of {', '.join(PRECISIONS)}")
-        if not 0.0 <= cfg.validation_split < 1.0:
-            raise self.fail("training.validation_split",
-                            f"must be from 0 up to (not including) 1, not {cfg.validation_split}")
-        return cfg
 
 
 _TYPE_NAMES = {str: "text", int: "a whole number", float: "a number", bool: "true or false",

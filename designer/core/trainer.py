@@ -133,8 +133,9 @@ def check_settings(project: Project) -> None:
     """Optimizer and schedule settings, checked before anything is loaded or written."""
     cfg = project.training
     try:
-        lr = optimizer_settings(cfg.optimizer)["lr"]
-        make_schedule(cfg.schedule, lr, cfg.epochs)
+        for i, opt in enumerate(cfg.optimizers):
+            lr = optimizer_settings(opt.solver, f"training.optimizers[{i}].solver")["lr"]
+            make_schedule(opt.schedule, lr, cfg.epochs, f"training.optimizers[{i}].schedule")
     except ConfigError as e:
         raise TrainingError("error", str(e), bad_input=True) from None
 
@@ -384,7 +385,7 @@ class _Loop:
             raise TrainingError(
                 "diverged", f"the {what} became {value} in epoch {epoch} (iteration "
                             f"{self.iteration}): training diverged. Lower the learning rate "
-                            f"(training.optimizer.lr is {self.schedule.base_lr:g}) or check the "
+                            f"(training.optimizers[0].solver.lr is {self.schedule.base_lr:g}) or check the "
                             f"data for extreme values{kept}")
 
 

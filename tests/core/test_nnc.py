@@ -11,7 +11,7 @@ import pytest
 from designer.core import cli, nnc
 from designer.core.analysis import analyze
 from designer.core.nnc.ini import NncError
-from designer.core.project import load
+from designer.core.project import VERSION, load
 
 SAMPLES = Path(__file__).parent / "nnc_samples"
 
@@ -217,7 +217,7 @@ def test_import_nnc_writes_a_project_and_says_what_is_missing(tmp_path, capsys):
         f"wrote {out}: network Main with 6 layers and 5 links"]
     project = load(out)
     assert project.datasets["training"].source == "../iris.csv"  # relative to the project
-    assert json.loads(out.read_text())["version"] == 3
+    assert json.loads(out.read_text())["version"] == VERSION
 
     assert cli.main(["import-nnc", str(sample("tutorial_basics_12_residual_learning")),
                      "-o", str(tmp_path / "no.nnd")]) == 2

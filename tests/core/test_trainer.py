@@ -318,7 +318,7 @@ def test_divergence_fails_the_run_and_says_what_to_change(tmp_path):
     seen = []
     result = train(project, on_event=seen.append)
     assert (result.status, result.kind, result.bad_input) == ("failed", "diverged", False)
-    assert "training diverged. Lower the learning rate (training.optimizer.lr is 10)" in \
+    assert "training diverged. Lower the learning rate (training.optimizers[0].solver.lr is 10)" in \
         result.message
     assert seen[-1] == {"event": "failed", "kind": "diverged", "message": result.message}
     info = json.loads((result.run_dir / "run.json").read_text())
@@ -340,7 +340,7 @@ def test_divergence_fails_the_run_and_says_what_to_change(tmp_path):
     (lambda p: p.datasets.update(training=Dataset("missing.csv")), "data",
      "missing.csv: dataset file not found"),
     (lambda p: p.training.optimizer.update(betas=[0.9, 0.9]), "error",
-     "training.optimizer (Adam): unknown setting 'betas'"),
+     "training.optimizers[0].solver (Adam): unknown setting 'betas'"),
 ])
 def test_bad_input_fails_before_a_run_folder_is_made(tmp_path, change, kind, message):
     project = mlp(tmp_path)
