@@ -3,7 +3,8 @@ name in a run folder; no other module spells them.
 
 ``<project stem>.runs/<YYYYMMDD-HHMMSS>/`` holds ``project.nnd`` (the exact project trained),
 ``run.json`` (status and best result), ``metrics.csv`` (one row per epoch), ``events.jsonl``
-(every progress event) and ``best.safetensors`` / ``last.safetensors`` (the weights).
+(every progress event), ``best.safetensors`` / ``last.safetensors`` (the weights of every
+network, each tensor once) and, for a network that outputs images, ``samples/epoch_NNNN.png``.
 The trainer writes them as it goes, so a run can be watched, or inspected after a crash.
 run.json names the machine and process that train and is touched every half minute while they
 do, so a run whose trainer was killed reads as "interrupted", here or on another machine that
@@ -36,6 +37,7 @@ PROJECT_FILE = "project.nnd"
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.csv"
 EVENTS_FILE = "events.jsonl"
+SAMPLES_FOLDER = "samples"
 WEIGHTS = ("best", "last")  # the weights files of a run, in order of preference
 WEIGHTS_SUFFIX = ".safetensors"
 METRICS_HEADER = ("epoch", "train_loss", "val_loss", "val_error", "lr", "elapsed")
@@ -51,6 +53,16 @@ def weights_path(run_dir: str | os.PathLike, which: str) -> Path:
     """The file of a run's ``best`` or ``last`` weights (it may not exist yet)."""
     assert which in WEIGHTS, which
     return Path(run_dir) / f"{which}{WEIGHTS_SUFFIX}"
+
+
+def samples_path(run_dir: str | os.PathLike, epoch: int) -> Path:
+    """The grid of the executor's generated images after ``epoch``."""
+    return Path(run_dir) / SAMPLES_FOLDER / f"epoch_{epoch:04d}.png"
+
+
+def latest_samples(run_dir: str | os.PathLike) -> Path | None:
+    found = sorted((Path(run_dir) / SAMPLES_FOLDER).glob("epoch_*.png"))
+    return found[-1] if found else None
 
 
 def project_path(run_dir: str | os.PathLike) -> Path:
@@ -115,8 +127,11 @@ def snapshot(project: Project, run_dir: Path) -> Path:
 class RunLog:
     """Appends events and metrics to a run folder and keeps run.json current."""
 
-    def __init__(self, run_dir: Path, info: dict[str, Any]):
+    def __init__(self, run_dir: Path, info: dict[str, Any], columns: tuple[str, ...] = ()):
+        """``columns`` follow the usual ones in metrics.csv (one per optimizer and monitor of
+        a project that has several)."""
         self.run_dir = Path(run_dir)
+        self.header = METRICS_HEADER + tuple(columns)
         self.info = {"name": self.run_dir.name, "started": now(), "finished": None,
                      "status": "running", "device": None, "device_name": None, "epochs": None,
                      "epochs_done": 0, "best_val_error": None, "best_epoch": None,
@@ -132,7 +147,7 @@ class RunLog:
         self._written = -self.WRITE_EVERY
         self._flushed = time.monotonic()
         if fresh:
-            self._metrics.writerow(METRICS_HEADER)
+            self._metrics.writerow(self.header)
             self._metrics_file.flush()
         self.update()
         threading.Thread(target=self._beat, name="run heartbeat", daemon=True).start()
@@ -145,7 +160,7 @@ class RunLog:
 
     def metrics(self, row: dict[str, Any]) -> None:
         """One finished epoch, on disk at once: a killed run keeps every epoch it finished."""
-        self._metrics.writerow(["" if row.get(k) is None else row[k] for k in METRICS_HEADER])
+        self._metrics.writerow(["" if row.get(k) is None else row[k] for k in self.header])
         self._metrics_file.flush()
         self._flush_now_and_then()
 
@@ -443,40 +458,46 @@ class WeightsError(ValueError):
     """Weights that cannot go into a network; the message names the file, tensor and layer."""
 
 
-def load_into(compiled, network, path: Path) -> None:
-    """Load a safetensors file into ``compiled.layers``, explaining any tensor that does not fit
-    in terms of ``network``'s layers."""
+def load_into(compiled, network, path: Path, others: bool = False) -> None:
+    """Load a safetensors file into a compiled network, explaining any tensor that does not fit
+    in terms of the network's layers. ``others``: the file may hold tensors of other networks
+    of the project (a run of several networks saves them all)."""
     import torch
 
     try:
         state = load_weights(path)
     except Exception as e:  # safetensors has its own error types for damaged files
         raise WeightsError(f"{path}: not a readable safetensors file ({e})") from None
-    own = compiled.layers.state_dict()
-    by_id = {n.id: n for n in network.nodes}
+    written = compiled.network or network
+    by_id = {n.id: n for n in written.nodes}
     layer_of = {attr: f"{by_id[nid].name} ({by_id[nid].type})"
                 for nid, attr in compiled.attr_of.items()}
+    inverse = {name: attr for attr, name in compiled.names.items()}
 
     def where(key: str) -> str:
-        return layer_of.get(key.split(".")[0], "no layer")
+        return layer_of.get(inverse.get(key, key).split(".")[0], "no layer")
 
     different = "the weights were saved from a different network"
+    own = compiled.tensors()
+    chosen = {}
     for key, tensor in own.items():
-        if key not in state:
+        # files of version 3 projects name a layer's tensors by its attribute in the module
+        found = key if key in state else inverse.get(key)
+        if found not in state:
             raise WeightsError(f"{path}: tensor {key!r} (layer {where(key)}) is missing; "
                                f"{different}")
-        if tuple(state[key].shape) != tuple(tensor.shape):
-            raise WeightsError(f"{path}: tensor {key!r} is {shape_text(state[key].shape)} but "
+        if tuple(state[found].shape) != tuple(tensor.shape):
+            raise WeightsError(f"{path}: tensor {key!r} is {shape_text(state[found].shape)} but "
                                f"layer {where(key)} needs {shape_text(tensor.shape)}; {different}")
-        if state[key].is_floating_point() and not torch.isfinite(state[key]).all():
+        if state[found].is_floating_point() and not torch.isfinite(state[found]).all():
             raise WeightsError(f"{path}: tensor {key!r} (layer {where(key)}) holds NaN or "
                                "infinite values (did training diverge?)")
-    extra = sorted(set(state) - set(own))
-    if extra:
+        chosen[key] = state[found]
+    extra = sorted(set(state) - set(own) - set(inverse.get(k, k) for k in own))
+    if extra and not others:
         raise WeightsError(f"{path}: tensor {extra[0]!r} belongs to no layer of the network; "
                            f"{different}")
-    compiled.layers.load_state_dict(state)
-
+    compiled.load_tensors(chosen)
 
 
 def runs_home(project: Project) -> Path:

@@ -24,8 +24,10 @@ import torch
 
 from designer.core import runs
 from designer.core.dataset_choice import add_dataset_option, apply_choices
-from designer.core.optim import ConfigError, make_optimizer, make_schedule, optimizer_settings
+from designer.core.optim import ConfigError, make_schedule, optimizer_settings
+from designer.core.optimizer_step import OptimizerStep
 from designer.core.project import DEVICES, MAX_SEED, Project, ProjectError, load
+from designer.core.samples import Samples
 from designer.core.session import Prepared, TrainingError, autocast, prepare, score
 
 EVENTS_PER_SECOND = 20
@@ -74,7 +76,8 @@ def train(project: Project, run_dir: str | Path | None = None, *, on_event: Emit
     try:
         record.open(project, run_dir, {"device": str(prepared.device),
                                        "device_name": prepared.device_name,
-                                       "epochs": project.training.epochs})
+                                       "epochs": project.training.epochs},
+                    record.loop.columns())
     except (OSError, ValueError) as e:
         return record.fail("error", f"cannot create the run folder: {e}", bad_input=True)
     try:
@@ -106,11 +109,12 @@ class _Record:
             self.log.event(event)
         self.on_event(event)
 
-    def open(self, project: Project, run_dir: str | Path | None, info: dict) -> None:
+    def open(self, project: Project, run_dir: str | Path | None, info: dict,
+             columns: tuple[str, ...] = ()) -> None:
         """Create the run folder with the project as trained; the loop records into it."""
         folder = runs.new_run_dir(project.path, run_dir)
         runs.snapshot(project, folder)
-        self.log = runs.RunLog(folder, info)
+        self.log = runs.RunLog(folder, info, columns)
         if self.loop is not None:
             self.loop.log = self.log
 
@@ -141,7 +145,8 @@ def check_settings(project: Project) -> None:
 
 
 class _Loop:
-    """The training loop of one prepared run: steps, epoch bookkeeping and checkpoints."""
+    """The training loop of one prepared run: the optimizers' steps in turn, epoch bookkeeping
+    (monitors, best weights, image samples) and checkpoints."""
 
     LAST_EVERY = 30.0  # seconds between saves of last.safetensors (also saved at the end)
     BEST_EVERY = 2.0  # seconds between saves of best.safetensors (also saved at the end)
@@ -152,31 +157,39 @@ class _Loop:
         self.emit = emit
         self.stop = stop
         cfg = self.cfg = prepared.project.training
-        compiled = prepared.compiled
-        try:
-            self.optimizer = make_optimizer(compiled.param_groups, cfg.optimizer)
-            self.schedule = make_schedule(cfg.schedule, optimizer_settings(cfg.optimizer)["lr"],
-                                          cfg.epochs)
-        except ConfigError as e:
-            raise TrainingError("error", str(e), bad_input=True) from None
-        self.scaler = torch.amp.GradScaler("cuda") if (
-            cfg.precision == "half" and prepared.device.type == "cuda") else None
-        # the graph's own forward: the module call around it runs hooks nobody registered and
-        # an error-message wrapper, a few percent of a small network's step
-        self.forward = compiled.train.forward
-        self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        several = len(cfg.optimizers) > 1
+        self.steps = [OptimizerStep(i, o, prepared, several) for i, o in enumerate(cfg.optimizers)]
+        trained = {id(p) for step in self.steps for p in step.params}
+        for compiled in prepared.networks.values():  # no optimizer updates them: no gradients
+            for tensor in compiled.layers.parameters():
+                if id(tensor) not in trained:
+                    tensor.requires_grad_(False)
+        first = self.steps[0]
+        self.feeder = first.feeder
         self.precision = autocast(prepared)  # entered once a step
-        self.feeder = prepared.feeder(prepared.train_data)
-        self.val_feeder = prepared.feeder(prepared.val_data)
         self.batch_size = min(cfg.batch_size, max(len(prepared.train_data), 1))
         self.generator = torch.Generator().manual_seed(cfg.seed)
-        self.lr = self.schedule.base_lr  # the optimizer's rate now; each group has its factor
-        names = {n.id: n.name for n in prepared.project.network().nodes}
-        weights = {node_id: list(compiled.layers.get_submodule(attr).parameters())
-                   for node_id, attr in compiled.attr_of.items()}
-        self.parametrised = [(names[i], params) for i, params in weights.items() if params]
+        self.cycles = {}  # other datasets: endless shuffled passes, one generator each
+        for k, step in enumerate(self.steps):
+            if step.dataset != first.dataset and step.dataset not in self.cycles:
+                self.cycles[step.dataset] = self._cycle(step.feeder, cfg.seed + 1 + k)
+        self.monitors = [(m, prepared.networks[m.network], prepared.datasets[m.dataset],
+                          prepared.feeder(prepared.datasets[m.dataset],
+                                          prepared.networks[m.network]))
+                         for m in cfg.monitors]
+        self.criterion_monitor = next((m for m in cfg.monitors if m.dataset == "validation"),
+                                      cfg.monitors[-1] if cfg.monitors else None)
+        self.samples = Samples.of(prepared)
+        self.parametrised = []
+        for step in self.steps:
+            compiled = step.compiled
+            names = {n.id: n.name for n in compiled.network.nodes}
+            for node_id, attr in compiled.attr_of.items():
+                params = list(compiled.layers.get_submodule(attr).parameters())
+                if params and all(names[node_id] != n for n, _ in self.parametrised):
+                    self.parametrised.append((names[node_id], params))
         self.sizes = torch.zeros(0)  # samples per batch, the same every epoch (set at start)
-        self.samples = 0  # samples per epoch (one left over may be skipped: see batches)
+        self.samples_per_epoch = 0  # (one left over may be skipped: see batches)
         self.start = time.monotonic()
         self.iteration = 0
         self.every = 1  # report every this many iterations: about EVENTS_PER_SECOND a second
@@ -189,18 +202,27 @@ class _Loop:
         self._best_written = -self.BEST_EVERY
         self._last_written = self.start
 
+    def columns(self) -> tuple[str, ...]:
+        """metrics.csv's columns beyond the usual: each optimizer's loss and each monitor's
+        loss and error, when the project has more than one optimizer or monitor."""
+        if len(self.steps) == 1 and len(self.monitors) <= 1:
+            return ()
+        return (tuple(f"loss:{s.name}" for s in self.steps)
+                + tuple(f"{what}:{m.name}" for m, *_ in self.monitors
+                        for what in ("monitor_loss", "monitor_error")))
+
     # ---- the run ------------------------------------------------------------------------------
 
     def run(self) -> RunResult:
         self.emit_started()
-        self.p.compiled.train.train()
+        for compiled in self.p.networks.values():
+            compiled.train.train()
         stopped, epoch = False, 0
         for epoch in range(1, self.cfg.epochs + 1):
-            losses = self.train_epoch(epoch)
-            if losses is None:  # a stop request ended the epoch before its bookkeeping
+            if not self.train_epoch(epoch):  # a stop request ended it before its bookkeeping
                 stopped, epoch = True, epoch - 1
                 break
-            self.end_epoch(epoch, losses)
+            self.end_epoch(epoch)
             if self.stop.is_set():
                 stopped = epoch < self.cfg.epochs
                 break
@@ -211,12 +233,16 @@ class _Loop:
         batches = self.batches()
         self.generator.manual_seed(cfg.seed)  # counting the batches must not shift the shuffles
         self.sizes = torch.tensor([len(b) for b in batches], dtype=torch.float32, device=p.device)
-        self.samples = sum(len(b) for b in batches)
-        self.emit({"event": "started", "run_dir": str(self.log.run_dir.resolve()),
-                   "device": str(p.device), "device_name": p.device_name, "epochs": cfg.epochs,
-                   "iterations_per_epoch": len(batches), "train_samples": len(p.train_data),
-                   "val_samples": len(p.val_data), "task": p.task, "classes": p.classes,
-                   "time": runs.now()})
+        self.samples_per_epoch = sum(len(b) for b in batches)
+        event = {"event": "started", "run_dir": str(self.log.run_dir.resolve()),
+                 "device": str(p.device), "device_name": p.device_name, "epochs": cfg.epochs,
+                 "iterations_per_epoch": len(batches), "train_samples": len(p.train_data),
+                 "val_samples": len(p.val_data), "task": p.task, "classes": p.classes,
+                 "time": runs.now()}
+        if len(self.steps) > 1 or len(self.monitors) > 1:
+            event["optimizers"] = [s.name for s in self.steps]
+            event["monitors"] = [m.name for m, *_ in self.monitors]
+        self.emit(event)
         self.start = self._last_written = time.monotonic()
         self.last_report = (0, self.start)
 
@@ -239,68 +265,71 @@ class _Loop:
     # ---- steps --------------------------------------------------------------------------------
 
     def batches(self) -> list[torch.Tensor]:
-        n = len(self.feeder)
-        shuffle = self.p.project.datasets["training"].shuffle
-        order = torch.randperm(n, generator=self.generator) if shuffle else torch.arange(n)
-        batches = list(order.to(self.feeder.home).split(self.batch_size))
+        return self._shuffled(self.feeder, self.generator,
+                              self.p.project.datasets[self._source(self.steps[0].dataset)]
+                              .shuffle)
+
+    def _source(self, name: str) -> str:
+        """The project dataset ``name`` comes from ("validation" may be a share of
+        "training")."""
+        return name if name in self.p.project.datasets else "training"
+
+    def _shuffled(self, feeder, generator, shuffle: bool) -> list[torch.Tensor]:
+        n = len(feeder)
+        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+        batches = list(order.to(feeder.home).split(self.batch_size))
         if len(batches) > 1 and len(batches[-1]) == 1:
             # a batch of one breaks batch normalization; with shuffling that sample comes back
             batches.pop()
         return batches
 
-    def train_epoch(self, epoch: int) -> list[torch.Tensor] | None:
-        """Step through one shuffled pass: the loss of each step, or None when a stop request
-        ended it (after the step in progress)."""
+    def _cycle(self, feeder, seed: int):
+        generator = torch.Generator().manual_seed(seed)
+        while True:
+            yield from self._shuffled(feeder, generator, True)
+
+    def train_epoch(self, epoch: int) -> bool:
+        """Step through one shuffled pass of the first optimizer's data, every optimizer in
+        turn at each iteration on one mini-batch per dataset; False when a stop request ended
+        it (after the iteration in progress)."""
         batches = self.batches()
-        losses = []  # summed once per epoch: no sync per step
-        lr = self.schedule.base_lr
+        for step in self.steps:
+            step.losses = []
+        lr = self.steps[0].schedule.base_lr
+        first = self.steps[0].dataset
         for i, indices in enumerate(batches):
-            if not self.schedule.constant:
-                lr = self.set_lr(epoch - 1 + i / len(batches))
-            loss = self.step(indices)
-            losses.append(loss.detach())
+            drawn = {first: indices}
+            for step in self.steps:
+                if not step.schedule.constant:
+                    rate = step.set_lr(epoch - 1 + i / len(batches))
+                    lr = rate if step is self.steps[0] else lr
+                if step.dataset not in drawn:
+                    drawn[step.dataset] = next(self.cycles[step.dataset])
+                step.run(drawn[step.dataset], self.precision)
             self.iteration += 1
             last_in_epoch = i == len(batches) - 1
             if last_in_epoch or self.iteration % self.every == 0:
-                self.report(epoch, loss, lr, gradients=last_in_epoch
+                self.report(epoch, lr, gradients=last_in_epoch
                             or self.iteration % (10 * self.every) == 0)
             if self.stop.is_set():
-                return None
-        return losses
+                return False
+        return True
 
-    def set_lr(self, epoch: float) -> float:
-        """The schedule's learning rate at ``epoch`` (fractional: mid-epoch), set if it moved."""
-        lr = self.schedule.lr(epoch)
-        if lr != self.lr:
-            self.lr = lr
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr * group["lr_multiplier"]
-        return lr
-
-    def step(self, indices: torch.Tensor) -> torch.Tensor:
-        """One optimization step on the samples ``indices``; returns its loss, not synced."""
-        with self.precision:
-            loss = self.forward(*self.feeder.batch(indices))
-        for p in self.params:  # what optimizer.zero_grad(set_to_none=True) does, unprofiled
-            p.grad = None
-        if self.scaler is None:
-            loss.backward()
-            self.optimizer.step()
-        else:
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optimizer)  # unscales the gradients the step leaves behind
-            self.scaler.update()
-        return loss
-
-    def report(self, epoch: int, loss: torch.Tensor, lr: float, gradients: bool) -> None:
-        """The step's events: its loss, and the layers' gradient norms when ``gradients``."""
+    def report(self, epoch: int, lr: float, gradients: bool) -> None:
+        """The iteration's events: its losses, and the layers' gradient norms when
+        ``gradients``."""
         if gradients:
             self.emit({"event": "gradients", "epoch": epoch, "iteration": self.iteration,
                        "norms": self.grad_norms()})
-        value = loss.item()
-        self._check_finite(value, epoch)
-        self.emit({"event": "iteration", "epoch": epoch, "iteration": self.iteration,
-                   "loss": value, "lr": lr})
+        values = {step.name: step.losses[-1].item() for step in self.steps}
+        for step in self.steps:
+            self._check_finite(values[step.name], epoch, step=step)
+        event = {"event": "iteration", "epoch": epoch, "iteration": self.iteration,
+                 "loss": values[self.steps[0].name], "lr": lr}
+        if len(self.steps) > 1:
+            event["losses"] = values
+            event["lrs"] = {step.name: step.lr for step in self.steps}
+        self.emit(event)
         # report about EVENTS_PER_SECOND times a second, counted in iterations
         now = time.monotonic()
         done, since = self.iteration - self.last_report[0], now - self.last_report[1]
@@ -325,23 +354,33 @@ class _Loop:
 
     # ---- epochs and checkpoints -----------------------------------------------------------------
 
-    def end_epoch(self, epoch: int, losses: list[torch.Tensor]) -> None:
-        """Validation, the metrics row and event, and checkpoints after a whole epoch."""
-        p, cfg, log = self.p, self.cfg, self.log
-        train_loss = float(torch.stack(losses).float() @ self.sizes) / self.samples
-        self._check_finite(train_loss, epoch)
-        val_loss = val_error = None
-        if len(p.val_data):
-            scores = score(p, p.val_data, self.batch_size * 2, feeder=self.val_feeder)
-            val_loss, val_error = scores.loss, scores.error
-            self._check_finite(val_loss, epoch, "validation loss")
+    def end_epoch(self, epoch: int) -> None:
+        """Monitors, the metrics row and event, samples and checkpoints after a whole epoch."""
+        cfg, log = self.cfg, self.log
+        train_losses = {}
+        for step in self.steps:
+            sizes = self.sizes if step is self.steps[0] else torch.full(
+                (len(step.losses),), float(self.batch_size), device=self.p.device)
+            train_losses[step.name] = float(torch.stack(step.losses).float() @ sizes) / float(
+                sizes.sum())
+            self._check_finite(train_losses[step.name], epoch, step=step)
+        train_loss = train_losses[self.steps[0].name]
+        monitored = self.monitor(epoch)
+        val = monitored.get(self.criterion_monitor.name) if self.criterion_monitor else None
+        val_loss, val_error = (val["loss"], val["error"]) if val else (None, None)
         elapsed = time.monotonic() - self.start
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-               "val_error": val_error, "lr": self.lr,
-               "elapsed": round(elapsed, 3)}
-        log.metrics(row)
-        self.emit({"event": "epoch", **row,
-                   "eta": round(elapsed / epoch * (cfg.epochs - epoch), 3)})
+               "val_error": val_error, "lr": self.steps[0].lr, "elapsed": round(elapsed, 3)}
+        extra = {f"loss:{name}": value for name, value in train_losses.items()}
+        for name, scores in monitored.items():
+            extra[f"monitor_loss:{name}"] = scores["loss"]
+            extra[f"monitor_error:{name}"] = scores["error"]
+        log.metrics({**row, **extra})
+        event = {"event": "epoch", **row, "eta": round(elapsed / epoch * (cfg.epochs - epoch), 3)}
+        if self.columns():
+            event.update(train_losses=train_losses, monitors=monitored)
+        self.emit(event)
+        self.write_samples(epoch)
         criterion = val_error if val_error is not None else train_loss
         if self._best_criterion is None or criterion < self._best_criterion:
             self._best_criterion, self.best_epoch = criterion, epoch
@@ -353,10 +392,30 @@ class _Loop:
         log.update(epochs_done=epoch, best_val_error=self.best_val_error,
                    best_epoch=self.best_epoch)
 
+    def monitor(self, epoch: int) -> dict[str, dict[str, float]]:
+        """Each monitor's loss and error, every ``monitor_interval`` epochs and at the end."""
+        if epoch % self.cfg.monitor_interval and epoch != self.cfg.epochs:
+            return {}
+        out = {}
+        for monitor, compiled, data, feeder in self.monitors:
+            if not len(data):
+                continue
+            scores = score(self.p, data, self.batch_size * 2, feeder=feeder, compiled=compiled)
+            self._check_finite(scores.loss, epoch, f"loss of monitor {monitor.name}")
+            out[monitor.name] = {"loss": scores.loss, "error": scores.error}
+        return out
+
+    def write_samples(self, epoch: int) -> None:
+        if self.samples is None:
+            return
+        path = runs.samples_path(self.log.run_dir, epoch)
+        self.samples.write(self.p, path)
+        self.emit({"event": "samples", "epoch": epoch, "path": str(path.resolve())})
+
     def keep_best(self, epoch: int) -> None:
         """Hold the best weights in memory; write them at most every BEST_EVERY seconds (a
         small network improves every epoch, and each write costs more than its epoch)."""
-        state = {k: v.detach().clone() for k, v in self.p.compiled.layers.state_dict().items()}
+        state = {k: v.detach().clone() for k, v in self.p.tensors().items()}
         self._best = (epoch, state)
         if time.monotonic() - self._best_written >= self.BEST_EVERY:
             self.flush_best()
@@ -373,20 +432,27 @@ class _Loop:
 
     def save_last(self, epoch: int) -> None:
         path = runs.weights_path(self.log.run_dir, "last")
-        runs.save_weights(self.p.compiled.layers, path)
+        runs.save_tensors(self.p.tensors(), path)
         self._last_written = time.monotonic()
         self.emit({"event": "checkpoint", "epoch": epoch, "path": str(path.resolve()),
                    "best": False})
 
-    def _check_finite(self, value: float, epoch: int, what: str = "training loss") -> None:
-        if not math.isfinite(value):
-            kept = (f"; best.safetensors keeps epoch {self.best_epoch}"
-                    if self.best_epoch is not None else "")
-            raise TrainingError(
-                "diverged", f"the {what} became {value} in epoch {epoch} (iteration "
-                            f"{self.iteration}): training diverged. Lower the learning rate "
-                            f"(training.optimizers[0].solver.lr is {self.schedule.base_lr:g}) or check the "
-                            f"data for extreme values{kept}")
+    def _check_finite(self, value: float, epoch: int, what: str = "training loss",
+                      step: OptimizerStep | None = None) -> None:
+        if math.isfinite(value):
+            return
+        kept = (f"; best.safetensors keeps epoch {self.best_epoch}"
+                if self.best_epoch is not None else "")
+        step = step or self.steps[0]
+        index = self.steps.index(step)
+        if len(self.steps) > 1 and what == "training loss":
+            what = f"training loss of optimizer {step.name}"
+        raise TrainingError(
+            "diverged", f"the {what} became {value} in epoch {epoch} (iteration "
+                        f"{self.iteration}): training diverged. Lower the learning rate "
+                        f"(training.optimizers[{index}].solver.lr is "
+                        f"{step.schedule.base_lr:g}) or check the data for extreme "
+                        f"values{kept}")
 
 
 # ---- command line --------------------------------------------------------------------------

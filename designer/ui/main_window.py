@@ -355,7 +355,7 @@ class MainWindow(QMainWindow):
     def reanalyze(self) -> None:
         """Shapes, errors, problems and statistics after an edit (analysis is memoised)."""
         net = self.editor.network
-        self.analysis = a = analyze(net)
+        self.analysis = a = analyze(net, project=self.project)
         self.canvas.show_analysis(a)
         self.problems.show_analysis(a)
         self.statistics.show_analysis(net, a)

@@ -1,4 +1,5 @@
-"""The Problems list: every validation error of the network; clicking one selects its layer."""
+"""The Problems list: every validation error of the network, then its notices (what training
+may not intend: an unconnected output adds to the loss); clicking one selects its layer."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
@@ -19,6 +20,7 @@ class ProblemsPanel(QListWidget):
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._shown: list[tuple] = []
+        self._notices: list[tuple] = []
         self.itemClicked.connect(self._on_click)
         self.itemActivated.connect(self._on_click)
 
@@ -27,9 +29,10 @@ class ProblemsPanel(QListWidget):
             rows = [(None, "")]
         else:
             rows = [(p.node_id, str(p)) for p in analysis.problems]
-        if rows == self._shown:
+        notices = [(p.node_id, str(p)) for p in analysis.notices]
+        if (rows, notices) == (self._shown, self._notices):
             return
-        self._shown = rows
+        self._shown, self._notices = rows, notices
         self.clear()
         warn = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
         ok = self.style().standardIcon(QStyle.StandardPixmap.SP_DialogApplyButton)
@@ -42,15 +45,18 @@ class ProblemsPanel(QListWidget):
             item = QListWidgetItem(ok, "No problems: the network is ready to train.")
             item.setFlags(Qt.ItemFlag.ItemIsEnabled)
             self.addItem(item)
-            return
-        for node_id, text in rows:
-            item = QListWidgetItem(warn, text)
+        note = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxInformation)
+        for icon, (node_id, text) in [(warn, r) for r in rows] + [(note, r) for r in notices]:
+            item = QListWidgetItem(icon, text)
             item.setData(_NODE_ROLE, node_id)
             item.setToolTip("Click to select the layer" if node_id else text)
             self.addItem(item)
 
     def problem_texts(self) -> list[str]:
         return [text for _, text in self._shown if text]
+
+    def notice_texts(self) -> list[str]:
+        return [text for _, text in self._notices]
 
     def _on_click(self, item: QListWidgetItem) -> None:
         node_id = item.data(_NODE_ROLE)

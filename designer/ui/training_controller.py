@@ -133,7 +133,7 @@ class TrainingController(QObject):
             editor.show_network(net.name)
         if not net.nodes:
             return f"network {net.name!r} is empty: add layers from the palette first."
-        problems = analyze(net).problems
+        problems = analyze(net, project=editor.project).problems
         if problems:
             more = (f" (and {len(problems) - 1} more problem{'s' * (len(problems) > 2)}, "
                     "listed in the Problems tab)" if len(problems) > 1 else "")

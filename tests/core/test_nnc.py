@@ -36,7 +36,7 @@ LENET = {
     "ReLU_2": ("ReLU", (150,), 0),
     "Affine_2": ("Affine", (10,), 150 * 10 + 10),  # 1510
     "Softmax": ("Softmax", (10,), 0),
-    "CategoricalCrossEntropy": ("CategoricalCrossEntropy", (), 0),
+    "CategoricalCrossEntropy": ("CategoricalCrossEntropy", (1,), 0),
 }
 LENET_LINKS = [("Input", "Convolution"), ("Convolution_2", "MaxPooling_2"),
                ("MaxPooling_2", "Tanh_2"), ("Affine_2", "Softmax"),
@@ -56,7 +56,7 @@ BINARY_CNN = {
     "Tanh_3": ("Tanh", (10,), 0),
     "Affine_2": ("Affine", (1,), 10 + 1),
     "Sigmoid": ("Sigmoid", (1,), 0),
-    "BinaryCrossEntropy": ("BinaryCrossEntropy", (), 0),
+    "BinaryCrossEntropy": ("BinaryCrossEntropy", (1,), 0),
 }
 
 IRIS = {
@@ -65,7 +65,7 @@ IRIS = {
     "ReLU": ("ReLU", (32,), 0),
     "Affine_2": ("Affine", (3,), 32 * 3 + 3),  # 99
     "Softmax": ("Softmax", (3,), 0),
-    "CategoricalCrossEntropy": ("CategoricalCrossEntropy", (), 0),
+    "CategoricalCrossEntropy": ("CategoricalCrossEntropy", (1,), 0),
 }
 
 AUTO_ENCODER = {
@@ -75,14 +75,14 @@ AUTO_ENCODER = {
     "Sigmoid": ("Sigmoid", (256,), 0),
     "Affine_2": ("Affine", (1, 28, 28), 256 * 784 + 784),  # 201488
     "Sigmoid_2": ("Sigmoid", (1, 28, 28), 0),
-    "SquaredError": ("SquaredError", (), 0),
+    "SquaredError": ("SquaredError", (1, 28, 28), 0),
 }
 
 LOGISTIC = {
     "Input": ("Input", (1, 28, 28), 0),
     "Affine": ("Affine", (1,), 784 + 1),
     "Sigmoid": ("Sigmoid", (1,), 0),
-    "BinaryCrossEntropy": ("BinaryCrossEntropy", (), 0),
+    "BinaryCrossEntropy": ("BinaryCrossEntropy", (1,), 0),
 }
 
 
@@ -314,8 +314,9 @@ def test_computed_values_and_what_is_not_carried_over(tmp_path):
     info = analyze(net).nodes
     assert net.find("Cut").props["Stop"] == list(info[net.find("Half").id].shape) == [4, 2, 2]
     assert net.find("y_").props["Alpha"] == 0.2
+    assert net.find("Same").props["ParameterScope"] == ""  # *Name: its own
+    assert net.find("Full").props["ParameterScope"] == "Same"  # shares Same's weights
     assert imported.notes == [
-        "Convolution `Full`: ParameterScope=Same not carried over (only *Name is)",
         "AveragePooling `Pool`: IncludingPad=False not carried over (only True is)",
         "AveragePooling `Pool`: IgnoreBorder=False with a KernelShape larger than Strides: the "
         "output size may differ from NNC's (it rounds ⌈(size + 2·Padding)/Strides⌉)",
@@ -323,10 +324,12 @@ def test_computed_values_and_what_is_not_carried_over(tmp_path):
         "LeakyReLU `y'`: property Color=red not carried over (this app's LeakyReLU has no such "
         "property)",
         "Dropout `Drop`: Seed=7 not carried over (only -1 is)",
-        "Dropout `Drop`: SkipAtTest=False not carried over (only True is)",
-        "MulScalar `Weight`: its output feeds nothing, so in NNC it adds to the loss; not "
-        "carried over (here only loss layers make the loss)"]
-    assert any("a loss ends the network" in p.message for p in analyze(net).problems)
+        "Dropout `Drop`: SkipAtTest=False not carried over (only True is)"]
+    analysis = analyze(net)  # NNC's rule holds: a loss may feed a layer; an unconnected
+    assert any("its output feeds nothing, so its mean is added" in p.message  # output adds
+               for p in analysis.notices)  # to the loss
+    assert any("shares the weights of Same (ParameterScope Same) but its KernelShape differs"
+               in p.message for p in analysis.problems)
 
 
 def test_side_inputs_we_read_from_properties_are_listed(tmp_path):

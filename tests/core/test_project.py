@@ -159,7 +159,7 @@ def test_defaults_are_filled_when_properties_are_missing():
         "OutShape": [100], "WithBias": True,
         "W.Initializer": "NormalAffineGlorot", "W.InitializerMultiplier": 1.0,
         "W.LRateMultiplier": 1.0, "b.Initializer": "Constant", "b.InitializerMultiplier": 0.0,
-        "b.LRateMultiplier": 1.0}
+        "b.LRateMultiplier": 1.0, "ParameterScope": ""}
 
 
 def test_save_is_atomic_when_the_write_fails(tmp_path, monkeypatch):
