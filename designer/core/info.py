@@ -37,6 +37,8 @@ def statistics(network: Network, project: Project | None = None,
         layer = {"name": n.name, "type": n.type,
                  "output_shape": list(info.shape) if info.shape is not None else None,
                  "params": info.params, "macs": info.macs}
+        if info.error:
+            layer["error"] = info.error
         if info.copies > 1:
             layer["copies"] = info.copies
         if info.steps:
@@ -73,7 +75,10 @@ def format_table(stats: dict) -> str:
     rows = [("Name", "Type", "Output", "Params", "Mult-adds")]
     for layer in stats["layers"]:
         shape = layer["output_shape"]
-        output = "error" if shape is None else nodes.shape_text(tuple(shape))
+        if shape is not None:
+            output = nodes.shape_text(tuple(shape))
+        else:  # an Argument gives no output; a layer in error gives none either
+            output = "error" if layer.get("error") else "—"
         if layer.get("steps"):
             output += f" (×{layer['steps']} steps)"
         if layer.get("copies"):

@@ -142,8 +142,9 @@ def test_bad_property_in_memory_is_a_node_error():
 @pytest.mark.parametrize("path", sorted(PROJECTS.glob("*.nnd")), ids=lambda p: p.stem)
 def test_every_sample_validates(path):
     project = load(path)
-    result = analyze(project.network())
-    assert result.ok, messages(result)
+    for network in project.networks:
+        result = analyze(network, project=project)
+        assert result.ok, (network.name, messages(result))
 
 
 # ---- what others' files can hold: linear analysis, short messages, buildable sizes ----------

@@ -228,7 +228,8 @@ def _network_code(model: Model, cls: str) -> _NetworkCode:
     code = _NetworkCode()
     built: set[str] = set()
     local: dict[Any, str] = {}  # graph node -> its variable in forward
-    taken = {"self", "torch", "nn", "F", "math", "json", cls} | set(_layer_classes())
+    taken = ({"self", "torch", "nn", "F", "math", "json", cls} | set(_layer_classes())
+             | {f for f in _FUNCTIONS.values() if "." not in f})  # a helper the file defines
     for fx_node in compiled.infer.graph.nodes:
         if fx_node.op == "placeholder":
             local[fx_node] = fx_node.name
