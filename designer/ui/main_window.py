@@ -16,8 +16,8 @@ import json
 import nodes
 from PySide6.QtCore import QPoint, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import (QApplication, QComboBox, QDockWidget, QLabel, QMainWindow,
-                               QMenu, QProgressBar, QSplitter, QTabWidget, QWidget)
+from PySide6.QtWidgets import (QApplication, QDockWidget, QLabel, QMainWindow, QMenu,
+                               QProgressBar, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from designer.core.analysis import Analysis, analyze
 from designer.core.project import Link, Project
@@ -26,6 +26,7 @@ from designer.ui.canvas import NODE_HEIGHT, NODE_WIDTH, Canvas
 from designer.ui.commands import (Change, DocumentEditor, clipboard_payload,
                                   empty_project, has_output, parse_clipboard)
 from designer.ui.file_controller import AUTOSAVE_MS, FileController
+from designer.ui.network_tabs import NetworkTabs
 from designer.ui.palette import LayerPalette, LayerSearchPopup
 from designer.ui.problems import ProblemsPanel
 from designer.ui.properties import PropertiesPanel
@@ -99,8 +100,15 @@ class MainWindow(QMainWindow):
                               (self.training_page, "Training"), (self.runs_page, "Runs"),
                               (self.evaluation_page, "Evaluation")):
             self.bottom_tabs.addTab(widget, title)
+        self.network_tabs = NetworkTabs(self.editor)
+        canvas_page = QWidget()
+        column = QVBoxLayout(canvas_page)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.network_tabs)
+        column.addWidget(self.canvas.widget)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
-        self.splitter.addWidget(self.canvas.widget)
+        self.splitter.addWidget(canvas_page)
         self.splitter.addWidget(self.bottom_tabs)
         self.splitter.setStretchFactor(0, 4)
         self.splitter.setStretchFactor(1, 1)
@@ -285,12 +293,6 @@ class MainWindow(QMainWindow):
         self.toolbar.addActions([self.undo_action, self.redo_action])
         self.toolbar.addSeparator()
         self.toolbar.addActions([self.arrange_action, self.fit_action])
-        self.network_label = QLabel("  Network: ")
-        self.network_box = QComboBox()
-        self.network_box.activated.connect(
-            lambda i: self.editor.show_network(self.network_box.itemText(i)))
-        self.network_label_action = self.toolbar.addWidget(self.network_label)
-        self.network_box_action = self.toolbar.addWidget(self.network_box)
         self.toolbar.addSeparator()
         self.toolbar.addActions([self.train_action, self.stop_action])
 
@@ -334,12 +336,7 @@ class MainWindow(QMainWindow):
     def _on_replaced(self) -> None:
         self.canvas.show_network(self.editor.network)
         self.properties.show_node(None)
-        names = [n.name for n in self.project.networks]
-        self.network_box.clear()
-        self.network_box.addItems(names)
-        self.network_box.setCurrentText(self.editor.network.name)
-        self.network_box_action.setVisible(len(names) > 1)
-        self.network_label_action.setVisible(len(names) > 1)
+        self.network_tabs.refresh()
         self.reanalyze()
         self.update_title()
         self._update_actions()
@@ -479,8 +476,14 @@ class MainWindow(QMainWindow):
         self.palette.search.setFocus()
         self.palette.search.selectAll()
 
-    def _on_node_double_clicked(self, _node) -> None:
-        self.focus_name_editor()
+    def _on_node_double_clicked(self, node) -> None:
+        """A Unit opens the network it uses; any other layer edits its name."""
+        drawn = next((n for n in self.editor.network.nodes if n.id == node.id), None)
+        target = drawn.props.get("Network") if drawn is not None and drawn.type == "Unit" else None
+        if target and self.project.find_network(str(target)) is not None:
+            self.editor.show_network(str(target))
+        else:
+            self.focus_name_editor()
 
     def focus_name_editor(self) -> None:
         edit = self.properties.editors.get("Name")

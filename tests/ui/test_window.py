@@ -640,15 +640,16 @@ def test_a_project_with_several_networks_edits_each_and_undo_follows(qtbot, wind
     path = tmp_path / "two.nnd"
     project.save(path)
     assert window.files.open_path(path)
-    assert window.network_box_action.isVisible()
-    window.network_box.activated.emit(1)
+    tabs = window.network_tabs
+    assert [tabs.tabText(i) for i in range(tabs.count())] == ["Main", "Small", "+"]
+    tabs.setCurrentIndex(1)
     assert window.editor.network.name == "Small" and len(window.canvas.items) == 2
     window.add_layer("ReLU", (300, 0), chain=False)
-    window.network_box.activated.emit(0)
+    tabs.setCurrentIndex(0)
     assert window.editor.network.name == "Main"
     window.editor.undo_stack.undo()  # the edit was in Small: the canvas goes back there
     assert window.editor.network.name == "Small" and len(window.canvas.items) == 2
-    assert window.network_box.currentText() == "Small"
+    assert tabs.tabText(tabs.currentIndex()) == "Small"
 
 
 def test_a_blank_canvas_invites_instead_of_complaining(qtbot, window):

@@ -1,0 +1,61 @@
+"""The project's networks as tabs: add, rename, duplicate and delete, each one undo step; a
+rename follows everything that names the network; a Unit opens its network on double-click."""
+from designer.core.project import load
+from designer.ui import network_tabs as tabs_module
+
+from tests.conftest import PROJECTS
+
+
+def tab_texts(window):
+    tabs = window.network_tabs
+    return [tabs.tabText(i) for i in range(tabs.count())]
+
+
+def test_networks_are_added_renamed_duplicated_and_deleted_with_undo(qtbot, window,
+                                                                      dialog_answers):
+    assert window.files.open_path(PROJECTS / "digits_gan.nnd")
+    assert tab_texts(window) == ["Generator", "Discriminator", "TrainD", "TrainG", "Generate",
+                                 "+"]
+    editor, project = window.editor, window.project
+    window.network_tabs.setCurrentIndex(5)  # the + tab
+    assert tab_texts(window)[5] == "Network" and editor.network.name == "Network"
+    assert len(window.canvas.items) == 0
+
+    generator = project.network("Generator")
+    assert tabs_module.rename_network(editor, generator, "Maker") is None
+    assert tab_texts(window)[0] == "Maker"
+    uses = [n.props["Network"] for net in project.networks for n in net.nodes if n.type == "Unit"
+            and n.name.startswith("G")]
+    assert uses == ["Maker"] * 3  # TrainD, TrainG and Generate follow
+    assert "is not a usable network name" in tabs_module.rename_network(editor, generator, "2x")
+    assert "already has a network named TrainD" in tabs_module.rename_network(
+        editor, generator, "TrainD")
+
+    twin = tabs_module.duplicate_network(editor, project.network("TrainG"))
+    assert twin.name == "TrainG_2" and tab_texts(window)[4] == "TrainG_2"
+    assert twin.nodes is not project.network("TrainG").nodes
+
+    refused = tabs_module.delete_network(editor, project.network("TrainD"))
+    assert refused.startswith("network TrainD is used by training.optimizers[0] (D)")
+    refused = tabs_module.delete_network(editor, project.network("Discriminator"))
+    assert "Unit D_real in TrainD" in refused
+    assert tabs_module.delete_network(editor, twin) is None
+    assert "TrainG_2" not in tab_texts(window)
+
+    for _ in range(4):  # delete, duplicate, rename, add: each one step
+        editor.undo_stack.undo()
+    assert tab_texts(window) == ["Generator", "Discriminator", "TrainD", "TrainG", "Generate",
+                                 "+"]
+    assert project.training.executors[0].network == "Generate"
+    assert all(n.props["Network"] == "Generator" for net in project.networks for n in net.nodes
+               if n.type == "Unit" and n.name == "G")
+
+
+def test_double_clicking_a_unit_opens_its_network(qtbot, window):
+    assert window.files.open_path(PROJECTS / "digits_vgg_units.nnd")
+    assert window.editor.network.name == "Main"
+    block = window.project.network("Main").find("Block2")
+    window.canvas.graph.node_double_clicked.emit(window.canvas.items[block.id])
+    assert window.editor.network.name == "ConvBlock"
+    assert window.network_tabs.tabText(window.network_tabs.currentIndex()) == "ConvBlock"
+    assert len(window.canvas.items) == 7
