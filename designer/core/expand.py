@@ -457,3 +457,23 @@ def expand(network: Network, project: Project | None) -> Expanded:
         expander.result.problems.append((e.node_id, str(e)))
         return expander.result
     return expander.finish()
+
+
+def repeat_frames(network: Network) -> list[tuple[str, list[str], int]]:
+    """(RepeatStart id, the ids of the layers its block repeats with its RepeatEnd, Times) for
+    each well-formed repeat block drawn in ``network``: what the canvas frames. Blocks that
+    cannot be expanded are left out (their error is in Problems)."""
+    expander = _Expander(None, network)
+    expander.flat = network
+    expander.result = Expanded(network, origin={n.id: n.id for n in network.nodes})
+    roles = {n.id: _role(n) for n in network.nodes}
+    frames = []
+    for node in network.nodes:
+        if roles[node.id] != "repeat_start":
+            continue
+        try:
+            body, end = expander.block(node, roles)
+        except ExpansionError:
+            continue
+        frames.append((node.id, body + [end], node.props.get("Times", 3)))
+    return frames

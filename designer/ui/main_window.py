@@ -26,6 +26,7 @@ from designer.ui.canvas import NODE_HEIGHT, NODE_WIDTH, Canvas
 from designer.ui.commands import (Change, DocumentEditor, clipboard_payload,
                                   empty_project, has_output, parse_clipboard)
 from designer.ui.file_controller import AUTOSAVE_MS, FileController
+from designer.ui.frames import RepeatFrames
 from designer.ui.network_tabs import NetworkTabs
 from designer.ui.palette import LayerPalette, LayerSearchPopup
 from designer.ui.problems import ProblemsPanel
@@ -68,6 +69,7 @@ class MainWindow(QMainWindow):
         self._fitted = False
 
         self.canvas = Canvas(self)
+        self.frames = RepeatFrames(self.canvas)
         self.palette = LayerPalette()
         self.properties = PropertiesPanel(self.editor)
         self.problems = ProblemsPanel()
@@ -329,6 +331,7 @@ class MainWindow(QMainWindow):
 
     def _on_change(self, change: Change) -> None:
         self.canvas.apply(change)
+        self.frames.update(self.editor.network)
         if change.affects_analysis:
             self.reanalyze()
         self._update_actions()
@@ -337,6 +340,7 @@ class MainWindow(QMainWindow):
         self.canvas.show_network(self.editor.network)
         self.properties.show_node(None)
         self.network_tabs.refresh()
+        self.frames.update(self.editor.network)
         self.reanalyze()
         self.update_title()
         self._update_actions()

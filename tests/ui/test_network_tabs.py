@@ -59,3 +59,20 @@ def test_double_clicking_a_unit_opens_its_network(qtbot, window):
     assert window.editor.network.name == "ConvBlock"
     assert window.network_tabs.tabText(window.network_tabs.currentIndex()) == "ConvBlock"
     assert len(window.canvas.items) == 7
+
+
+def test_a_repeat_block_is_framed_around_the_layers_it_repeats(qtbot, window):
+    assert window.files.open_path(PROJECTS / "digits_repeat_resnet.nnd")
+    net = window.project.network()
+    (start, frame), = window.frames.items.items()
+    assert net.node(start).name == "RepeatStart"
+    area = frame.sceneBoundingRect()
+    inside = {n.name for n in net.nodes
+              if area.contains(window.canvas.items[n.id].view.sceneBoundingRect())}
+    assert inside == {"RepeatStart", "Convolution_2", "BatchNormalization_2", "ReLU_2",
+                      "Convolution_3", "BatchNormalization_3", "Add2", "ReLU_3", "RepeatEnd"}
+    assert frame.childItems()[0].text() == "×3"
+    window.editor.remove([net.find("RepeatEnd").id])  # no end: no block, no frame
+    assert window.frames.items == {}
+    window.editor.undo_stack.undo()
+    assert len(window.frames.items) == 1
