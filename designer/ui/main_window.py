@@ -27,6 +27,7 @@ from designer.ui.commands import (Change, DocumentEditor, clipboard_payload,
                                   empty_project, has_output, parse_clipboard)
 from designer.ui.file_controller import AUTOSAVE_MS, FileController
 from designer.ui.frames import RepeatFrames
+from designer.ui.make_unit import make_unit
 from designer.ui.network_tabs import NetworkTabs
 from designer.ui.palette import LayerPalette, LayerSearchPopup
 from designer.ui.problems import ProblemsPanel
@@ -197,6 +198,9 @@ class MainWindow(QMainWindow):
         self.copy_action = self._action("&Copy", self.copy, QKeySequence.StandardKey.Copy)
         self.paste_action = self._action("&Paste", self.paste, QKeySequence.StandardKey.Paste)
         self.duplicate_action = self._action("D&uplicate", self.duplicate, "Ctrl+D")
+        self.make_unit_action = self._action(
+            "Make &Unit", self.make_unit, tip="Turn the selected layers into a network of their "
+            "own, used here by one Unit layer")
         self.delete_action = self._action("&Delete", self.delete_selection,
                                           [QKeySequence.StandardKey.Delete, "Backspace"])
         self.select_all_action = self._action("Select &All", self.select_all,
@@ -254,7 +258,8 @@ class MainWindow(QMainWindow):
         self.edit_menu.addActions([self.undo_action, self.redo_action])
         self.edit_menu.addSeparator()
         self.edit_menu.addActions([self.cut_action, self.copy_action, self.paste_action,
-                                   self.duplicate_action, self.delete_action])
+                                   self.duplicate_action, self.delete_action,
+                                   self.make_unit_action])
         self.edit_menu.addSeparator()
         self.edit_menu.addActions([self.select_all_action, self.find_action])
         self.edit_menu.addSeparator()
@@ -375,7 +380,8 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         has_selection = bool(self.canvas.selected_ids())
-        for action in (self.cut_action, self.copy_action, self.duplicate_action):
+        for action in (self.cut_action, self.copy_action, self.duplicate_action,
+                       self.make_unit_action):
             action.setEnabled(has_selection)
 
     def _on_selection(self, ids: list[str]) -> None:
@@ -496,6 +502,11 @@ class MainWindow(QMainWindow):
             edit.setFocus()
             edit.selectAll()
 
+    def make_unit(self) -> None:
+        problem = make_unit(self.editor, self.canvas.selected_ids(), self.analysis)
+        if problem:
+            dialogs.info(self, "Make Unit", problem)
+
     def _show_canvas_menu(self, global_pos: QPoint, node_id: str | None) -> None:
         menu = QMenu(self)
         if node_id is not None:
@@ -504,7 +515,7 @@ class MainWindow(QMainWindow):
             menu.addAction("Rename…", self.focus_name_editor)
             menu.addSeparator()
             menu.addActions([self.cut_action, self.copy_action, self.duplicate_action,
-                             self.delete_action])
+                             self.delete_action, self.make_unit_action])
         else:
             local = self.canvas.viewer.mapFromGlobal(global_pos)
             scene = self.canvas.viewer.mapToScene(local)

@@ -36,7 +36,7 @@ def users_of(project: Project, name: str) -> list[str]:
     return found
 
 
-def _fresh_name(project: Project, base: str) -> str:
+def fresh_network_name(project: Project, base: str) -> str:
     taken = {n.name for n in project.networks}
     if base not in taken:
         return base
@@ -46,20 +46,21 @@ def _fresh_name(project: Project, base: str) -> str:
     return f"{base}_{i}"
 
 
-class _NetworksCommand(QUndoCommand):
+class NetworksCommand(QUndoCommand):
     """Inserts or removes one network at a place in the list (undo does the other)."""
 
     def __init__(self, editor: DocumentEditor, network: Network, index: int, adding: bool,
-                 text: str):
+                 text: str, show: bool = True):
         super().__init__(text)
         self.editor, self.network, self.index, self.adding = editor, network, index, adding
-        self.shown = editor.network
+        self.shown, self.show = editor.network, show  # show: edit the added network
 
     def _apply(self, add: bool) -> None:
         networks = self.editor.project.networks
         if add:
             networks.insert(self.index, self.network)
-            self.editor.network = self.network
+            if self.show:
+                self.editor.network = self.network
         else:
             networks.remove(self.network)
             if self.editor.network is self.network:
@@ -96,17 +97,17 @@ class _RenameNetworkCommand(QUndoCommand):
 
 
 def add_network(editor: DocumentEditor, name: str | None = None) -> Network:
-    network = Network(name or _fresh_name(editor.project, "Network"))
-    editor.undo_stack.push(_NetworksCommand(editor, network, len(editor.project.networks), True,
+    network = Network(name or fresh_network_name(editor.project, "Network"))
+    editor.undo_stack.push(NetworksCommand(editor, network, len(editor.project.networks), True,
                                             f"Add network {network.name}"))
     return network
 
 
 def duplicate_network(editor: DocumentEditor, network: Network) -> Network:
     twin = copy.deepcopy(network)
-    twin.name = _fresh_name(editor.project, network.name)
+    twin.name = fresh_network_name(editor.project, network.name)
     index = editor.project.networks.index(network) + 1
-    editor.undo_stack.push(_NetworksCommand(editor, twin, index, True,
+    editor.undo_stack.push(NetworksCommand(editor, twin, index, True,
                                             f"Duplicate network {network.name}"))
     return twin
 
@@ -120,7 +121,7 @@ def delete_network(editor: DocumentEditor, network: Network) -> str | None:
     if users:
         return (f"network {network.name} is used by {', '.join(users[:4])}"
                 f"{' and more' if len(users) > 4 else ''}; change those first")
-    editor.undo_stack.push(_NetworksCommand(editor, network, project.networks.index(network),
+    editor.undo_stack.push(NetworksCommand(editor, network, project.networks.index(network),
                                             False, f"Delete network {network.name}"))
     return None
 

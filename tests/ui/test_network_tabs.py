@@ -1,5 +1,7 @@
 """The project's networks as tabs: add, rename, duplicate and delete, each one undo step; a
 rename follows everything that names the network; a Unit opens its network on double-click."""
+from designer.core.analysis import analyze
+from designer.core.compiler import compile_network
 from designer.core.project import load
 from designer.ui import network_tabs as tabs_module
 
@@ -76,3 +78,34 @@ def test_a_repeat_block_is_framed_around_the_layers_it_repeats(qtbot, window):
     assert window.frames.items == {}
     window.editor.undo_stack.undo()
     assert len(window.frames.items) == 1
+
+
+def test_make_unit_moves_the_selection_into_a_network_of_its_own(qtbot, window,
+                                                                  dialog_answers):
+    project = load(PROJECTS / "digits_lenet.nnd")
+    before = analyze(project.network(), project=project)
+    assert window.files.open_path(PROJECTS / "digits_lenet.nnd")
+    net = window.editor.network
+    names = ["Convolution", "ReLU", "MaxPooling"]
+    window.canvas.select([net.find(n).id for n in names])
+    window.make_unit_action.trigger()
+    assert dialog_answers.infos == []
+    assert [n.name for n in window.project.networks] == ["Main", "Unit"]
+    unit = window.project.network("Unit")
+    assert [n.name for n in unit.nodes] == ["Input"] + names
+    assert unit.find("Input").props["Size"] == [1, 28, 28]
+    assert not {n.name for n in net.nodes} & set(names)
+    drawn = [n for n in net.nodes if n.type == "Unit"]
+    assert len(drawn) == 1 and drawn[0].props["ParameterScope"] == ""
+    after = analyze(net, project=window.project)  # the same network, weights named alike
+    assert after.ok and (after.total_params, after.total_macs) == (before.total_params,
+                                                                   before.total_macs)
+    assert compile_network(net, project=window.project).tensors().keys() == \
+        compile_network(project.network(), project=project).tensors().keys()
+    window.editor.undo_stack.undo()  # one step
+    assert [n.name for n in window.project.networks] == ["Main"]
+    assert {n.name for n in window.editor.network.nodes} >= set(names)
+
+    window.canvas.select([net.find("Convolution").id, net.find("Affine").id])
+    window.make_unit_action.trigger()
+    assert "a unit has one input, but 2 links enter the selection" in dialog_answers.infos[0][1]
