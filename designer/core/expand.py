@@ -398,17 +398,21 @@ def _joined(parts: Parts) -> str:
     return "/".join(text for text, _ in parts)
 
 
+# arithmetic left once arguments are put in: ``(8)*2`` from ``Maps*2``
+_ARITHMETIC = re.compile(r"[*/()]|\d\s*[-+]\s*[\d(]")
+
+
 def _literal(prop, text: str) -> Any:
     """An argument-substituted value: typed when nothing is left to compute, else the text
     (it reads Input, known at analysis)."""
-    if not expressions.looks_like_expression(text) or not expressions.uses_input(text):
-        if expressions.looks_like_expression(text):
-            values = expressions.evaluate(text, None)
-            if prop.kind in ("int", "shape") and any(v.denominator != 1 for v in values):
-                raise expressions.ExpressionError(
-                    f"{text} is {expressions.described(values)}, not a whole number")
-            text = expressions.as_text(values)
+    if expressions.uses_input(text):
         return prop.parse(text)
+    if expressions.looks_like_expression(text) or _ARITHMETIC.search(text):
+        values = expressions.evaluate(text, None)
+        if prop.kind in ("int", "shape") and any(v.denominator != 1 for v in values):
+            raise expressions.ExpressionError(
+                f"{text} is {expressions.described(values)}, not a whole number")
+        text = expressions.as_text(values)
     return prop.parse(text)
 
 

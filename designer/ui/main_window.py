@@ -28,7 +28,7 @@ from designer.ui.commands import (Change, DocumentEditor, clipboard_payload,
 from designer.ui.file_controller import AUTOSAVE_MS, FileController
 from designer.ui.frames import RepeatFrames
 from designer.ui.make_unit import make_unit
-from designer.ui.network_tabs import NetworkTabs
+from designer.ui.network_tabs import NetworkTabs, is_unit
 from designer.ui.palette import LayerPalette, LayerSearchPopup
 from designer.ui.problems import ProblemsPanel
 from designer.ui.properties import PropertiesPanel
@@ -489,7 +489,7 @@ class MainWindow(QMainWindow):
     def _on_node_double_clicked(self, node) -> None:
         """A Unit opens the network it uses; any other layer edits its name."""
         drawn = next((n for n in self.editor.network.nodes if n.id == node.id), None)
-        target = drawn.props.get("Network") if drawn is not None and drawn.type == "Unit" else None
+        target = drawn.props.get("Network") if drawn is not None and is_unit(drawn) else None
         if target and self.project.find_network(str(target)) is not None:
             self.editor.show_network(str(target))
         else:

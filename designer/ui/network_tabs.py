@@ -13,9 +13,13 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QUndoCommand
 from PySide6.QtWidgets import QInputDialog, QMenu, QTabBar, QWidget
 
-from designer.core.project import Network, Project
+from designer.core.project import Network, Node, Project
 from designer.ui import dialogs
 from designer.ui.commands import NAME_PATTERN, DocumentEditor
+
+
+def is_unit(node: Node) -> bool:
+    return node.spec.role == "unit"
 
 
 def network_name_problem(project: Project, name: str, current: str | None = None) -> str | None:
@@ -32,7 +36,7 @@ def users_of(project: Project, name: str) -> list[str]:
     found = [f"{field} ({entry.name})" for field, entry in project.training.references()
              if entry.network == name]
     found += [f"Unit {node.name} in {net.name}" for net in project.networks if net.name != name
-              for node in net.nodes if node.type == "Unit" and node.props.get("Network") == name]
+              for node in net.nodes if is_unit(node) and node.props.get("Network") == name]
     return found
 
 
@@ -80,7 +84,7 @@ class _RenameNetworkCommand(QUndoCommand):
         super().__init__(f"Rename network {network.name} to {new}")
         self.editor, self.network, self.old, self.new = editor, network, network.name, new
         self.units = [node for net in editor.project.networks for node in net.nodes
-                      if node.type == "Unit" and node.props.get("Network") == self.old]
+                      if is_unit(node) and node.props.get("Network") == self.old]
 
     def _set(self, old: str, new: str) -> None:
         self.network.name = new

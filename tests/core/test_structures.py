@@ -269,3 +269,14 @@ def test_a_unit_network_alone_uses_its_arguments_values():
     assert result.ok, result.problems
     assert result.nodes[project.network("ConvBlock").find("Convolution").id].shape == (8, 8, 8)
     assert result.nodes[project.network("ConvBlock").find("Mix").id].shape == (8, 8, 8)
+
+
+@pytest.mark.parametrize("value, maps", [("Maps*2", (8, 16, 32)), ("(Maps+4)/2", (4, 6, 10))])
+def test_arithmetic_on_bare_argument_names_is_computed(value, maps):
+    project = vgg_units()
+    project.network("ConvBlock").find("Convolution").props["OutMaps"] = value
+    result = analyze(project.network(), project=project)
+    assert result.ok, result.problems
+    shapes = [result.nodes[project.network().find(b).id].shape[0] for b in ("Block1", "Block2",
+                                                                          "Block3")]
+    assert tuple(shapes) == maps  # Mix keeps its input's maps (Input[0])

@@ -109,3 +109,27 @@ def test_make_unit_moves_the_selection_into_a_network_of_its_own(qtbot, window,
     window.canvas.select([net.find("Convolution").id, net.find("Affine").id])
     window.make_unit_action.trigger()
     assert "a unit has one input, but 2 links enter the selection" in dialog_answers.infos[0][1]
+
+
+def test_properties_of_unit_networks_edit_as_text(qtbot, window):
+    """A property holding an expression (*Maps) edits as text; a Unit's Arguments show as
+    typed and list what its network takes."""
+    assert window.files.open_path(PROJECTS / "digits_vgg_units.nnd")
+    main = window.editor.network
+    window.canvas.select([main.find("Block2").id])
+    arguments = window.properties.editors["Arguments"]
+    assert arguments.text() == "Maps=16" and arguments.placeholderText() == "Maps=8 (PInt)"
+    arguments.setText("Maps=4")
+    arguments.editingFinished.emit()
+    assert main.find("Block2").props["Arguments"] == {"Maps": "4"}
+    assert window.analysis.nodes[main.find("Block2").id].shape == (4, 2, 2)
+
+    window.editor.show_network("ConvBlock")
+    block = window.editor.network
+    window.canvas.select([block.find("Convolution").id])
+    maps = window.properties.editors["OutMaps"]
+    assert maps.text() == "*Maps"
+    maps.setText("Maps*2")
+    maps.editingFinished.emit()
+    assert block.find("Convolution").props["OutMaps"] == "Maps*2"
+    assert window.analysis.nodes[block.find("Convolution").id].shape == (16, 8, 8)
