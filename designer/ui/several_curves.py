@@ -10,7 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from designer.ui.plot_style import GREEN, RED
 
@@ -74,6 +74,9 @@ class SamplesView(QWidget):
         self.image = QLabel()
         self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.image.setMinimumSize(160, 160)
+        # the label follows the layout, never the picture's size: the picture is fitted to it
+        self.image.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.pixmap = QPixmap()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.caption)
@@ -83,6 +86,7 @@ class SamplesView(QWidget):
 
     def reset(self) -> None:
         self.path = None
+        self.pixmap = QPixmap()
         self.image.clear()
         self.hide()
 
@@ -91,9 +95,18 @@ class SamplesView(QWidget):
         pixmap = QPixmap(str(path))
         if pixmap.isNull():  # the run folder moved, or the file is not written yet
             return
-        self.path = path
+        self.path, self.pixmap = path, pixmap
         self.caption.setText(f"Generated after epoch {event.get('epoch', '?')}")
-        self.image.setPixmap(pixmap.scaled(
-            max(self.image.width(), 160), max(self.image.height(), 160),
-            Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
         self.show()
+        self._fit()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        if not self.pixmap.isNull():
+            size = self.image.size()
+            self.image.setPixmap(self.pixmap.scaled(
+                max(size.width(), 1), max(size.height(), 1), Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation))
