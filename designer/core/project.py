@@ -24,7 +24,17 @@ SUFFIX = ".nnd"
 OPTIMIZERS = ("Adam", "AdamW", "SGD", "Momentum", "Nesterov", "RMSprop", "Adagrad", "Adadelta")
 SCHEDULES = ("constant", "exponential", "step", "cosine", "polynomial")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("float", "half")
+# half: float16 with a gradient scaler on CUDA, bfloat16 elsewhere; bfloat16 and float16 ask
+# for one of them (float16 needs CUDA)
+PRECISIONS = ("float", "half", "bfloat16", "float16")
+STREAMING = ("auto", "always", "never")  # when a dataset's images stream from their files
+# speed switches, each off unless turned on: (what it does, the devices it applies to)
+SPEED_SWITCHES = {
+    "channels_last": ("convolutions on channels-last tensors", ("cuda", "cpu")),
+    "compile": ("torch.compile of the network", ("cuda", "cpu")),
+    "cudnn_benchmark": ("cuDNN benchmark mode (the fastest convolution for each shape)",
+                        ("cuda",)),
+}
 
 
 class ProjectError(ValueError):
@@ -121,6 +131,8 @@ class Dataset:
     source: str
     shuffle: bool = True
     normalize: bool = False  # divide image pixel values by 255, as NNC's "Image normalization"
+    cache: bool = False  # decoded images kept in a memory-mapped file beside the CSV (NNC's)
+    stream: str = "auto"  # stream images from their files: auto (when large), always, never
 
 
 @dataclass
@@ -134,6 +146,13 @@ class TrainingConfig:
     device: str = "auto"
     precision: str = "float"
     validation_split: float = 0.2  # used only when the project has no validation dataset
+    processes: int = 1  # training processes on this machine (torchrun), each with batch_size
+    sync_batchnorm: bool = False  # batch statistics over every process's batch (CUDA)
+    workers: int = 4  # loader processes for streamed datasets (0: the training process)
+    deterministic: bool = False  # deterministic algorithms only (bitwise-repeatable runs)
+    speed: dict[str, bool] = field(default_factory=dict)  # SPEED_SWITCHES turned on
+
+    OPTIONAL = {"processes": 1, "sync_batchnorm": False, "workers": 4, "deterministic": False}
 
 
 @dataclass
@@ -182,8 +201,7 @@ class Project:
                 }
                 for net in self.networks
             ],
-            "datasets": {key: {"source": d.source, "shuffle": d.shuffle, "normalize": d.normalize}
-                         for key, d in self.datasets.items()},
+            "datasets": {key: _dataset_dict(d) for key, d in self.datasets.items()},
             "training": {
                 "network": self.training.network,
                 "epochs": self.training.epochs,
@@ -194,6 +212,7 @@ class Project:
                 "device": self.training.device,
                 "precision": self.training.precision,
                 "validation_split": self.training.validation_split,
+                **_optional_training(self.training),
             },
         }
 
@@ -208,6 +227,27 @@ class Project:
         atomic_write(target, self.to_json())
         self.path = target
         return target
+
+
+def _dataset_dict(d: Dataset) -> dict[str, Any]:
+    """A dataset's keys; those added after format 2 only when set, so older apps read it."""
+    out: dict[str, Any] = {"source": d.source, "shuffle": d.shuffle, "normalize": d.normalize}
+    if d.cache:
+        out["cache"] = True
+    if d.stream != "auto":
+        out["stream"] = d.stream
+    return out
+
+
+def _optional_training(cfg: TrainingConfig) -> dict[str, Any]:
+    """Training keys added after format 2, written only when they differ from their default
+    (a project that does not use them keeps its file as it was)."""
+    out = {key: getattr(cfg, key) for key, default in TrainingConfig.OPTIONAL.items()
+           if getattr(cfg, key) != default}
+    speed = {key: True for key, on in cfg.speed.items() if on}
+    if speed:
+        out["speed"] = speed
+    return out
 
 
 @contextlib.contextmanager
@@ -361,7 +401,12 @@ class _Reader:
             project.datasets[key] = Dataset(
                 source=self.get(ds, "source", str, f"datasets.{key}"),
                 shuffle=self.get(ds, "shuffle", bool, f"datasets.{key}", True),
-                normalize=self.get(ds, "normalize", bool, f"datasets.{key}", False))
+                normalize=self.get(ds, "normalize", bool, f"datasets.{key}", False),
+                cache=self.get(ds, "cache", bool, f"datasets.{key}", False),
+                stream=self.get(ds, "stream", str, f"datasets.{key}", "auto"))
+            if project.datasets[key].stream not in STREAMING:
+                raise self.fail(f"datasets.{key}.stream", f"{project.datasets[key].stream!r} is "
+                                f"not one of {', '.join(STREAMING)}")
         project.training = self.training(self.get(d, "training", dict, "project", {}))
         if project.training.network not in names:
             raise self.fail("training.network", f"no network named {project.training.network!r} "
@@ -432,7 +477,16 @@ class _Reader:
             device=self.get(d, "device", str, w, "auto"),
             precision=self.get(d, "precision", str, w, "float"),
             validation_split=self.get(d, "validation_split", float, w, 0.2),
+            processes=self.get(d, "processes", int, w, 1),
+            sync_batchnorm=self.get(d, "sync_batchnorm", bool, w, False),
+            workers=self.get(d, "workers", int, w, 4),
+            deterministic=self.get(d, "deterministic", bool, w, False),
+            speed=self.speed(self.get(d, "speed", dict, w, {})),
         )
+        if cfg.processes < 1:
+            raise self.fail("training.processes", f"must be at least 1, not {cfg.processes}")
+        if cfg.workers < 0:
+            raise self.fail("training.workers", f"must be 0 or more, not {cfg.workers}")
         if cfg.epochs < 1:
             raise self.fail("training.epochs", f"must be at least 1, not {cfg.epochs}")
         if cfg.batch_size < 1:
@@ -452,6 +506,14 @@ class _Reader:
             raise self.fail("training.validation_split",
                             f"must be from 0 up to (not including) 1, not {cfg.validation_split}")
         return cfg
+
+
+    def speed(self, d: dict) -> dict[str, bool]:
+        for key in d:
+            if key not in SPEED_SWITCHES:
+                raise self.fail(f"training.speed.{key}", f"unknown speed switch; the switches "
+                                f"are {', '.join(SPEED_SWITCHES)}")
+        return {key: self.get(d, key, bool, "training.speed") for key in d}
 
 
 _TYPE_NAMES = {str: "text", int: "a whole number", float: "a number", bool: "true or false",
