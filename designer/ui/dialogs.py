@@ -75,3 +75,9 @@ def open_path(parent: QWidget | None, folder: str) -> Path | None:
 def save_path(parent: QWidget | None, suggested: str) -> Path | None:
     path, _ = QFileDialog.getSaveFileName(parent, "Save project as", suggested, FILTER)
     return Path(path) if path else None
+
+
+def run_folder(parent: QWidget | None, folder: str) -> Path | None:
+    """File → Watch Run…: the folder of one run (on a shared or synced disk)."""
+    path = QFileDialog.getExistingDirectory(parent, "Watch a run: choose its folder", folder)
+    return Path(path) if path else None
