@@ -5,7 +5,7 @@ import difflib
 
 from nodes import activation, basic, io, loss, normalization, others, pooling, recurrent
 from nodes.spec import (VALUES, LayerSpec, OpsetNeed, Prediction, Prop, Shape, ShapeError,
-                        TargetSpec, shape_text)
+                        TargetSpec, quoted, shape_text)
 
 CATEGORIES = ("IO", "Basic", "Pooling", "Activation", "Normalization", "Recurrent", "Others", "Loss")
 
@@ -22,9 +22,9 @@ def get_spec(name: str) -> LayerSpec:
     try:
         return CATALOG[name]
     except KeyError:
-        close = difflib.get_close_matches(name, CATALOG, n=1)
+        close = difflib.get_close_matches(name[:100], CATALOG, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise KeyError(f"unknown layer type {name!r}{hint}") from None
+        raise KeyError(f"unknown layer type {quoted(name)}{hint}") from None
 
 
 __all__ = ["CATALOG", "CATEGORIES", "VALUES", "LayerSpec", "OpsetNeed", "Prediction", "Prop",

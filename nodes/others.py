@@ -110,11 +110,10 @@ def _concat_infer(inputs: list[Shape], p: dict) -> Shape:
     if not inputs:
         raise ShapeError("Concatenate needs at least one input")
     axis, first = p["Axis"], inputs[0]
-    shapes = ", ".join(shape_text(s) for s in inputs)
     for shape in inputs:
         if len(shape) != len(first):
-            raise ShapeError(f"inputs {shapes} must all have the same number "
-                             f"of axes")
+            raise ShapeError(f"inputs {shape_text(first)} and {shape_text(shape)} must have the "
+                             "same number of axes")
     if axis >= len(first):
         raise ShapeError(f"Axis {axis} does not exist in {shape_text(first)} "
                          f"input (axes are 0..{len(first) - 1})")

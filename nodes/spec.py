@@ -6,10 +6,45 @@ from __future__ import annotations
 
 import importlib
 import math
+import reprlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 Shape = tuple[int, ...]
+
+# No layer size, kernel, stride or padding needs more, and torch's kernels take 32-bit sizes
+# in places (a pooling stride of 10**18 fails inside torch).
+MAX_WHOLE = 2**31 - 1
+MAX_AXES = 16  # values in one shape property (a sample of 16 axes is already exotic)
+QUOTE_LIMIT = 60  # characters of a user's value quoted in a message
+
+
+class _Quoter(reprlib.Repr):
+    def __init__(self):
+        super().__init__()
+        self.maxstring = self.maxother = QUOTE_LIMIT
+        self.maxlevel, self.maxlist, self.maxtuple, self.maxdict = 3, 6, 6, 4
+
+    def repr_int(self, x, level):
+        return number_text(x)
+
+
+_QUOTER = _Quoter()
+
+
+def quoted(value: Any) -> str:
+    """``repr(value)`` cut to a readable length, whatever the value (a string of a million
+    characters, a list nested a thousand deep, a 5,000-digit number)."""
+    text = _QUOTER.repr(value)
+    return text if len(text) <= 2 * QUOTE_LIMIT else text[:2 * QUOTE_LIMIT - 1] + "…"
+
+
+def number_text(number: int) -> str:
+    """A whole number as text, however large: ``123``, or ``a 5000-digit number``."""
+    if abs(number) < 10**30:
+        return str(number)
+    digits = int(abs(number).bit_length() * math.log10(2)) + 1
+    return f"{'-' if number < 0 else ''}a {digits}-digit number"
 
 
 class ShapeError(ValueError):
@@ -43,10 +78,11 @@ class Prop:
                 value = value.strip()
             try:
                 number = int(value)
-            except (TypeError, ValueError):
-                raise ValueError(f"{self.name} must be a whole number, not {value!r}") from None
+            except (TypeError, ValueError, OverflowError):
+                raise ValueError(f"{self.name} must be a whole number, not {quoted(value)}") \
+                    from None
             if isinstance(value, float) and value != number:
-                raise ValueError(f"{self.name} must be a whole number, not {value!r}")
+                raise ValueError(f"{self.name} must be a whole number, not {quoted(value)}")
             self._check_range(number)
             return number
         if kind == "float":
@@ -54,8 +90,8 @@ class Prop:
                 raise ValueError(f"{self.name} must be a number")
             try:
                 number = float(value)
-            except (TypeError, ValueError):
-                raise ValueError(f"{self.name} must be a number, not {value!r}") from None
+            except (TypeError, ValueError, OverflowError):
+                raise ValueError(f"{self.name} must be a number, not {quoted(value)}") from None
             if not math.isfinite(number):
                 raise ValueError(f"{self.name} must be a finite number")
             self._check_range(number)
@@ -67,25 +103,26 @@ class Prop:
                 return value.strip().lower() in ("true", "1")
             if isinstance(value, int) and value in (0, 1):
                 return bool(value)
-            raise ValueError(f"{self.name} must be True or False, not {value!r}")
+            raise ValueError(f"{self.name} must be True or False, not {quoted(value)}")
         if kind == "shape":
             return self._parse_shape(value)
         if kind == "choice":
-            text = str(value)
-            if text not in self.choices:
-                raise ValueError(f"{self.name} must be one of {', '.join(self.choices)}, not {text!r}")
-            return text
+            if not isinstance(value, str) or value not in self.choices:
+                raise ValueError(f"{self.name} must be one of {', '.join(self.choices)}, "
+                                 f"not {quoted(value)}")
+            return value
         if kind == "str":
             if not isinstance(value, str):
-                raise ValueError(f"{self.name} must be text, not {value!r}")
+                raise ValueError(f"{self.name} must be text, not {quoted(value)}")
             return value
         raise AssertionError(f"unknown property kind {kind}")
 
     def _check_range(self, number: float) -> None:
         if self.min is not None and number < self.min:
             raise ValueError(f"{self.name} must be at least {_fmt(self.min)}, not {_fmt(number)}")
-        if self.max is not None and number > self.max:
-            raise ValueError(f"{self.name} must be at most {_fmt(self.max)}, not {_fmt(number)}")
+        highest = MAX_WHOLE if self.max is None and self.kind in ("int", "shape") else self.max
+        if highest is not None and number > highest:
+            raise ValueError(f"{self.name} must be at most {_fmt(highest)}, not {_fmt(number)}")
 
     def _parse_shape(self, value: Any) -> Shape:
         if isinstance(value, str):
@@ -94,19 +131,21 @@ class Prop:
             try:
                 items = tuple(int(p) for p in parts)
             except ValueError:
-                raise ValueError(
-                    f"{self.name} must be whole numbers separated by commas, like 3,3; got {value!r}"
-                ) from None
+                raise ValueError(f"{self.name} must be whole numbers separated by commas, like "
+                                 f"3,3; got {quoted(value)}") from None
         elif isinstance(value, (list, tuple)):
             if any(isinstance(v, bool) or not isinstance(v, int) for v in value):
-                raise ValueError(f"{self.name} must be whole numbers, got {list(value)!r}")
+                raise ValueError(f"{self.name} must be whole numbers, got {quoted(list(value))}")
             items = tuple(value)
         elif isinstance(value, int) and not isinstance(value, bool):
             items = (value,)
         else:
-            raise ValueError(f"{self.name} must be a shape like 3,3, not {value!r}")
+            raise ValueError(f"{self.name} must be a shape like 3,3, not {quoted(value)}")
         if not items and not self.allow_empty:
             raise ValueError(f"{self.name} must not be empty")
+        if len(items) > MAX_AXES:
+            raise ValueError(f"{self.name} has {len(items)} values; at most {MAX_AXES} are "
+                             "allowed")
         for v in items:
             self._check_range(v)
         return items
@@ -119,6 +158,8 @@ class Prop:
 
 
 def _fmt(number: float) -> str:
+    if isinstance(number, int):
+        return number_text(number)
     return str(int(number)) if float(number).is_integer() else str(number)
 
 
@@ -235,7 +276,7 @@ class LayerSpec:
         props = self.prop_map
         unknown = sorted(set(raw) - set(props))
         if unknown:
-            raise ValueError(f"{self.name} has no property {unknown[0]!r}")
+            raise ValueError(f"{self.name} has no property {quoted(unknown[0])}")
         out = self.defaults()
         for key, value in raw.items():
             out[key] = props[key].parse(value)

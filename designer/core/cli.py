@@ -2,7 +2,8 @@
 
 Each command lives in its own module with ``add_arguments(parser)`` and ``run(args) -> int``;
 exit status 0 done, 2 bad input (the message says what), 1 a failure while working. Only the
-chosen command's module is imported.
+chosen command's module is imported. A command module may name sub-commands in ``SUBCOMMANDS``
+(``{"create": (module, help)}``); ``COMMAND SUB ...`` is then handled by that module alone.
 """
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ import sys
 
 COMMANDS = {
     "info": ("designer.core.info", "print network statistics (shapes, parameters, multiply-adds)"),
-    "dataset": ("designer.core.data", "list the embedded datasets or write one out as CSV"),
+    "dataset": ("designer.core.data", "list or write out the embedded datasets; create one "
+                "from images or a table (dataset create)"),
     "train": ("designer.core.train_command", "train a project's network (or resume a run)"),
     "launch": ("designer.core.launch",
                "print the torchrun commands (or a Slurm script) to train on several machines"),
     "evaluate": ("designer.core.evaluation", "evaluate a trained run on the validation data"),
     "export": ("designer.core.export.command",
                "export a network to ONNX, PyTorch code or weights"),
+    "new": ("designer.core.templates", "write a new project from a template"),
 }
 
 
@@ -33,10 +36,15 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in COMMANDS:
         top.parse_args(argv[:1])  # prints help or the usage error and exits
     module = importlib.import_module(COMMANDS[argv[0]][0])
-    parser = argparse.ArgumentParser(prog=f"python -m designer {argv[0]}",
+    prog, rest = f"python -m designer {argv[0]}", argv[1:]
+    subcommands = getattr(module, "SUBCOMMANDS", {})
+    if rest and rest[0] in subcommands:
+        module = importlib.import_module(subcommands[rest[0]][0])
+        prog, rest = f"{prog} {rest[0]}", rest[1:]
+    parser = argparse.ArgumentParser(prog=prog,
                                      description=module.__doc__.strip().splitlines()[0])
     module.add_arguments(parser)
-    args = parser.parse_args(argv[1:])
+    args = parser.parse_args(rest)
     try:
         return module.run(args)
     except KeyboardInterrupt:

@@ -12,6 +12,8 @@ Both are plain ``nn.Module``s: ONNX export, ``torch.compile`` and ``gm.code`` ju
 """
 from __future__ import annotations
 
+import builtins
+import functools
 import keyword
 import re
 from dataclasses import dataclass
@@ -21,7 +23,8 @@ from torch import fx, nn
 
 import nodes
 
-from designer.core.analysis import Analysis, analyze
+from designer.core.analysis import Analysis, Problem, analyze, count_text
+from designer.core.files import available_memory, size_text
 from designer.core.project import Network
 
 
@@ -58,13 +61,24 @@ class Compiled:
     input_shapes: dict[str, tuple[int, ...]]  # per-sample shape of each input variable
 
 
-_RESERVED = set(dir(nn.Module)) | {"layers"}
+@functools.cache
+def _reserved() -> frozenset[str]:
+    """Names a layer or variable must not take: what Python, fx's generated code, nn.Module and
+    fx.GraphModule already mean by them (a layer named ``graph`` or ``training`` would replace
+    the module's own attribute)."""
+    module = fx.GraphModule(nn.Module(), fx.Graph())
+    return frozenset(set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins))
+                     | set(dir(module)) | set(vars(module)) | set(vars(nn.Module()))
+                     | {"self", "torch", "fx_pytree", "pytree", "inf", "nan", "device",
+                        "layers"})
 
 
-def _identifier(name: str, taken: set[str]) -> str:
-    ident = re.sub(r"\W", "_", name) or "layer"
-    if ident[0].isdigit() or keyword.iskeyword(ident) or ident in _RESERVED:
-        ident = f"layer_{ident}"
+def _identifier(name: str, taken: set[str], prefix: str = "layer") -> str:
+    """A Python identifier for ``name`` that means nothing else in the generated module; the
+    user's name stays as it is everywhere the user sees it."""
+    ident = re.sub(r"\W", "_", name, flags=re.ASCII) or prefix
+    if ident[0].isdigit() or ident[0] == "_" or ident in _reserved():
+        ident = f"{prefix}_{ident}"
     base, i = ident, 2
     while ident in taken:
         ident, i = f"{base}_{i}", i + 1
@@ -78,17 +92,7 @@ def compile_network(network: Network, analysis: Analysis | None = None) -> Compi
     if not analysis.ok:
         raise CompileError(analysis.problems)
     by_id = {n.id: n for n in network.nodes}
-    layers = nn.Module()
-    attr_of: dict[str, str] = {}
-    taken: set[str] = set()
-    for node_id in analysis.order:
-        node, info = by_id[node_id], analysis.nodes[node_id]
-        spec = nodes.get_spec(node.type)
-        if spec.is_input:
-            continue
-        attr = _identifier(node.name, taken)
-        attr_of[node_id] = attr
-        layers.add_module(attr, spec.build(info.inputs, info.props))
+    layers, attr_of = _build_layers(analysis, by_id)
 
     loss_nodes = [by_id[i] for i in analysis.order if nodes.get_spec(by_id[i].type).is_loss]
     feeds = {}
@@ -127,6 +131,55 @@ def compile_network(network: Network, analysis: Analysis | None = None) -> Compi
                     [by_id[i].name for i in output_ids], losses, analysis, attr_of, var_shapes)
 
 
+def _build_layers(analysis: Analysis, by_id: dict) -> tuple[nn.Module, dict[str, str]]:
+    """The layer modules, named after the nodes. All are first built without memory (on
+    torch's meta device) to check each holds what the analysis promised and that together they
+    fit in the memory this machine has; only then are the weights allocated."""
+    built = [(by_id[i], nodes.get_spec(by_id[i].type), analysis.nodes[i]) for i in analysis.order]
+    built = [(node, spec, info) for node, spec, info in built if not spec.is_input]
+    with torch.device("meta"):
+        sizes = [_check_promise(node, spec, info) for node, spec, info in built]
+    available = available_memory()
+    if sizes and available is not None and sum(sizes) > available:
+        largest, node = max(zip(sizes, (node for node, _, _ in built)), key=lambda x: x[0])
+        raise CompileError([Problem(node.id, node.name, (
+            f"the network's weights need {size_text(sum(sizes))} ({node.name} alone "
+            f"{size_text(largest)}) but this machine has {size_text(available)} of memory "
+            "available; make the layers smaller"))])
+    layers = nn.Module()
+    attr_of: dict[str, str] = {}
+    taken: set[str] = set()
+    for node, spec, info in built:
+        attr_of[node.id] = attr = _identifier(node.name, taken)
+        layers.add_module(attr, spec.build(info.inputs, info.props))
+    return layers, attr_of
+
+
+_PROBED: dict[tuple, tuple[int, int, int]] = {}  # layer, properties, inputs -> its counts
+
+
+def _check_promise(node, spec, info) -> int:
+    """Bytes the layer's weights take, from a module built on the meta device (the caller's
+    context); CompileError when it holds more than the analysis said (parameters as counted,
+    buffers at most one more than those: BatchNorm keeps 2C + 1). Layers alike are built once:
+    networks repeat their blocks."""
+    key = (spec.name, repr(sorted(info.props.items())), tuple(info.inputs))
+    if key not in _PROBED:
+        if len(_PROBED) > 10_000:
+            _PROBED.clear()
+        probe = spec.build(info.inputs, info.props)
+        tensors = [*probe.parameters(), *probe.buffers()]
+        _PROBED[key] = (sum(p.numel() for p in probe.parameters()),
+                        sum(t.numel() for t in tensors),
+                        sum(t.numel() * t.element_size() for t in tensors))
+    params, values, size = _PROBED[key]
+    if params != info.params or values > 2 * info.params + 1:
+        raise CompileError([Problem(node.id, node.name, (
+            f"{spec.name} builds {count_text(values)} values where the analysis promised "
+            f"{count_text(info.params)} parameters; nothing was allocated"))])
+    return size
+
+
 def _input_variables(analysis: Analysis, by_id: dict) -> dict[str, tuple[int, ...]]:
     """Each dataset variable an Input layer reads, in graph order, with its per-sample shape."""
     shapes: dict[str, tuple[int, ...]] = {}
@@ -152,7 +205,7 @@ def _ancestors(ids: list[str], feeds: dict) -> set[str]:
 def _build_graph(network, analysis, by_id, feeds, attr_of, variables, keep, outputs, losses):
     graph = fx.Graph()
     taken: set[str] = set()
-    placeholders = {v: graph.placeholder(_identifier(v, taken)) for v in variables}
+    placeholders = {v: graph.placeholder(_identifier(v, taken, "var")) for v in variables}
     value: dict[str, fx.Node] = {}
     for node_id in analysis.order:
         if node_id not in keep:

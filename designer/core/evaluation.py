@@ -17,6 +17,7 @@ import numpy as np
 
 from designer.core import runs
 from designer.core.data import DataError, open_dataset
+from designer.core.dataset_choice import add_dataset_option, apply_choices
 from designer.core.project import Project, ProjectError, load
 from designer.core.session import Prepared, TrainingError, prepare, score
 
@@ -162,6 +163,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="best (default), last, or a .safetensors file")
     p.add_argument("--data", help="evaluate on this dataset (CSV file or embedded:NAME) instead "
                                   "of the validation data")
+    add_dataset_option(p, "evaluate with this dataset in the project (validation=SOURCE: on "
+                          "it; training=SOURCE: on the share training holds out of it)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
@@ -175,12 +178,23 @@ def run(args: argparse.Namespace) -> int:
               "(python -m designer train PROJECT) or name one with --run", file=sys.stderr)
         return 2
     try:
-        result = evaluate(None, run_dir, args.weights, data)
-    except EvaluationError as e:
+        project = _with_datasets(run_dir, args.dataset) if args.dataset else None
+        result = evaluate(project, run_dir, args.weights, data)
+    except (EvaluationError, ProjectError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(json.dumps(result.to_json(), indent=2) if args.json else format_text(result))
     return 0
+
+
+def _with_datasets(run_dir: str, choices: list[str]) -> Project:
+    """The run's project with the datasets ``--dataset`` names."""
+    try:
+        project = load(runs.project_path(Path(run_dir)))
+    except ProjectError as e:
+        raise EvaluationError(f"{run_dir}: not a run folder ({e})") from None
+    apply_choices(project, choices)
+    return project
 
 
 def _latest_run(project: str) -> str | None:

@@ -57,6 +57,8 @@ def train_processes(args: argparse.Namespace, project: Project, processes: int, 
     for option in ("epochs", "batch_size", "seed", "device", "checkpoint_every"):
         if getattr(args, option, None) is not None:
             command += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
+    for choice in getattr(args, "dataset", None) or []:
+        command += ["--dataset", choice]
     if args.events:
         command.append("--events")
     # the CPU shared between the processes (torchrun would give each one thread, and warn)

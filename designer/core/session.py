@@ -14,6 +14,7 @@ import os
 import platform
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from typing import Collection
 
 import numpy as np
 import torch
@@ -24,7 +25,8 @@ from nodes import Prediction, shape_text
 from designer.core.analysis import analyze
 from designer.core.compiler import CompileError, Compiled, LossInfo, compile_network
 from designer.core.data import EMBEDDED_PREFIX, DataError, DataSet, open_dataset, split
-from designer.core.project import DEVICES, SPEED_SWITCHES, Network, Project, ProjectError
+from designer.core.project import (DATASET_ROLES, DEVICES, SPEED_SWITCHES, Network, Project,
+                                   ProjectError)
 from designer.core.stream import Progress, StreamFeeder, as_read, is_streamed, open_csv
 
 FAILURE_KINDS = ("data", "diverged", "memory", "error")
@@ -176,6 +178,21 @@ class Prepared:
     loss_modules: list[torch.nn.Module] = field(default_factory=list)  # as compiled.losses
     modules: list[torch.nn.Module] = field(default_factory=list)  # all of compiled.layers
 
+    def feeder(self, data: DataSet) -> Feeder | StreamFeeder:
+        """A feeder of ``data`` for this network, in memory or streamed by the training's
+        loader processes: the class numbers its losses read travel as int64, as the losses
+        read them, so no step converts them."""
+        compiled = self.compiled
+        kinds = {}
+        for loss in compiled.losses:
+            kinds.setdefault(loss.target, set()).add(loss.target_spec.kind)
+        classes = {name for name, kind in kinds.items()
+                   if kind == {"index"} and name not in compiled.input_vars}
+        if is_streamed(data):
+            return StreamFeeder(data, compiled.train_vars, self.device,
+                                self.project.training.workers, classes)
+        return Feeder(data, compiled.train_vars, self.device, classes)
+
     def train_mode(self, training: bool) -> None:
         """``compiled.layers.train(training)`` without its recursion: nn.Module.train sets each
         module's flag through nn.Module.__setattr__, a few microseconds a module, a sizeable
@@ -236,7 +253,7 @@ def project_data(project: Project, progress: Progress | None = None) -> tuple[Da
                         stream=d.stream, workers=project.training.workers, progress=progress)
 
     try:
-        loaded = {role: load(d) for role, d in datasets.items()}
+        loaded = {role: load(d) for role, d in datasets.items() if role in DATASET_ROLES}
     except DataError as e:
         raise TrainingError("data", str(e), bad_input=True) from None
     if "validation" not in loaded:
@@ -300,23 +317,26 @@ class Feeder:
     """Dataset variables as tensors, gathered batch by batch onto the device.
 
     Small datasets move to the accelerator once; larger ones stay in host memory and travel a
-    batch at a time. 8-bit images travel as bytes and become floats on the device.
+    batch at a time. 8-bit images travel as bytes and become floats on the device. The
+    variables named in ``classes`` hold class numbers and travel as int64.
     """
 
     ON_DEVICE_LIMIT = 2 << 30  # bytes
 
-    def __init__(self, data: DataSet, names: list[str], device: torch.device):
+    def __init__(self, data: DataSet, names: list[str], device: torch.device,
+                 classes: Collection[str] = ()):
         self.names = names
         self.device = device
-        self.scales = [data.scales.get(name, 1.0) for name in names]
+        self.scales = [1.0 if name in classes else data.scales.get(name, 1.0) for name in names]
         size = sum(data.arrays[name].nbytes for name in names)
         self.home = device if size <= self.ON_DEVICE_LIMIT else torch.device("cpu")
-        self.tensors = [torch.from_numpy(_writable(data.arrays[name])).to(self.home)
+        self.tensors = [torch.from_numpy(data.values(name)).long().to(self.home) if name in classes
+                        else torch.from_numpy(_writable(data.arrays[name])).to(self.home)
                         for name in names]
-        # floats already where the network runs: a batch is one gather per variable
+        # what the network reads, already where it runs: a batch is one gather per variable
         self.ready = self.home == device and all(
-            x.dtype == torch.float32 and scale == 1.0
-            for x, scale in zip(self.tensors, self.scales))
+            x.dtype == torch.int64 if name in classes else x.dtype == torch.float32 and scale == 1
+            for name, x, scale in zip(names, self.tensors, self.scales))
         self._splits: dict[int, list[torch.Tensor]] = {}
 
     def __len__(self) -> int:
@@ -345,13 +365,6 @@ class Feeder:
         return self._splits[batch_size]
 
 
-def make_feeder(data: DataSet, names: list[str], device: torch.device,
-                workers: int = 0) -> Feeder | StreamFeeder:
-    """The feeder for ``data``: in memory, or streamed by ``workers`` loader processes."""
-    if is_streamed(data):
-        return StreamFeeder(data, names, device, workers)
-    return Feeder(data, names, device)
-
 
 def _writable(array: np.ndarray) -> np.ndarray:
     return array if array.flags.writeable else array.copy()
@@ -359,7 +372,8 @@ def _writable(array: np.ndarray) -> np.ndarray:
 
 def autocast(prepared: Prepared):
     """The context the network runs in: mixed precision when the project asks for it (half:
-    float16 on CUDA, bfloat16 elsewhere)."""
+    float16 on CUDA, bfloat16 elsewhere). It can be entered again and again, one block after
+    another."""
     precision = prepared.project.training.precision
     kind = prepared.device.type
     if precision == "float" or (precision == "float16" and kind != "cuda"):
@@ -393,8 +407,7 @@ def score(prepared: Prepared, data: DataSet, batch_size: int, keep: bool = False
     ``feeder`` of ``data`` when scoring it repeatedly, so it is not moved to the device again."""
     compiled = prepared.compiled
     if feeder is None:
-        feeder = make_feeder(data, compiled.train_vars, prepared.device,
-                             prepared.project.training.workers)
+        feeder = prepared.feeder(data)
         try:
             return score(prepared, data, batch_size, keep, feeder)
         finally:

@@ -24,19 +24,23 @@ import json
 import math
 import os
 import re
+import stat
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Collection, Iterator
 
 import numpy as np
 import torch
 
 from nodes import shape_text
 
-from designer.core.data import DataError, DataSet, _read_image, read_csv
-from designer.core.project import atomic_write
+from nodes.spec import quoted
+
+from designer.core.cells import read_image, reason
+from designer.core.data import DataError, DataSet, read_csv
+from designer.core.files import atomic_write
 
 STREAM_ABOVE = 2 << 30  # bytes of decoded images above which a dataset streams
 PREFETCH = 4  # batches each worker reads ahead
@@ -157,11 +161,13 @@ class ImageSource:
         read the first to learn the images' shape."""
         stats = []
         for file, cell, line in zip(files, cells, lines):
+            where = f"{csv}: line {line}, column {quoted(header)}: image file {quoted(cell)}"
             try:
                 st = os.stat(file)
             except OSError:
-                raise DataError(f"{csv}: line {line}, column {header!r}: image file {cell!r} "
-                                f"not found (looked for {file})") from None
+                raise DataError(f"{where} not found (looked for {quoted(str(file))})") from None
+            if not stat.S_ISREG(st.st_mode):
+                raise DataError(f"{where}: not a regular file (a folder, a pipe or a device)")
             stats.append((st.st_size, st.st_mtime_ns))
         source = cls(csv, header, [str(f) for f in files], list(cells), list(lines), (),
                      stats)
@@ -169,22 +175,23 @@ class ImageSource:
         return source
 
     def where(self, row: int) -> str:
-        return f"{self.csv}: line {self.lines[row]}, column {self.header!r}"
+        return f"{self.csv}: line {self.lines[row]}, column {quoted(self.header)}"
 
     def decode(self, row: int, check: bool = True) -> np.ndarray:
+        cell = quoted(self.cells[row])
         try:
-            image = _read_image(Path(self.files[row]))
+            image = read_image(Path(self.files[row]), checked=True)
         except FileNotFoundError:
-            raise DataError(f"{self.where(row)}: image file {self.cells[row]!r} not found "
-                            f"(looked for {self.files[row]})") from None
+            raise DataError(f"{self.where(row)}: image file {cell} not found (looked for "
+                            f"{quoted(self.files[row])})") from None
         except (OSError, ValueError) as e:
-            raise DataError(f"{self.where(row)}: cannot read image file "
-                            f"{self.cells[row]!r}: {e}") from None
+            raise DataError(f"{self.where(row)}: cannot read image file {cell}: "
+                            f"{reason(e)}") from None
         if check and image.shape != self.shape:
-            raise DataError(f"{self.where(row)}: image {self.cells[row]!r} is "
-                            f"{shape_text(image.shape)} but {self.cells[0]!r} (line "
-                            f"{self.lines[0]}) is {shape_text(self.shape)}; every sample of "
-                            f"the variable must have the same shape")
+            raise DataError(f"{self.where(row)}: image {cell} is {shape_text(image.shape)} but "
+                            f"{quoted(self.cells[0])} (line {self.lines[0]}) is "
+                            f"{shape_text(self.shape)}; every sample of the variable must have "
+                            "the same shape")
         return image
 
     def key(self) -> str:
@@ -372,7 +379,10 @@ class _Batches:
 
 
 def as_read(x: torch.Tensor, scale: float) -> torch.Tensor:
-    """Stored values as the network reads them: float32, times the dataset's scale."""
+    """Stored values as the network reads them: float32, times the dataset's scale (class
+    numbers stay int64)."""
+    if x.dtype == torch.int64:
+        return x
     if x.dtype != torch.float32:
         x = x.float()
     return x * scale if scale != 1.0 else x
@@ -384,11 +394,13 @@ class StreamFeeder:
 
     home = torch.device("cpu")  # where index batches live
 
-    def __init__(self, data: DataSet, names: list[str], device: torch.device, workers: int):
+    def __init__(self, data: DataSet, names: list[str], device: torch.device, workers: int,
+                 classes: Collection[str] = ()):
         from torch.utils.data import DataLoader
 
         self.device = device
         self.scales = [data.scales.get(name, 1.0) for name in names]
+        self.classes = [name in classes for name in names]  # class numbers: as int64
         self.samples = _Samples([data.arrays[name] for name in names])
         self._order = _Batches()
         # its own generator: the workers' seeds must not be drawn from the run's random state
@@ -408,8 +420,9 @@ class StreamFeeder:
         for part in self.loader:
             if isinstance(part, _Failed):
                 raise DataError(part.message)
-            yield [as_read(x.to(self.device, non_blocking=True), scale)
-                   for x, scale in zip(part, self.scales)]
+            yield [x.to(self.device, non_blocking=True).long() if whole else
+                   as_read(x.to(self.device, non_blocking=True), scale)
+                   for x, scale, whole in zip(part, self.scales, self.classes)]
 
     def in_order(self, batch_size: int) -> list[torch.Tensor]:
         if batch_size not in self._splits:

@@ -17,8 +17,9 @@ import threading
 from typing import Any
 
 from designer.core import launch, runs
+from designer.core.dataset_choice import add_dataset_option, apply_choices
 from designer.core.distributed import EXIT_PEER_LOST, Distributed
-from designer.core.project import DEVICES, Project, ProjectError, load
+from designer.core.project import DEVICES, MAX_SEED, Project, ProjectError, load
 from designer.core.trainer import train
 
 
@@ -36,6 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="use this random seed instead of the project's")
     p.add_argument("--device", choices=DEVICES, help="train on this device instead of the "
                                                      "project's choice")
+    add_dataset_option(p, "train on this dataset instead of the project's")
     p.add_argument("--processes", type=int, metavar="N",
                    help="train in N processes on this machine (torchrun; one per GPU, or "
                         "shares of the CPU) instead of the project's training.processes")
@@ -83,8 +85,9 @@ def _project(args: argparse.Namespace) -> Project:
         if args.project is not None or args.out is not None:
             raise ProjectError("--resume continues a run in its own folder with its own copy "
                                "of the project: give no project file and no --out")
-        changed = [f"--{name.replace('_', '-')}" for name in ("epochs", "batch_size", "seed")
-                   if getattr(args, name) is not None]
+        changed = [f"--{name.replace('_', '-')}" for name in ("epochs", "batch_size", "seed",
+                                                               "dataset")
+                   if getattr(args, name)]
         if changed:
             raise ProjectError(f"{', '.join(changed)}: a resumed run keeps its settings, or it "
                                "would not end as the run it continues")
@@ -103,9 +106,12 @@ def _project(args: argparse.Namespace) -> Project:
             raise ProjectError(f"--batch-size must be at least 1, not {args.batch_size}")
         cfg.batch_size = args.batch_size
     if args.seed is not None:
+        if not 0 <= args.seed <= MAX_SEED:
+            raise ProjectError(f"--seed must be from 0 to {MAX_SEED}, not {args.seed}")
         cfg.seed = args.seed
     if args.device is not None:
         cfg.device = args.device
+    apply_choices(project, args.dataset)
     return project
 
 

@@ -30,8 +30,8 @@ from designer.core.checkpoint import Checkpoint, CheckpointError
 from designer.core.distributed import Distributed, is_peer_loss, sync_batchnorm
 from designer.core.optim import ConfigError, make_optimizer, make_schedule, optimizer_settings
 from designer.core.project import Project
-from designer.core.session import (Prepared, TrainingError, autocast, check_speed, make_feeder,
-                                   prepare, score, uses_scaler)
+from designer.core.session import (Prepared, TrainingError, autocast, check_speed, prepare,
+                                   score, uses_scaler)
 
 EVENTS_PER_SECOND = 20
 
@@ -226,10 +226,9 @@ class _Loop:
         self.scaler = torch.amp.GradScaler("cuda") if uses_scaler(prepared) else None
         self.forward = self._forward()
         self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
-        self.feeder = make_feeder(prepared.train_data, compiled.train_vars, prepared.device,
-                                  cfg.workers)
-        self.val_feeder = make_feeder(prepared.val_data, compiled.train_vars, prepared.device,
-                                      cfg.workers) if self.main else None
+        self.precision = autocast(prepared)  # entered once a step
+        self.feeder = prepared.feeder(prepared.train_data)
+        self.val_feeder = prepared.feeder(prepared.val_data) if self.main else None
         self.batch_size = min(cfg.batch_size, max(len(prepared.train_data), 1))
         self.sampler = dist.sampler(len(self.feeder),
                                     prepared.project.datasets["training"].shuffle, cfg.seed)
@@ -410,7 +409,7 @@ class _Loop:
         if self.channels_last:
             batch = [x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
                      for x in batch]
-        with autocast(self.p):
+        with self.precision:
             loss = self.forward(*batch)
         for p in self.params:  # what optimizer.zero_grad(set_to_none=True) does, unprofiled
             p.grad = None
@@ -441,17 +440,18 @@ class _Loop:
 
     def grad_norms(self) -> dict[str, float]:
         """The norm of each weighted layer's gradients (the norm of its tensors' norms), by
-        layer name; a few tensor operations however many layers there are."""
+        layer name: one tensor operation and one copy to the host however many layers there
+        are; the layers' norms from those few numbers cost less in Python than in more tensor
+        operations."""
         grads, counts = [], []
         for _, params in self.parametrised:
-            layer = [p.grad.detach().float() for p in params if p.grad is not None]
+            layer = [p.grad for p in params if p.grad is not None]
             grads += layer
             counts.append(len(layer))
-        if not grads:
-            return {name: 0.0 for name, _ in self.parametrised}
-        norms = torch.stack(torch._foreach_norm(grads))  # one per tensor
-        layers = torch._foreach_norm(list(norms.split(counts)))  # one per layer
-        return dict(zip((name for name, _ in self.parametrised), torch.stack(layers).tolist()))
+        norms = torch.stack(torch._foreach_norm(grads)).tolist() if grads else []
+        squares = iter(v * v for v in norms)
+        return {name: math.sqrt(sum(next(squares) for _ in range(count)))
+                for (name, _), count in zip(self.parametrised, counts)}
 
     # ---- epochs and checkpoints -----------------------------------------------------------------
 

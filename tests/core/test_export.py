@@ -7,6 +7,7 @@ reproduce the app's outputs exactly in a fresh interpreter. Every catalog layer 
 own in a minimal network. Exports are shared across tests (module-scoped caches) because the
 dynamo exporter takes seconds per model.
 """
+import ast
 import contextlib
 import io
 import json
@@ -26,7 +27,7 @@ from designer.core import cli
 from designer.core import export as ex
 from designer.core.analysis import analyze
 from designer.core.compiler import compile_network
-from designer.core.project import Network, Project, load
+from designer.core.project import Dataset, Network, Project, load
 from designer.core.trainer import train
 
 from tests.conftest import PROJECTS
@@ -205,7 +206,8 @@ def test_weights_export_is_the_runs_weights_with_preprocessing_beside(cache):
     assert info["outputs"] == [{
         "name": "Affine_2", "shape": [3], "batch_axis": 0, "dtype": "float32", "kind": "scores",
         "meaning": nodes.get_spec("SoftmaxCrossEntropy").prediction.description,
-        "trained_with": "SoftmaxCrossEntropy", "classes": 3}]
+        "trained_with": "SoftmaxCrossEntropy", "classes": 3,
+        "class_names": ["setosa", "versicolor", "virginica"]}]
 
 
 @pytest.mark.parametrize("name, kind", [("xor_mlp", "logits"), ("sine_lstm", "values"),
@@ -562,3 +564,76 @@ def test_bad_opset_and_bad_network(tmp_path):
                                 "-o", str(tmp_path)])
     assert status == 2
     assert "Affine_2" in err and "OutShape" in err
+
+
+# ---- projects from others: their text is never code ----------------------------------------
+
+def hostile(marker) -> list[str]:
+    """Texts that end a docstring or a string literal, then run code that makes ``marker``."""
+    payload = f"__import__('os').system('touch {marker}')"
+    return ['"""', "'''", "\\", '\\"""', f'""" + {payload} + """', f"'''; {payload}; '''",
+            f"\n{payload}\n", f"\r{payload}", f"\u2028{payload}", f"\u2029\x0c{payload}", "\x00",
+            "\x1b[2J", "{module}", "end with a backslash\\", 'end with a quote"']
+
+
+def test_hostile_names_and_descriptions_export_to_code_that_runs_nothing_but_the_model(tmp_path):
+    marker = tmp_path / "PWNED"
+    texts = hostile(marker)
+    project = Project(name=f'x"""; {texts[4]}', description="\n".join(texts))
+    net = project.networks[0]
+    chain = [net.add("Input", name="self", Size=[4], Dataset="x"),
+             net.add("Affine", name="forward", OutShape=[8]), net.add("ReLU", name="training"),
+             net.add("Tanh", name="torch"), net.add("Affine", name="load_weights", OutShape=[3]),
+             net.add("Identity", name="F"), net.add("SoftmaxCrossEntropy", name="graph")]
+    for a, b in zip(chain, chain[1:]):
+        net.connect(a, b)
+    project.datasets["training"] = Dataset("embedded:iris")
+    project.training.epochs = 1
+    project.save(tmp_path / "p.nnd")
+    run = train(project, tmp_path / f'run"""; {texts[4]}').run_dir
+
+    result = ex.export(project, "pytorch", tmp_path / "model.py", run_dir=run)
+    assert result.ok, result.summary()
+    source = (tmp_path / "model.py").read_text(encoding="utf-8")
+    docstring = ast.get_docstring(ast.parse(source), clean=False)
+    assert project.name in docstring and project.description in docstring
+    assert f"best.safetensors of run {run.name}" in docstring  # the run's folder, as it is
+    done = subprocess.run([sys.executable, "-I", str(tmp_path / "model.py")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("(2, 3) ")  # its own example: the model, and nothing else
+    assert not marker.exists()
+
+
+def test_hostile_dataset_variables_export_to_code_that_runs(tmp_path):
+    variables = ["self", "class", "a b", '"""', "'''\n", "\\", "\u2028",
+                 f"__import__('os').system('touch {tmp_path / 'PWNED'}')"]
+    project = Project(name=variables[3], description=variables[4])
+    net = project.networks[0]
+    join = net.add("Concatenate")
+    for variable in variables:
+        net.connect(net.add("Input", Size=[1], Dataset=variable), join)
+    a = net.add("Affine", OutShape=[2])
+    net.connect(join, a), net.connect(a, net.add("SquaredError", **{"T.Dataset": variables[4]}))
+    result = ex.export(project, "pytorch", tmp_path / "model.py")
+    assert result.ok, result.summary()
+    docstring = ast.get_docstring(ast.parse((tmp_path / "model.py").read_text(encoding="utf-8")),
+                                  clean=False)
+    assert all(variable in docstring for variable in variables)
+    assert not (tmp_path / "PWNED").exists()
+
+
+@pytest.mark.parametrize("name, expected", [("class", "Class"), ("none", "NoneModel"),
+                                            ("f", "FModel"), ("exception", "ExceptionModel"),
+                                            ("affine", "AffineModel"), ("iris mlp", "IrisMlp")])
+def test_class_names_never_shadow_what_the_file_uses(name, expected):
+    assert ex.class_name(name) == expected
+
+
+def test_the_writability_check_leaves_nothing_beside_the_model(tmp_path):
+    project = load(PROJECTS / "iris_mlp.nnd")
+    assert ex.output_path(f"{tmp_path}/out/", "onnx", project) == tmp_path / "out" / "iris_mlp.onnx"
+    assert list((tmp_path / "out").iterdir()) == []
+    assert ex.output_path(tmp_path, "pytorch", Project(name="class")).name == "class_model.py"
+    with pytest.raises(ex.ExportError, match="must be a Python module name"):
+        ex.output_path(tmp_path / "class.py", "pytorch", project)

@@ -10,7 +10,8 @@ from safetensors.torch import load_file
 from designer.core import stream
 from designer.core.data import DataError, embedded, read_csv, write_csv
 from designer.core.project import Dataset, load
-from designer.core.session import make_feeder
+from designer.core.session import prepare
+from designer.core.session import Feeder
 from designer.core.stream import CachedImages, ImageFiles, StreamFeeder, open_csv
 from designer.core.trainer import train
 
@@ -97,8 +98,7 @@ def test_a_broken_image_is_named_when_it_is_read(tmp_path):
         open_csv(csv, stream="always")  # a missing file is named before training starts
 
 
-def test_the_feeder_streams_only_what_is_streamed(digits_csv):
-    cpu = torch.device("cpu")
-    assert isinstance(make_feeder(open_csv(digits_csv, stream="always"), ["x"], cpu),
-                      StreamFeeder)
-    assert not isinstance(make_feeder(open_csv(digits_csv), ["x"], cpu), StreamFeeder)
+def test_the_feeder_streams_only_what_is_streamed(tmp_path, digits_csv):
+    prepared = prepare(lenet(tmp_path, digits_csv, stream="always"))
+    assert isinstance(prepared.feeder(prepared.train_data), StreamFeeder)
+    assert isinstance(prepared.feeder(open_csv(digits_csv, True)), Feeder)

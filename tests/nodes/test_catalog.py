@@ -313,6 +313,7 @@ def test_what_a_loss_prediction_means_agrees_with_its_targets(name):
     if spec.prediction.pick == "argmax":
         assert spec.prediction.kind in ("scores", "probabilities")
 
+
 def test_layer_facts_live_in_the_specs():
     """No code outside the catalog compares a layer type with a layer's name, keeps a table
     keyed by layer names or a list of them: such facts are fields of the layer's spec."""
@@ -338,6 +339,7 @@ def _constants(node) -> list:
     items = node.elts if isinstance(node, (ast.Tuple, ast.List, ast.Set)) else [node]
     return [i.value for i in items if isinstance(i, ast.Constant) and isinstance(i.value, str)]
 
+
 def test_get_spec_suggests():
     with pytest.raises(KeyError, match="Convolution"):
         get_spec("Convolutoin")
@@ -352,7 +354,6 @@ def test_modules_imports_only_math_and_torch():
         elif isinstance(node, ast.ImportFrom):
             roots.add((node.module or "").split(".")[0])
     assert roots <= {"math", "torch"}, roots
-
 
 
 def test_the_catalog_and_the_document_load_without_torch():

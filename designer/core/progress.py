@@ -1,0 +1,53 @@
+"""Progress and cancellation for long work that a window runs on a worker thread.
+
+A long function takes ``progress(done, total)`` and ``cancelled()`` (both optional). It reports
+through a :class:`Ticker`, which calls ``progress`` a few times a second at most (so a view's
+signal queue never floods) and raises :class:`Cancelled` as soon as ``cancelled()`` says so.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+Progress = Callable[[int, int], None]
+CancelCheck = Callable[[], bool]
+
+
+class Cancelled(Exception):
+    """The user cancelled the work; whatever it was writing has been removed."""
+
+    def __init__(self, message: str = "cancelled"):
+        super().__init__(message)
+
+
+class Ticker:
+    """Counts work done, reports it now and then, and stops the work when cancelled."""
+
+    INTERVAL = 0.1  # seconds between progress calls
+
+    def __init__(self, total: int, progress: Progress | None = None,
+                 cancelled: CancelCheck | None = None):
+        self.total = total
+        self.done = 0
+        self._progress = progress
+        self._cancelled = cancelled
+        self._last = 0.0
+        self.report(force=True)
+
+    def check(self) -> None:
+        """Raise Cancelled if the user asked to stop."""
+        if self._cancelled is not None and self._cancelled():
+            raise Cancelled()
+
+    def step(self, count: int = 1) -> None:
+        self.done += count
+        self.check()
+        self.report()
+
+    def report(self, force: bool = False) -> None:
+        if self._progress is None:
+            return
+        now = time.monotonic()
+        if force or self.done >= self.total or now - self._last >= self.INTERVAL:
+            self._last = now
+            self._progress(self.done, self.total)
