@@ -70,6 +70,11 @@ def test_the_cache_is_written_once_and_rewritten_when_an_image_changes(tmp_path,
     assert column.path.parent == cache and (cache / "cache.json").is_file()
     assert np.array_equal(np.asarray(column), read_csv(digits_csv).arrays["x"])
     written = column.path.stat().st_mtime_ns
+    # a cache that fits in memory is read in the training process; decoding takes the workers
+    cpu = torch.device("cpu")
+    assert StreamFeeder(data, ["x", "y"], cpu, workers=2).loader.num_workers == 0
+    decoding = StreamFeeder(open_csv(digits_csv, stream="always"), ["x"], cpu, workers=2)
+    assert decoding.loader.num_workers == 2
 
     progress.clear()
     again = open_csv(digits_csv, True, cache=True, stream="always", progress=progress.append)
