@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import difflib
 
-from nodes import activation, basic, io, loss, normalization, others, pooling, recurrent
+from nodes import (activation, arithmetic, basic, binary, io, loss, maths, normalization, others,
+                   pooling, preprocess, recurrent)
 from nodes.spec import (VALUES, LayerSpec, OpsetNeed, Prediction, Prop, Shape, ShapeError,
                         TargetSpec, quoted, shape_text)
 
-CATEGORIES = ("IO", "Basic", "Pooling", "Activation", "Normalization", "Recurrent", "Others", "Loss")
+CATEGORIES = ("IO", "Basic", "Pooling", "Activation", "Normalization", "Recurrent", "Arithmetic",
+              "Math", "Others", "Preprocess", "Loss")
 
 CATALOG: dict[str, LayerSpec] = {}
-for _module in (io, basic, pooling, activation, normalization, recurrent, others, loss):
+for _module in (io, basic, binary, pooling, activation, normalization, recurrent, arithmetic,
+                maths, others, preprocess, loss):
     for _spec in _module.SPECS:
         assert _spec.name not in CATALOG, f"duplicate layer {_spec.name}"
         assert _spec.category in CATEGORIES, f"{_spec.name}: unknown category {_spec.category}"

@@ -10,6 +10,8 @@ import reprlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from nodes.nnc import NncLayer
+
 Shape = tuple[int, ...]
 
 # No layer size, kernel, stride or padding needs more, and torch's kernels take 32-bit sizes
@@ -67,6 +69,7 @@ class Prop:
     max: float | None = None
     choices: tuple[str, ...] = ()
     allow_empty: bool = False  # for ``shape``: an empty tuple is a valid value
+    former_name: str = ""  # its name in project format 2 (the migration to 3 renames it)
 
     def parse(self, value: Any) -> Any:
         """Return the value converted to this property's type, or raise ValueError with a hint."""
@@ -108,8 +111,10 @@ class Prop:
             return self._parse_shape(value)
         if kind == "choice":
             if not isinstance(value, str) or value not in self.choices:
-                raise ValueError(f"{self.name} must be one of {', '.join(self.choices)}, "
-                                 f"not {quoted(value)}")
+                listed = ", ".join(self.choices)
+                if len(listed) > 100:  # a long list (initializers) would drown the value
+                    listed = f"{', '.join(self.choices[:4])}, … ({len(self.choices)} choices)"
+                raise ValueError(f"{self.name} must be one of {listed}, not {quoted(value)}")
             return value
         if kind == "str":
             if not isinstance(value, str):
@@ -195,6 +200,47 @@ def _zero(inputs: list[Shape], props: dict, out: Shape) -> int:
     return 0
 
 
+initializers = LazyModule("nodes.initializers")
+
+# NNC's initializers (nnabla's names). "Affine"/"Convolution" ones scale by the layer's fans.
+INITIALIZERS = ("Normal", "Uniform", "Constant", "NormalAffineHeForward",
+                "NormalAffineHeBackward", "NormalAffineGlorot", "UniformAffineGlorot",
+                "NormalConvolutionHeForward", "NormalConvolutionHeBackward",
+                "NormalConvolutionGlorot", "UniformConvolutionGlorot")
+
+
+@dataclass(frozen=True)
+class Weight:
+    """A learned tensor of a layer, under NNC's name for it (W, b, beta, gamma, slope).
+
+    Each gives its layer three properties, as NNC has them: ``<name>.Initializer`` and
+    ``<name>.InitializerMultiplier`` (its initial values) and ``<name>.LRateMultiplier``
+    (its learning rate is the optimizer's times this factor; 0 freezes it).
+    """
+
+    name: str
+    attr: str  # the parameter in the built torch module, e.g. "linear.weight"
+    initializer: str  # the default, one of INITIALIZERS
+    multiplier: float = 1.0  # the default InitializerMultiplier
+    # how the layer's fans read from this tensor's shape (for the fan-scaled initializers):
+    # "affine" (out, in), "conv" (out, in/group, kernel…), "deconv" (in, out/group, kernel…),
+    # "embed" (classes, size); "" for a tensor that does not define them (a bias)
+    fans: str = ""
+
+    def props(self) -> tuple[Prop, ...]:
+        return (
+            Prop(f"{self.name}.Initializer", "choice", self.initializer,
+                 f"How {self.name} starts: Normal N(0, m), Uniform U(−m, m), Constant m, or "
+                 "scaled by the layer's fan-in and fan-out (He, Glorot) times m.",
+                 choices=INITIALIZERS),
+            Prop(f"{self.name}.InitializerMultiplier", "float", self.multiplier,
+                 f"m: the scale of {self.name}'s initializer."),
+            Prop(f"{self.name}.LRateMultiplier", "float", 1.0,
+                 f"{self.name} learns at the optimizer's learning rate times this factor; 0 "
+                 "freezes it (NNC's own trainer only tells 0 from more than 0).", min=0.0),
+        )
+
+
 @dataclass(frozen=True)
 class OpsetNeed:
     """The layer needs ONNX opset ``opset`` or newer, when ``applies(props, input shapes)``.
@@ -249,7 +295,7 @@ class LayerSpec:
     multi_input: bool = False  # the one input port takes several links, in link order
     params: Callable[[list[Shape], dict, Shape], int] = _zero
     macs: Callable[[list[Shape], dict, Shape], int] = _zero
-    # Losses: the target is the dataset variable named by the ``T.Dataset`` property.
+    # Losses: the target is the dataset variable named by ``target_prop``.
     is_loss: bool = False
     target: Callable[[Shape, dict], "TargetSpec"] | None = None
     prediction: Prediction = VALUES  # losses: what their prediction input means
@@ -262,7 +308,25 @@ class LayerSpec:
     # Layers whose module is a class of nodes/modules.py with constructor arguments: those
     # arguments read back from a built module (the PyTorch code export writes them).
     code_args: Callable[[Any], list] | None = None
+    # Losses: the property naming the dataset variable that holds the target.
+    target_prop: str = "T.Dataset"
+    # The learned tensors, each with its initializer and learning-rate properties (appended to
+    # ``props``); tensors of the module not listed here learn at the optimizer's rate.
+    weights: tuple[Weight, ...] = ()
+    nnc: NncLayer | None = None  # how Neural Network Console writes it; None: NNC lacks it
     examples: tuple[dict, ...] = field(default_factory=tuple)
+
+    def __post_init__(self):
+        extra = tuple(p for w in self.weights for p in w.props())
+        object.__setattr__(self, "props", tuple(self.props) + extra)
+
+    def module(self, inputs: list[Shape], props: dict):
+        """The layer's torch module with its weights initialised as its properties say (from
+        torch's random generator, so a seed fixes them)."""
+        built = self.build(inputs, props)
+        if self.weights:
+            initializers.initialize(built, self.weights, props)
+        return built
 
     @property
     def prop_map(self) -> dict[str, Prop]:

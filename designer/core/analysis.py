@@ -333,7 +333,7 @@ def _check_losses(network, specs, info, incoming, outgoing, problem, by_id, vari
                               f"{quoted(var)} holds {shape_text(variables[var])} per sample",
                         Fix(node.id, node.name, "Size", list(variables[var])))
         elif spec.is_loss and ni.inputs and ni.shape is not None:
-            var = ni.props["T.Dataset"]
+            var = ni.props[spec.target_prop]
             expected = spec.target(ni.inputs[0], ni.props)
             if var not in variables:
                 problem(node, f"target variable {quoted(var)} does not exist "

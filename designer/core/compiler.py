@@ -22,6 +22,7 @@ import torch
 from torch import fx, nn
 
 import nodes
+from nodes.initializers import parameter
 
 from designer.core.analysis import Analysis, Problem, analyze, count_text
 from designer.core.files import available_memory, size_text
@@ -59,6 +60,9 @@ class Compiled:
     analysis: Analysis
     attr_of: dict[str, str]  # node id -> attribute name of its module
     input_shapes: dict[str, tuple[int, ...]]  # per-sample shape of each input variable
+    # (learning-rate factor, parameters) per factor, from the layers' <tensor>.LRateMultiplier;
+    # frozen tensors (factor 0) are left out and need no gradient
+    param_groups: list[tuple[float, list[nn.Parameter]]]
 
 
 @functools.cache
@@ -109,7 +113,7 @@ def compile_network(network: Network, analysis: Analysis | None = None) -> Compi
         info = analysis.nodes[loss.id]
         pred = by_id[feeds[loss.id][0].src]
         spec = nodes.get_spec(loss.type)
-        losses.append(LossInfo(loss.name, loss.type, pred.name, info.props["T.Dataset"],
+        losses.append(LossInfo(loss.name, loss.type, pred.name, info.props[spec.target_prop],
                                spec.target(info.inputs[0], info.props), spec.prediction))
     train_vars = list(input_vars) + [v for v in dict.fromkeys(l.target for l in losses)
                                      if v not in input_vars]
@@ -128,7 +132,28 @@ def compile_network(network: Network, analysis: Analysis | None = None) -> Compi
     train_gm = fx.GraphModule(layers, train, class_name="TrainingGraph")
     infer_gm = fx.GraphModule(layers, infer, class_name="InferenceGraph")
     return Compiled(layers, train_gm, infer_gm, input_vars, train_vars,
-                    [by_id[i].name for i in output_ids], losses, analysis, attr_of, var_shapes)
+                    [by_id[i].name for i in output_ids], losses, analysis, attr_of, var_shapes,
+                    _param_groups(layers, by_id, attr_of, analysis))
+
+
+def _param_groups(layers: nn.Module, by_id: dict, attr_of: dict[str, str],
+                  analysis: Analysis) -> list[tuple[float, list[nn.Parameter]]]:
+    """Each parameter's learning-rate factor; frozen ones stop asking for gradients."""
+    factor: dict[int, float] = {}
+    for node_id, attr in attr_of.items():
+        module, props = layers.get_submodule(attr), analysis.nodes[node_id].props
+        for weight in nodes.get_spec(by_id[node_id].type).weights:
+            tensor = parameter(module, weight.attr)
+            if tensor is not None:
+                factor[id(tensor)] = props[f"{weight.name}.LRateMultiplier"]
+    groups: dict[float, list[nn.Parameter]] = {}
+    for tensor in layers.parameters():
+        multiplier = factor.get(id(tensor), 1.0)
+        if multiplier == 0:
+            tensor.requires_grad_(False)
+        else:
+            groups.setdefault(multiplier, []).append(tensor)
+    return list(groups.items())
 
 
 def _build_layers(analysis: Analysis, by_id: dict) -> tuple[nn.Module, dict[str, str]]:
@@ -151,7 +176,7 @@ def _build_layers(analysis: Analysis, by_id: dict) -> tuple[nn.Module, dict[str,
     taken: set[str] = set()
     for node, spec, info in built:
         attr_of[node.id] = attr = _identifier(node.name, taken)
-        layers.add_module(attr, spec.build(info.inputs, info.props))
+        layers.add_module(attr, spec.module(info.inputs, info.props))
     return layers, attr_of
 
 
@@ -217,7 +242,7 @@ def _build_graph(network, analysis, by_id, feeds, attr_of, variables, keep, outp
             continue
         args = [value[k.src] for k in feeds.get(node_id, [])]
         if spec.is_loss:
-            args.append(placeholders[analysis.nodes[node_id].props["T.Dataset"]])
+            args.append(placeholders[analysis.nodes[node_id].props[spec.target_prop]])
         value[node_id] = graph.call_module(attr_of[node_id], tuple(args))
     if losses:
         total = value[losses[0].id]

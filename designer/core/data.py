@@ -108,6 +108,10 @@ def open_dataset(source: str, folder: str | os.PathLike | None = None,
         return embedded(source[len(EMBEDDED_PREFIX):])
     if "\0" in source:
         raise DataError(f"{quoted(source)}: a file name cannot hold the NUL character")
+    if source.startswith("{SDCPATH}") or "\\" in source:
+        raise DataError(f"{source}: a dataset of Neural Network Console on Windows, which is "
+                        "not on this computer; point the project at a local copy of the CSV "
+                        "file (Neural Network Console's dataset format)")
     path = Path(source)
     if not path.is_absolute() and folder is not None:
         path = Path(folder) / path

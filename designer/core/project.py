@@ -20,7 +20,7 @@ from nodes.spec import number_text, quoted
 from designer.core.files import atomic_write, remove_stale_temps, size_text
 
 FORMAT = "nn-designer-project"
-VERSION = 2
+VERSION = 3
 SUFFIX = ".nnd"
 
 OPTIMIZERS = ("Adam", "AdamW", "SGD", "Momentum", "Nesterov", "RMSprop", "Adagrad", "Adadelta")
@@ -425,7 +425,29 @@ def _v1_to_v2(doc: dict) -> dict:
     return doc
 
 
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
+def _v2_to_v3(doc: dict) -> dict:
+    """Version 3 spells properties as Neural Network Console does: each property whose spec
+    gives a ``former_name`` is renamed. (Version 3 also brought HuberLoss to NNC's definition,
+    twice the former value, and initializer and learning-rate properties on layers with
+    weights, whose defaults are NNC's.) Anything malformed is left for the reader to name."""
+    doc = copy.deepcopy(doc)
+    networks = doc.get("networks")
+    for net in networks if isinstance(networks, list) else []:
+        node_list = net.get("nodes") if isinstance(net, dict) else None
+        for node in node_list if isinstance(node_list, list) else []:
+            props = node.get("props") if isinstance(node, dict) else None
+            if not isinstance(props, dict):
+                continue
+            spec = nodes.CATALOG.get(node.get("type"))
+            for prop in spec.props if spec is not None else ():
+                old = prop.former_name
+                if old and old in props and prop.name not in props:
+                    props[prop.name] = props.pop(old)
+    doc["version"] = 3
+    return doc
+
+
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def migrate(data: Any, reader: "_Reader") -> dict:
@@ -639,7 +661,9 @@ def structure(project: Project) -> list[dict]:
 def rebase_datasets(project: Project, folder: Path) -> None:
     """Keep relative dataset paths pointing at the same files when the project moves."""
     for ds in project.datasets.values():
-        if ds.source.startswith("embedded:") or Path(ds.source).is_absolute():
+        # NNC's Windows paths, kept from an import until the user points at a local file
+        foreign = ds.source.startswith("{SDCPATH}") or "\\" in ds.source
+        if ds.source.startswith("embedded:") or Path(ds.source).is_absolute() or foreign:
             continue
         target = project.resolve(ds.source)
         try:

@@ -218,8 +218,8 @@ class _Loop:
         cfg = self.cfg = prepared.project.training
         compiled = prepared.compiled
         try:
-            self.optimizer = make_optimizer(compiled.layers.parameters(), cfg.optimizer)
-            self.schedule = make_schedule(cfg.schedule, self.optimizer.param_groups[0]["lr"],
+            self.optimizer = make_optimizer(compiled.param_groups, cfg.optimizer)
+            self.schedule = make_schedule(cfg.schedule, optimizer_settings(cfg.optimizer)["lr"],
                                           cfg.epochs)
         except ConfigError as e:
             raise TrainingError("error", str(e), bad_input=True) from None
@@ -232,6 +232,7 @@ class _Loop:
         self.batch_size = min(cfg.batch_size, max(len(prepared.train_data), 1))
         self.sampler = dist.sampler(len(self.feeder),
                                     prepared.project.datasets["training"].shuffle, cfg.seed)
+        self.lr = self.schedule.base_lr  # the optimizer's rate now; each group has its factor
         names = {n.id: n.name for n in prepared.project.network().nodes}
         weights = {node_id: list(compiled.layers.get_submodule(attr).parameters())
                    for node_id, attr in compiled.attr_of.items()}
@@ -399,9 +400,10 @@ class _Loop:
     def set_lr(self, epoch: float) -> float:
         """The schedule's learning rate at ``epoch`` (fractional: mid-epoch), set if it moved."""
         lr = self.schedule.lr(epoch)
-        if lr != self.optimizer.param_groups[0]["lr"]:
+        if lr != self.lr:
+            self.lr = lr
             for group in self.optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group["lr_multiplier"]
         return lr
 
     def step(self, batch: list[torch.Tensor]) -> torch.Tensor:
@@ -471,7 +473,7 @@ class _Loop:
             self._check_finite(val_loss, epoch, "validation loss")
         elapsed = time.monotonic() - self.start
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-               "val_error": val_error, "lr": self.optimizer.param_groups[0]["lr"],
+               "val_error": val_error, "lr": self.lr,
                "elapsed": round(elapsed, 3)}
         log.metrics(row)
         self.emit({"event": "epoch", **row,

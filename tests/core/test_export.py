@@ -249,7 +249,7 @@ def test_a_run_exports_the_network_it_trained_even_after_the_project_changed(cac
 
 # ---- every catalog layer -------------------------------------------------------------------
 
-SHAPES = [(3, 8, 8), (4, 6, 6), (6, 4), (4,), (1, 28, 28)]
+SHAPES = [(3, 8, 8), (4, 6, 6), (6, 4), (4,), (1, 28, 28), (4, 1)]
 
 
 def add_layer(net: Network, layer: str, shape, tag: str) -> None:
@@ -259,7 +259,7 @@ def add_layer(net: Network, layer: str, shape, tag: str) -> None:
     if spec.is_loss:
         scores = net.add("Affine", name=f"Scores_{tag}", OutShape=[5])
         net.connect(source, scores)
-        net.connect(scores, net.add(layer, name=f"{layer}_{tag}", **{"T.Dataset": f"t_{tag}"}))
+        net.connect(scores, net.add(layer, name=f"{layer}_{tag}", **{spec.target_prop: f"t_{tag}"}))
         return
     node = net.add(layer, name=f"{layer}_{tag}")
     for port in range(1 if spec.multi_input else len(spec.inputs)):
@@ -306,7 +306,7 @@ def test_every_catalog_layer_exports_to_onnx_and_pytorch_code(layer, tmp_path):
     rebuilt.eval()
     for _, _, inputs in ex.sample_inputs(model):
         with torch.no_grad():
-            assert torch.equal(rebuilt(*inputs), model.compiled.infer(*inputs))
+            assert ex.identical(rebuilt(*inputs), model.compiled.infer(*inputs))
 
 
 # Properties under which each layer's spec.onnx_opset applies, and under which it does not

@@ -155,7 +155,11 @@ def test_defaults_are_filled_when_properties_are_missing():
     doc = minimal()
     doc["networks"][0]["nodes"][1]["props"] = {}
     project = proj.from_dict(doc)
-    assert project.network().find("Affine").props == {"OutShape": [100], "WithBias": True}
+    assert project.network().find("Affine").props == {
+        "OutShape": [100], "WithBias": True,
+        "W.Initializer": "NormalAffineGlorot", "W.InitializerMultiplier": 1.0,
+        "W.LRateMultiplier": 1.0, "b.Initializer": "Constant", "b.InitializerMultiplier": 0.0,
+        "b.LRateMultiplier": 1.0}
 
 
 def test_save_is_atomic_when_the_write_fails(tmp_path, monkeypatch):
@@ -227,6 +231,28 @@ def test_a_dataset_stream_setting_is_checked(tmp_path):
     with pytest.raises(ProjectError, match="datasets.training.stream: 'sometimes' is not one "
                                            "of auto, always, never"):
         load(path)
+
+
+def test_version_2_takes_nncs_property_names():
+    """LeakyReLU's alpha became Alpha and KLMultinomial's target q.Dataset (NNC's names)."""
+    doc = minimal()
+    doc["version"] = 2
+    net = doc["networks"][0]
+    net["nodes"] += [
+        {"id": "l", "type": "LeakyReLU", "name": "Leaky", "props": {"alpha": 0.3}},
+        {"id": "k", "type": "KLMultinomial", "name": "KL", "props": {"T.Dataset": "p"}},
+        {"id": "b", "type": "LeakyReLU", "name": "Odd", "props": "not an object"}]
+    with pytest.raises(proj.ProjectError, match=r"Odd\)\.props: must be an object"):
+        proj.from_dict(doc)
+    net["nodes"].pop()
+    project = proj.from_dict(doc)
+    assert project.network().find("Leaky").props["Alpha"] == 0.3
+    assert "alpha" not in project.network().find("Leaky").props
+    assert project.network().find("KL").props["q.Dataset"] == "p"
+    assert project.to_dict()["version"] == proj.VERSION == 3
+    doc["version"] = 3  # a version 3 file with the old name is an error naming it
+    with pytest.raises(proj.ProjectError, match="LeakyReLU has no property 'alpha'"):
+        proj.from_dict(doc)
 
 
 # ---- files from others: every one refused by file and field, in bounded time ---------------

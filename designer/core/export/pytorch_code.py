@@ -25,7 +25,7 @@ from nodes import shape_text
 from designer.core.export import pytorch_template as template
 from designer.core.export.model import Model, preprocessing, reference_outputs
 from designer.core.export.result import (Comparison, ExportError, ExportFailed, ExportRefused,
-                                         first_line, max_diff)
+                                         first_line, identical, max_diff)
 
 
 def class_name(project_name: str) -> str:
@@ -313,7 +313,7 @@ def check_pytorch(model: Model, py_path: Path, weights_path: Path, cases) -> lis
     for (what, batch, inputs), got in zip(cases, outputs, strict=True):
         expected = reference_outputs(model, inputs)
         diff = max_diff(expected, got)
-        exact = len(got) == len(expected) and all(torch.equal(e, g)
+        exact = len(got) == len(expected) and all(identical(e, g)
                                                    for e, g in zip(expected, got))
         comparisons.append(Comparison(what, batch, diff, exact))
     return comparisons
