@@ -98,6 +98,10 @@ def test_a_run_killed_mid_epoch_resumes_to_bitwise_the_same_weights(tmp_path, de
 def test_a_stop_file_stops_the_run_and_resuming_ends_as_if_it_never_stopped(tmp_path,
                                                                              deterministic):
     project = dropout_mlp(tmp_path, epochs=6, optimizer={"type": "Momentum", "lr": 0.02})
+    # learning-rate multipliers: each parameter group's factor goes on with the schedule
+    project.network().find("Affine").props["b.LRateMultiplier"] = 3.0
+    project.network().find("Affine_2").props["W.LRateMultiplier"] = 0.5
+    project.save()
     whole = train(project, tmp_path / "whole")
     folder = tmp_path / "stopped"
 
