@@ -19,12 +19,23 @@ from nodes.spec import quoted
 OPTIMIZERS = ("Adam", "AdamW", "SGD", "Momentum", "Nesterov", "RMSprop", "Adagrad", "Adadelta")
 SCHEDULES = ("constant", "exponential", "step", "cosine", "polynomial")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("float", "half")
+# half: float16 with a gradient scaler on CUDA, bfloat16 elsewhere; bfloat16 and float16 ask
+# for one of them (float16 needs CUDA)
+PRECISIONS = ("float", "half", "bfloat16", "float16")
+# speed switches, each off unless turned on: (what it does, the devices it applies to)
+SPEED_SWITCHES = {
+    "channels_last": ("convolutions on channels-last tensors", ("cuda", "cpu")),
+    "compile": ("torch.compile of the network", ("cuda", "cpu")),
+    "cudnn_benchmark": ("cuDNN benchmark mode (the fastest convolution for each shape)",
+                        ("cuda",)),
+}
 REPEAT_EVALUATIONS = ("mean", "last")
 MAX_UPDATE_INTERVAL = 64
 MAX_SEED = 2**64 - 1  # torch and numpy take seeds from 0 to 2**64 - 1
 MAX_EPOCHS = 10**9
 MAX_BATCH = 2**31 - 1
+MAX_PROCESSES = 2**16  # training processes on one machine (torchrun's nproc-per-node)
+MAX_WORKERS = 256  # loader processes for a streamed dataset
 
 
 def _adam() -> dict[str, Any]:
@@ -77,16 +88,29 @@ class TrainingConfig:
     optimizers: list[OptimizerConfig]
     monitors: list[MonitorConfig]
     executors: list[ExecutorConfig]
+    processes: int  # training processes on this machine (torchrun), each with batch_size
+    sync_batchnorm: bool  # batch statistics over every process's batch (CUDA)
+    workers: int  # loader processes for streamed datasets (0: the training process)
+    deterministic: bool  # deterministic algorithms only (bitwise-repeatable runs)
+    speed: dict[str, bool]  # SPEED_SWITCHES turned on
+
+    # settings written only when they differ from these (files that do not use them keep
+    # the keys they had)
+    OPTIONAL = {"processes": 1, "sync_batchnorm": False, "workers": 4, "deterministic": False}
 
     def __init__(self, epochs: int = 10, batch_size: int = 64, seed: int = 0,
                  device: str = "auto", precision: str = "float", validation_split: float = 0.2,
                  monitor_interval: int = 1, optimizers: list[OptimizerConfig] | None = None,
                  monitors: list[MonitorConfig] | None = None,
                  executors: list[ExecutorConfig] | None = None, *, network: str | None = None,
-                 optimizer: dict | None = None, schedule: dict | None = None):
+                 optimizer: dict | None = None, schedule: dict | None = None,
+                 processes: int = 1, sync_batchnorm: bool = False, workers: int = 4,
+                 deterministic: bool = False, speed: dict[str, bool] | None = None):
         """The one-network form: ``network``, ``optimizer`` (the solver) and ``schedule`` set
         the first optimizer (and the network of the first monitor and executor)."""
         self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
+        self.processes, self.sync_batchnorm, self.workers = processes, sync_batchnorm, workers
+        self.deterministic, self.speed = deterministic, dict(speed or {})
         self.device, self.precision, self.validation_split = device, precision, validation_split
         self.monitor_interval = monitor_interval
         self.optimizers = copy.deepcopy(optimizers) if optimizers is not None \
@@ -162,7 +186,16 @@ class TrainingConfig:
             "executors": [{"name": e.name, "network": e.network, "dataset": e.dataset,
                            "num_evaluations": e.num_evaluations,
                            "repeat_evaluation": e.repeat_evaluation} for e in self.executors],
+            **self._optional(),
         }
+
+    def _optional(self) -> dict[str, Any]:
+        out = {key: getattr(self, key) for key, default in self.OPTIONAL.items()
+               if getattr(self, key) != default}
+        speed = {key: True for key, on in self.speed.items() if on}
+        if speed:
+            out["speed"] = speed
+        return out
 
 
 def migrate_training(training: dict) -> dict:
@@ -206,7 +239,12 @@ class TrainingReader:
             monitors=[self.monitor(m, f"training.monitors[{i}]") for i, m in
                       enumerate(r.get(d, "monitors", list, w, []))],
             executors=[self.executor(e, f"training.executors[{i}]") for i, e in
-                       enumerate(r.get(d, "executors", list, w, []))])
+                       enumerate(r.get(d, "executors", list, w, []))],
+            processes=r.whole(d, "processes", 1, 1, MAX_PROCESSES),
+            sync_batchnorm=r.get(d, "sync_batchnorm", bool, w, False),
+            workers=r.whole(d, "workers", 4, 0, MAX_WORKERS),
+            deterministic=r.get(d, "deterministic", bool, w, False),
+            speed=self.speed(r.get(d, "speed", dict, w, {})))
         for what, entries in (("optimizers", cfg.optimizers), ("monitors", cfg.monitors),
                               ("executors", cfg.executors)):
             seen: set[str] = set()
@@ -224,6 +262,13 @@ class TrainingReader:
             raise r.fail("training.validation_split",
                          f"must be from 0 up to (not including) 1, not {cfg.validation_split}")
         return cfg
+
+    def speed(self, d: dict) -> dict[str, bool]:
+        for key in d:
+            if key not in SPEED_SWITCHES:
+                raise self.r.fail(f"training.speed.{key}", f"unknown speed switch; the switches "
+                                  f"are {', '.join(SPEED_SWITCHES)}")
+        return {key: self.r.get(d, key, bool, "training.speed") for key in d}
 
     def _entry(self, d: Any, where: str) -> dict:
         if not isinstance(d, dict):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from designer.core.optim import ConfigError, make_optimizer, make_schedule, optimizer_settings
-from designer.core.session import Prepared, TrainingError, generate
+from designer.core.session import Prepared, TrainingError, generate, uses_scaler
 
 
 class OptimizerStep:
@@ -31,8 +31,7 @@ class OptimizerStep:
                 config.solver, f"{where}.solver")["lr"], cfg.epochs, f"{where}.schedule")
         except ConfigError as e:
             raise TrainingError("error", str(e), bad_input=True) from None
-        self.scaler = torch.amp.GradScaler("cuda") if (
-            cfg.precision == "half" and prepared.device.type == "cuda") else None
+        self.scaler = torch.amp.GradScaler("cuda") if uses_scaler(prepared) else None
         # the graph's own forward: the module call around it runs hooks nobody registered and
         # an error-message wrapper, a few percent of a small network's step
         self.forward = compiled.train.forward
@@ -43,16 +42,25 @@ class OptimizerStep:
         self.generator = torch.Generator().manual_seed(cfg.seed + 1000 + index)
         self.device = prepared.device
         self.count = 0  # mini-batches seen
+        self.channels_last = False  # the loop sets it from the speed settings
         self.lr = self.schedule.base_lr  # the optimizer's rate now; each group has its factor
         self.losses: list[torch.Tensor] = []  # this epoch's, summed once per epoch
 
-    def run(self, indices: torch.Tensor, precision) -> torch.Tensor:
-        """Forward and backward one mini-batch; update after every ``interval`` of them.
+    def fetch(self, indices: torch.Tensor) -> list[torch.Tensor]:
+        """The network's data variables of the samples ``indices``."""
+        return next(iter(self.feeder.batches([indices])))
+
+    def run(self, batch: list[torch.Tensor], count: int, precision) -> torch.Tensor:
+        """Forward and backward one mini-batch of ``count`` samples (its data variables in
+        ``batch``; generated values are drawn here); update after every ``interval`` of them.
         Returns the loss, not synced."""
-        batch = self.feeder.batch(indices)
+        batch = list(batch)
         if self.compiled.generated:
-            batch += generate(self.compiled, self.compiled.train_vars, len(indices),
-                              self.generator, self.device)
+            batch += generate(self.compiled, self.compiled.train_vars, count, self.generator,
+                              self.device)
+        if self.channels_last:
+            batch = [x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+                     for x in batch]
         with precision:
             loss = self.forward(*batch)
         if self.count % self.interval == 0:

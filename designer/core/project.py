@@ -17,19 +17,22 @@ from typing import Any, Callable
 import nodes
 from nodes.spec import number_text, quoted
 
-from designer.core.config import (DEVICES, MAX_BATCH, MAX_EPOCHS, MAX_SEED, OPTIMIZERS,
-                                   PRECISIONS, SCHEDULES, ExecutorConfig, MonitorConfig,
+from designer.core.config import (DEVICES, MAX_BATCH, MAX_EPOCHS, MAX_PROCESSES, MAX_SEED,
+                                   MAX_WORKERS, OPTIMIZERS, PRECISIONS, SCHEDULES,
+                                   SPEED_SWITCHES, ExecutorConfig, MonitorConfig,
                                    OptimizerConfig, TrainingConfig, TrainingReader,
                                    migrate_training)
 from designer.core.files import atomic_write, remove_stale_temps, size_text
 
-__all__ = ["DEVICES", "MAX_BATCH", "MAX_EPOCHS", "MAX_SEED", "OPTIMIZERS", "PRECISIONS",
-           "SCHEDULES", "ExecutorConfig", "MonitorConfig", "OptimizerConfig", "TrainingConfig"]
+__all__ = ["DEVICES", "MAX_BATCH", "MAX_EPOCHS", "MAX_PROCESSES", "MAX_SEED", "MAX_WORKERS",
+           "OPTIMIZERS", "PRECISIONS", "SCHEDULES", "SPEED_SWITCHES", "ExecutorConfig",
+           "MonitorConfig", "OptimizerConfig", "TrainingConfig"]
 
 FORMAT = "nn-designer-project"
 VERSION = 4
 SUFFIX = ".nnd"
 
+STREAMING = ("auto", "always", "never")  # when a dataset's images stream from their files
 # Training reads the "training" dataset and, when present, "validation"; a project may keep more
 # datasets under names of its own (a "test" set to evaluate on, say).
 DATASET_ROLES = ("training", "validation")
@@ -130,6 +133,8 @@ class Dataset:
     source: str
     shuffle: bool = True
     normalize: bool = False  # divide image pixel values by 255, as NNC's "Image normalization"
+    cache: bool = False  # decoded images kept in a memory-mapped file beside the CSV (NNC's)
+    stream: str = "auto"  # stream images from their files: auto (when large), always, never
 
 
 @dataclass
@@ -183,8 +188,7 @@ class Project:
                 }
                 for net in self.networks
             ],
-            "datasets": {key: {"source": d.source, "shuffle": d.shuffle, "normalize": d.normalize}
-                         for key, d in self.datasets.items()},
+            "datasets": {key: _dataset_dict(d) for key, d in self.datasets.items()},
             "training": self.training.to_dict(),
         }
 
@@ -199,6 +203,16 @@ class Project:
         atomic_write(target, self.to_json())
         self.path = target
         return target
+
+
+def _dataset_dict(d: Dataset) -> dict[str, Any]:
+    """A dataset's keys; those added after format 2 only when set, so older apps read it."""
+    out: dict[str, Any] = {"source": d.source, "shuffle": d.shuffle, "normalize": d.normalize}
+    if d.cache:
+        out["cache"] = True
+    if d.stream != "auto":
+        out["stream"] = d.stream
+    return out
 
 
 def to_json_props(props: dict[str, Any]) -> dict[str, Any]:
@@ -485,9 +499,14 @@ class _Reader:
             project.datasets[key] = Dataset(
                 source=self.get(ds, "source", str, where),
                 shuffle=self.get(ds, "shuffle", bool, where, True),
-                normalize=self.get(ds, "normalize", bool, where, False))
+                normalize=self.get(ds, "normalize", bool, where, False),
+                cache=self.get(ds, "cache", bool, where, False),
+                stream=self.get(ds, "stream", str, where, "auto"))
             if "\0" in project.datasets[key].source:
                 raise self.fail(f"{where}.source", "a file name cannot hold the NUL character")
+            if project.datasets[key].stream not in STREAMING:
+                raise self.fail(f"{where}.stream", f"{quoted(project.datasets[key].stream)} is "
+                                f"not one of {', '.join(STREAMING)}")
         training = self.get(d, "training", dict, "project", {})
         project.training = TrainingReader(self, DATASET_NAME).training(training)
         return project

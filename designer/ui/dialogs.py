@@ -87,3 +87,9 @@ def save_path(parent: QWidget | None, suggested: str) -> Path | None:
     if path.suffix not in (SUFFIX, NNC_SUFFIX):
         path = path.with_name(path.name + (NNC_SUFFIX if chosen == NNC_FILTER else SUFFIX))
     return path
+
+
+def run_folder(parent: QWidget | None, folder: str) -> Path | None:
+    """File → Watch Run…: the folder of one run (on a shared or synced disk)."""
+    path = QFileDialog.getExistingDirectory(parent, "Watch a run: choose its folder", folder)
+    return Path(path) if path else None

@@ -84,7 +84,8 @@ def read_datasets(ini: Ini, folder: Path, overrides: dict[str, str], sdcpath: Pa
         override = overrides.get(name, overrides.get(role))
         source, found = _locate(uri, override, folder, sdcpath, name, notes)
         out.by_role[role] = Dataset(source, shuffle=ini.flag(section, "Shuffle", True),
-                                    normalize=ini.flag(section, "ImageNormalization", False))
+                                    normalize=ini.flag(section, "ImageNormalization", False),
+                                    cache=ini.flag(section, "EnableCache", False))
         if not found:
             out.missing[role] = uri
         size = ini.integer(section, "NumData", 0, low=0)
@@ -343,8 +344,7 @@ def _whole(value: float) -> float | int:
 
 # ---- monitors, executors, the rest -------------------------------------------------------------
 
-def check_monitors_and_executors(ini: Ini, trained: str, networks: list[str],
-                                 notes: list[str]) -> None:
+def check_monitors_and_executors(ini: Ini, trained: str, notes: list[str]) -> None:
     """NNC's default monitors and executor are what this app does anyway; others are noted."""
     own = (trained, f"{trained}Validation", f"{trained}Runtime")
     for section in [s for s in ini.sections if re.fullmatch(r"Monitor_\d+", s)]:
