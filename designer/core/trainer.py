@@ -72,10 +72,14 @@ def train(project: Project, run_dir: str | Path | None = None, *, on_event: Emit
     record = _Record(on_event if dist.is_main else None, dist)
     saved = None
     try:
+        several = len(project.training.optimizers) > 1
+        if resume and several:
+            raise TrainingError("error", "a run of several optimizers keeps no checkpoint and "
+                                         "cannot be resumed; train it again", bad_input=True)
         if resume:
             saved = _checkpoint_of(run_dir)
         check_settings(project)
-        if dist.several and len(project.training.optimizers) > 1:
+        if dist.several and several:
             raise TrainingError("error", f"training.processes: several processes train a "
                                          f"project of one optimizer; this one has "
                                          f"{len(project.training.optimizers)}", bad_input=True)
@@ -614,9 +618,6 @@ class _Loop:
         """Take up the run where ``saved`` left it: weights, optimizer, position, best result
         and random state."""
         info, dist = saved.info, self.dist
-        if len(self.steps) > 1:
-            raise TrainingError("error", "a run of several optimizers cannot be resumed; "
-                                         "train it again", bad_input=True)
         if info["world_size"] != dist.world_size or info["batch_size"] != self.batch_size:
             raise TrainingError(
                 "error", f"the run trained with {info['world_size']} process(es) of batch "

@@ -3,6 +3,7 @@ taking turns with their own update intervals, monitors, executors, generated inp
 named errors of a configuration that cannot train."""
 import csv
 import json
+import threading
 
 import pytest
 import torch
@@ -201,3 +202,16 @@ def test_generated_inputs_are_arguments_the_runner_fills():
         project = gan()
         project.datasets.clear()
         prepare(project)
+
+
+def test_a_run_of_several_optimizers_stops_with_its_weights_and_says_it_cannot_resume(tmp_path):
+    stop = threading.Event()
+    result = train(gan(), tmp_path / "run", stop=stop,
+                   on_event=lambda e: stop.set() if e["event"] == "iteration" else None)
+    assert result.status == "stopped", result.message
+    assert (tmp_path / "run" / "last.safetensors").is_file()
+    assert not (tmp_path / "run" / "checkpoint.safetensors").exists()
+    again = train(gan(), tmp_path / "run", resume=True)
+    assert (again.status, again.bad_input) == ("failed", True)
+    assert again.message == ("a run of several optimizers keeps no checkpoint and cannot be "
+                             "resumed; train it again")
