@@ -31,6 +31,7 @@ from designer.core.distributed import Distributed, is_peer_loss, sync_batchnorm
 from designer.core.optim import ConfigError, make_schedule, optimizer_settings
 from designer.core.optimizer_step import OptimizerStep
 from designer.core.project import Project
+from designer.core.resumable import Resumable
 from designer.core.samples import Samples
 from designer.core.session import (Prepared, TrainingError, autocast, check_speed, prepare,
                                    score)
@@ -211,7 +212,7 @@ def check_settings(project: Project) -> None:
         raise TrainingError("error", str(e), bad_input=True) from None
 
 
-class _Loop:
+class _Loop(Resumable):
     """The training loop of one prepared run: the optimizers' steps in turn, epoch bookkeeping
     (monitors, best weights, image samples), checkpoints to resume from, and the share of each
     process when several train together (a project of one optimizer)."""
@@ -219,7 +220,6 @@ class _Loop:
     LAST_EVERY = 30.0  # seconds between saves of last.safetensors (also saved at the end)
     BEST_EVERY = 2.0  # seconds between saves of best.safetensors (also saved at the end)
     CHECKPOINT_EVERY = 30.0  # seconds between checkpoints, at a step (and when stopped)
-    STOP_POLL = 0.25  # seconds between looks for a stop file
 
     def __init__(self, prepared: Prepared, emit: Emit, stop: threading.Event,
                  dist: Distributed):
@@ -268,7 +268,6 @@ class _Loop:
                 if params and all(names[node_id] != n for n, _ in self.parametrised):
                     self.parametrised.append((names[node_id], params))
         self.sizes = torch.zeros(0)  # samples per global batch, the same every epoch
-        self.samples_per_epoch = 0  # (one left over may be skipped: see batches)
         self.start = time.monotonic()
         self.iteration = 0
         self.every = 1  # report every this many iterations: about EVENTS_PER_SECOND a second
@@ -341,7 +340,6 @@ class _Loop:
         # each step takes one batch in every process: the samples of the global batch
         self.sizes = torch.tensor([len(b) * dist.world_size for b in batches],
                                   dtype=torch.float32, device=p.device)
-        self.samples_per_epoch = int(self.sizes.sum().item())
         pids = dist.gather(torch.tensor([os.getpid()]), p.device)
         self.start = self._last_written = self._checkpointed = time.monotonic()
         self.start -= self.elapsed_before
@@ -451,22 +449,6 @@ class _Loop:
             if due and not last_in_epoch:
                 self.save_checkpoint(epoch, i + 1, first.losses)
         return True
-
-    def stop_requested(self) -> bool:
-        """The caller's stop event, a stop file in the run folder, or (for a process torchrun
-        started) the end of torchrun itself; looked for a few times a second: a file check
-        every step would cost more than a small network's step."""
-        if self.stop.is_set():
-            return True
-        now = time.monotonic()
-        if now - self._stop_polled < self.STOP_POLL:
-            return False
-        self._stop_polled = now
-        if self.log is not None and runs.stop_path(self.log.run_dir).exists():
-            self.stop.set()
-        if self._launcher is not None and os.getppid() != self._launcher:
-            self.stop.set()  # torchrun was killed: stop and save rather than train on, orphaned
-        return self.stop.is_set()
 
     def report(self, epoch: int, lr: float, gradients: bool) -> None:
         """The iteration's events: its losses, and the layers' gradient norms when
@@ -591,55 +573,6 @@ class _Loop:
         self._last_written = time.monotonic()
         self.emit({"event": "checkpoint", "epoch": epoch, "path": str(path.resolve()),
                    "best": False})
-
-    def save_checkpoint(self, epoch: int, position: int, losses: list[torch.Tensor]) -> None:
-        """Everything needed to go on after ``position`` batches of ``epoch``: every process
-        hands its random state to rank 0, which writes the checkpoint. A run of several
-        optimizers keeps none (it cannot be resumed; its weights are saved as usual)."""
-        if len(self.steps) > 1:
-            return
-        states = self.dist.gather(checkpoint.random_state(), self.p.device)
-        self._checkpointed = time.monotonic()
-        if not self.main:
-            return
-        self.flush_best()  # best.safetensors must match the best result the checkpoint keeps
-        info = {"epoch": epoch, "position": position, "iteration": self.iteration,
-                "epochs_done": self.epochs_done, "epochs": self.cfg.epochs,
-                "elapsed": time.monotonic() - self.start, "best_criterion": self._best_criterion,
-                "best_epoch": self.best_epoch, "best_val_error": self.best_val_error,
-                "world_size": self.dist.world_size, "batch_size": self.batch_size}
-        path = runs.checkpoint_path(self.log.run_dir)
-        checkpoint.save(path, self.p.compiled.layers, self.optimizer, info, losses, states,
-                        self.scaler)
-        self.emit({"event": "resume_point", "epoch": epoch, "position": position,
-                   "iteration": self.iteration, "path": str(path.resolve())})
-
-    def restore(self, saved: Checkpoint) -> None:
-        """Take up the run where ``saved`` left it: weights, optimizer, position, best result
-        and random state."""
-        info, dist = saved.info, self.dist
-        if info["world_size"] != dist.world_size or info["batch_size"] != self.batch_size:
-            raise TrainingError(
-                "error", f"the run trained with {info['world_size']} process(es) of batch "
-                         f"{info['batch_size']}; resume it with the same (this start has "
-                         f"{dist.world_size} of batch {self.batch_size}), or the batches differ",
-                bad_input=True)
-        try:
-            self.p.compiled.layers.load_state_dict(saved.model)
-            checkpoint.restore_optimizer(self.optimizer, saved)
-        except (RuntimeError, ValueError, KeyError) as e:
-            raise TrainingError("error", f"the checkpoint does not fit the run's network "
-                                         f"({str(e).splitlines()[0]})", bad_input=True) from None
-        if self.scaler is not None and info.get("scaler"):
-            self.scaler.load_state_dict(info["scaler"])
-        self.iteration, self.epochs_done = info["iteration"], info["epochs_done"]
-        self._best_criterion, self.best_epoch = info["best_criterion"], info["best_epoch"]
-        self.best_val_error, self.elapsed_before = info["best_val_error"], info["elapsed"]
-        self._resume = (info["epoch"], info["position"],
-                        list(saved.tensors["epoch_losses"].to(self.p.device).unbind()))
-        state = saved.random_state(dist.rank)
-        if state is not None:
-            checkpoint.set_random_state(state, info["random_layout"])
 
     def close(self) -> None:
         """End the data loaders' worker processes, if any."""
