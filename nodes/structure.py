@@ -5,6 +5,7 @@ block's layers copied Times times, a unit replaced by its network's layers), so 
 parameters and multiply-adds count the network as written out; a recurrent block is analysed
 per time step and unrolled by the compiler (``designer.core.expand``, ``designer.core.graph``).
 """
+from nodes.nnc import NncLayer, ignored, same
 from nodes.spec import LayerSpec, LazyModule, Prop, Shape, ShapeError, shape_text
 
 nn = LazyModule("torch.nn")
@@ -49,6 +50,7 @@ RepeatStart = LayerSpec(
     infer=_same,
     build=_identity,
     role="repeat_start",
+    nnc=NncLayer("RepeatStart", same("Times")),
 )
 
 RepeatEnd = LayerSpec(
@@ -59,6 +61,7 @@ RepeatEnd = LayerSpec(
     infer=_same,
     build=_identity,
     role="repeat_end",
+    nnc=NncLayer("RepeatEnd"),
 )
 
 RecurrentInput = LayerSpec(
@@ -72,6 +75,7 @@ RecurrentInput = LayerSpec(
     infer=_drop_axis,
     build=_identity,
     role="recurrent_input",
+    nnc=NncLayer("RecurrentInput", same("Axis")),
 )
 
 RecurrentOutput = LayerSpec(
@@ -84,6 +88,7 @@ RecurrentOutput = LayerSpec(
     infer=_not_alone,
     build=_identity,
     role="recurrent_output",
+    nnc=NncLayer("RecurrentOutput", same("Axis")),
 )
 
 Delay = LayerSpec(
@@ -105,6 +110,9 @@ Delay = LayerSpec(
     infer=lambda inputs, p: tuple(p["Size"]),
     build=_identity,
     role="delay",
+    # NNC's Initial.Dataset is read only when its generator is None, which ours lacks
+    nnc=NncLayer("Delay", same("Size", "Initial.Generator", "Initial.GeneratorMultiplier")
+                 + (ignored("Initial.Dataset", ""),), pins=("Initial",)),
 )
 
 Unit = LayerSpec(

@@ -26,9 +26,7 @@ MAX_PROPERTIES = 1_000
 MAX_INPUT_ROUNDS = 50
 
 # The structures this importer does not read yet: what each type is part of, for the list.
-_PART_OF = {"repeat_start": "repeat blocks", "repeat_end": "repeat blocks",
-            "recurrent_input": "recurrent loops", "recurrent_output": "recurrent loops",
-            "delay": "recurrent loops", "unit": "units (networks used as layers)",
+_PART_OF = {"unit": "units (networks used as layers)",
             "argument": "units (networks used as layers)"}
 STRUCTURES = {name: _PART_OF[spec.role] for name, spec in nodes.CATALOG.items()
               if spec.role in _PART_OF}
