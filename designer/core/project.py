@@ -23,12 +23,17 @@ SUFFIX = ".nnd"
 
 OPTIMIZERS = ("Adam", "AdamW", "SGD", "Momentum", "Nesterov", "RMSprop", "Adagrad", "Adadelta")
 SCHEDULES = ("constant", "exponential", "step", "cosine", "polynomial")
-DEVICES = ("auto", "cpu", "cuda", "mps")
+DEVICES = ("auto", "cpu", "cuda", "mps")  # and "cuda:N" for the N-th CUDA GPU (is_device)
 PRECISIONS = ("float", "half")
 # Training reads the "training" dataset and, when present, "validation"; a project may keep more
 # datasets under names of its own (a "test" set to evaluate on, say).
 DATASET_ROLES = ("training", "validation")
 DATASET_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def is_device(name: str) -> bool:
+    """A training.device value: one of DEVICES, or cuda:N for one GPU of several."""
+    return name in DEVICES or re.fullmatch(r"cuda:\d+", name) is not None
 
 
 class ProjectError(ValueError):
@@ -448,8 +453,9 @@ class _Reader:
         if cfg.schedule.get("type", "constant") not in SCHEDULES:
             raise self.fail("training.schedule.type",
                             f"{cfg.schedule.get('type')!r} is not one of {', '.join(SCHEDULES)}")
-        if cfg.device not in DEVICES:
-            raise self.fail("training.device", f"{cfg.device!r} is not one of {', '.join(DEVICES)}")
+        if not is_device(cfg.device):
+            raise self.fail("training.device", f"{cfg.device!r} is not one of "
+                            f"{', '.join(DEVICES)} (or cuda:N for the N-th GPU)")
         if cfg.precision not in PRECISIONS:
             raise self.fail("training.precision",
                             f"{cfg.precision!r} is not one of {', '.join(PRECISIONS)}")

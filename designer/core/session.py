@@ -21,7 +21,8 @@ from nodes import Prediction, shape_text
 from designer.core.analysis import analyze
 from designer.core.compiler import CompileError, Compiled, LossInfo, compile_network
 from designer.core.data import DataError, DataSet, open_dataset, split
-from designer.core.project import DATASET_ROLES, DEVICES, Network, Project, ProjectError
+from designer.core.project import (DATASET_ROLES, DEVICES, Network, Project, ProjectError,
+                                   is_device)
 
 FAILURE_KINDS = ("data", "diverged", "memory", "error")
 
@@ -41,25 +42,44 @@ class TrainingError(Exception):
 
 def resolve_device(choice: str = "auto") -> tuple[torch.device, str]:
     """The torch device for ``training.device`` and its name in words."""
-    if choice not in DEVICES:
+    if not is_device(choice):
         raise TrainingError("error", f"training.device: {choice!r} is not one of "
-                                     f"{', '.join(DEVICES)}", bad_input=True)
+                                     f"{', '.join(DEVICES)} (or cuda:N)", bad_input=True)
     has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if choice == "auto":
         choice = "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
-    if choice == "cuda":
+    if choice.startswith("cuda"):
         if not torch.cuda.is_available():
             build = "has no CUDA support" if torch.version.cuda is None else "finds no CUDA GPU"
-            raise TrainingError("error", f"training.device is cuda, but this PyTorch "
+            raise TrainingError("error", f"training.device is {choice}, but this PyTorch "
                                          f"({torch.__version__}) {build}; choose auto or cpu",
                                 bad_input=True)
-        return torch.device("cuda"), torch.cuda.get_device_name(0)
+        index = int(choice.partition(":")[2] or 0)
+        count = torch.cuda.device_count()
+        if index >= count:
+            raise TrainingError("error", f"training.device is {choice}, but this machine has "
+                                         f"{count} CUDA GPU{'s' * (count != 1)} (cuda:0 to "
+                                         f"cuda:{count - 1}); choose one of them or auto",
+                                bad_input=True)
+        return torch.device("cuda", index), torch.cuda.get_device_name(index)
     if choice == "mps":
         if not has_mps:
             raise TrainingError("error", "training.device is mps, but no Apple GPU is available; "
                                          "choose auto or cpu", bad_input=True)
         return torch.device("mps"), "Apple GPU (MPS)"
     return torch.device("cpu"), _cpu_name()
+
+
+def available_devices() -> list[tuple[str, str]]:
+    """(training.device value, what it is in words) for each device this machine has: the
+    CPU, each CUDA GPU by name, the Apple GPU."""
+    found = [("cpu", f"CPU ({_cpu_name()})")]
+    if torch.cuda.is_available():
+        for index in range(torch.cuda.device_count()):
+            found.append((f"cuda:{index}", f"{torch.cuda.get_device_name(index)} (cuda:{index})"))
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        found.append(("mps", "Apple GPU (MPS)"))
+    return found
 
 
 def _cpu_name() -> str:

@@ -25,7 +25,7 @@ import torch
 from designer.core import runs
 from designer.core.dataset_choice import add_dataset_option, apply_choices
 from designer.core.optim import ConfigError, make_optimizer, make_schedule, optimizer_settings
-from designer.core.project import DEVICES, Project, ProjectError, load
+from designer.core.project import DEVICES, Project, ProjectError, is_device, load
 from designer.core.session import Feeder, Prepared, TrainingError, autocast, prepare, score
 
 EVENTS_PER_SECOND = 20
@@ -395,9 +395,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, help="train this many epochs instead of the project's")
     p.add_argument("--batch-size", type=int, help="use this batch size instead of the project's")
     p.add_argument("--seed", type=int, help="use this random seed instead of the project's")
-    p.add_argument("--device", choices=DEVICES, help="train on this device instead of the "
-                                                     "project's choice")
+    p.add_argument("--device", type=_device, metavar="{" + ",".join(DEVICES) + ",cuda:N}",
+                   help="train on this device instead of the project's choice")
     add_dataset_option(p, "train on this dataset instead of the project's")
+
+
+def _device(text: str) -> str:
+    if not is_device(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(DEVICES)} or cuda:N")
+    return text
 
 
 def run(args: argparse.Namespace) -> int:
