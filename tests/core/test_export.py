@@ -9,6 +9,7 @@ dynamo exporter takes seconds per model.
 """
 import contextlib
 import io
+import os
 import json
 import subprocess
 import sys
@@ -563,3 +564,17 @@ def test_bad_opset_and_bad_network(tmp_path):
                                 "-o", str(tmp_path)])
     assert status == 2
     assert "Affine_2" in err and "OutShape" in err
+
+
+def test_an_export_leaves_only_its_files_with_the_users_permissions(tmp_path):
+    """The dynamo exporter writes the weights beside its file: nothing of that stays behind,
+    and the model is as readable as any file the user saves."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    status, out, err = run_cli(["export", str(PROJECTS / "iris_mlp.nnd"), "--format", "onnx",
+                                "--exporter", "dynamo", "-o", str(tmp_path / "iris.onnx")])
+    assert status == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["iris.onnx",
+                                                          "iris.preprocessing.json"]
+    for path in tmp_path.iterdir():
+        assert path.stat().st_mode & 0o777 == 0o666 & ~mask, path.name

@@ -179,3 +179,10 @@ def test_paths_resolve_against_the_project_folder(tmp_path):
     project = proj.from_dict(minimal())
     project.save(tmp_path / "p.nnd")
     assert project.resolve("data/index.csv") == tmp_path / "data" / "index.csv"
+
+
+def test_a_saved_project_gets_the_users_usual_permissions(tmp_path):
+    mask = os.umask(0o022)
+    os.umask(mask)
+    path = proj.from_dict(minimal()).save(tmp_path / "shared.nnd")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask  # not private to its owner
