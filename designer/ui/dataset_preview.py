@@ -190,7 +190,7 @@ class DatasetPreview(QWidget):
         table.setRowCount(len(variables))
         errors = []
         for row, info in enumerate(variables.values()):
-            values = (f"{info.minimum:g} … {info.maximum:g}" if info.minimum is not None
+            values = (f"{info.minimum:.4g} … {info.maximum:.4g}" if info.minimum is not None
                       else "–")
             if info.kind == "image" and info.counted == 1 and info.samples > 1:
                 values += " (first image)"

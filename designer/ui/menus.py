@@ -112,6 +112,13 @@ def build_toolbar(window: MainWindow) -> None:
     window.network_box_action = window.toolbar.addWidget(window.network_box)
     window.toolbar.addSeparator()
     window.toolbar.addActions([window.train_action, window.stop_action])
+    # The workspace tabs on a row of their own across the window, above the docks
+    window.addToolBarBreak()
+    tabs = window.addToolBar("Workspaces")
+    tabs.setObjectName("toolbar:workspaces")
+    tabs.setMovable(False)
+    tabs.toggleViewAction().setEnabled(False)  # the tabs are never hidden
+    tabs.addWidget(window.workspaces.bar)
 
 
 def show_shortcuts(window: MainWindow) -> None:

@@ -44,15 +44,25 @@ class _Runner(QRunnable):
 
     def run(self) -> None:
         try:
-            result = self.work(self.signals.progress.emit, self.stop.is_set)
+            result = self.work(self._progress, self.stop.is_set)
         except Cancelled:
-            self.signals.cancelled.emit()
+            _emit(self.signals.cancelled)
         except Exception as e:  # the user reads the message; the window keeps running
             if not isinstance(e, (ValueError, OSError)):
                 traceback.print_exc()
-            self.signals.failed.emit(str(e) or type(e).__name__)
+            _emit(self.signals.failed, str(e) or type(e).__name__)
         else:
-            self.signals.done.emit(result)
+            _emit(self.signals.done, result)
+
+    def _progress(self, done: int, total: int) -> None:
+        _emit(self.signals.progress, done, total)
+
+
+def _emit(signal, *args) -> None:
+    try:
+        signal.emit(*args)
+    except RuntimeError:  # the app quit while the work ran: there is no one left to tell
+        pass
 
 
 class Task(QObject):

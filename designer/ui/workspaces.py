@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Callable
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QStackedWidget, QTabBar, QVBoxLayout, QWidget
 
 EDIT, DATASET, CONFIG, TRAINING, EVALUATION = range(5)
 NAMES = ("Edit", "Dataset", "Config", "Training", "Evaluation")
@@ -21,22 +21,32 @@ TIPS = ("The network on the canvas, its problems and statistics",
         "How the trained network does, and trying it on a sample of your own")
 
 
-class Workspaces(QTabWidget):
+class Workspaces(QStackedWidget):
+    """The workspaces' pages; their tabs are ``bar``, which the window puts above everything
+    (the docks of Edit included), so the tabs stay in one place whichever workspace is shown."""
+
     entered = Signal(int)  # a workspace was shown (after its first build)
 
     def __init__(self, edit_page: QWidget, parent: QWidget | None = None):
         super().__init__(parent)
-        self.setDocumentMode(True)
-        font = self.tabBar().font()
+        self.bar = QTabBar()
+        self.bar.setDocumentMode(True)
+        self.bar.setExpanding(False)
+        font = self.bar.font()
         font.setPointSizeF(font.pointSizeF() * 1.1)
         font.setBold(True)
-        self.tabBar().setFont(font)
+        self.bar.setFont(font)
         self.pages = [edit_page] + [QWidget() for _ in NAMES[1:]]
         for index, (page, name) in enumerate(zip(self.pages, NAMES)):
-            self.addTab(page, name)
-            self.setTabToolTip(index, f"{TIPS[index]} (Ctrl+{index + 1})")
+            self.addWidget(page)
+            self.bar.addTab(name)
+            self.bar.setTabToolTip(index, f"{TIPS[index]} (Ctrl+{index + 1})")
         self._builders: dict[int, Callable[[QWidget], None]] = {}
+        self.bar.currentChanged.connect(self.setCurrentIndex)
         self.currentChanged.connect(self._shown)
+
+    def tabBar(self) -> QTabBar:  # noqa: N802 (as QTabWidget names it)
+        return self.bar
 
     def on_first_show(self, index: int, build: Callable[[QWidget], None]) -> None:
         self._builders[index] = build
@@ -52,6 +62,7 @@ class Workspaces(QTabWidget):
         self.setCurrentIndex(index)
 
     def _shown(self, index: int) -> None:
+        self.bar.setCurrentIndex(index)
         self.build(index)
         self.entered.emit(index)
 
