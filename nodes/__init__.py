@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import difflib
 
-from nodes import activation, basic, io, loss, normalization, others, pooling, recurrent
+from nodes import (activation, arithmetic, basic, binary, io, loss, maths, normalization, others,
+                   pooling, preprocess, recurrent)
 from nodes.spec import (VALUES, LayerSpec, OpsetNeed, Prediction, Prop, Shape, ShapeError,
-                        TargetSpec, shape_text)
+                        TargetSpec, quoted, shape_text)
 
-CATEGORIES = ("IO", "Basic", "Pooling", "Activation", "Normalization", "Recurrent", "Others", "Loss")
+CATEGORIES = ("IO", "Basic", "Pooling", "Activation", "Normalization", "Recurrent", "Arithmetic",
+              "Math", "Others", "Preprocess", "Loss")
 
 CATALOG: dict[str, LayerSpec] = {}
-for _module in (io, basic, pooling, activation, normalization, recurrent, others, loss):
+for _module in (io, basic, binary, pooling, activation, normalization, recurrent, arithmetic,
+                maths, others, preprocess, loss):
     for _spec in _module.SPECS:
         assert _spec.name not in CATALOG, f"duplicate layer {_spec.name}"
         assert _spec.category in CATEGORIES, f"{_spec.name}: unknown category {_spec.category}"
@@ -22,9 +25,9 @@ def get_spec(name: str) -> LayerSpec:
     try:
         return CATALOG[name]
     except KeyError:
-        close = difflib.get_close_matches(name, CATALOG, n=1)
+        close = difflib.get_close_matches(name[:100], CATALOG, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise KeyError(f"unknown layer type {name!r}{hint}") from None
+        raise KeyError(f"unknown layer type {quoted(name)}{hint}") from None
 
 
 __all__ = ["CATALOG", "CATEGORIES", "VALUES", "LayerSpec", "OpsetNeed", "Prediction", "Prop",

@@ -1,5 +1,6 @@
 """Activation layers: element-wise, shape preserving."""
-from nodes.spec import LayerSpec, LazyModule, Prop, Shape, ShapeError, numel
+from nodes.nnc import PARAMETER_SCOPE, NncLayer, fixed, ignored, learned, same
+from nodes.spec import LayerSpec, LazyModule, Prop, Shape, ShapeError, Weight, numel, shape_text
 
 modules = LazyModule("nodes.modules")
 nn = LazyModule("torch.nn")
@@ -10,9 +11,15 @@ def _same(inputs, p):
 
 
 def elementwise(name: str, help: str, build, props: tuple[Prop, ...] = (),
-                infer=_same, code_args=None) -> LayerSpec:
+                infer=_same, code_args=None, nnc: NncLayer | None = None, **facts) -> LayerSpec:
+    """An activation; NNC writes it under its name with our properties unless ``nnc`` says."""
     return LayerSpec(name=name, category="Activation", help=help, props=props, infer=infer,
-                     build=build, macs=lambda i, p, o: numel(o), code_args=code_args)
+                     build=build, macs=lambda i, p, o: numel(o), code_args=code_args,
+                     nnc=nnc or NncLayer(name, same(*(p.name for p in props))), **facts)
+
+
+IN_PLACE = ignored("InPlace", "*AutoInPlaceOnce")
+FIRST_AXIS = fixed("Axis", "0")
 
 
 def _axis1(name: str):
@@ -27,11 +34,14 @@ def _axis1(name: str):
 SELU_SCALE = 1.0507009873554804934193349852946
 SELU_ALPHA = 1.6732632423543772848170429916717
 
-ReLU = elementwise("ReLU", "max(0, x) element-wise.", lambda i, p: nn.ReLU())
+ReLU = elementwise("ReLU", "max(0, x) element-wise.", lambda i, p: nn.ReLU(),
+                   nnc=NncLayer("ReLU", (IN_PLACE,)))
 LeakyReLU = elementwise(
-    "LeakyReLU", "x for positive x, alpha·x for negative x.",
-    lambda i, p: nn.LeakyReLU(p["alpha"]),
-    props=(Prop("alpha", "float", 0.1, "Slope for negative inputs.", min=0),))
+    "LeakyReLU", "x for positive x, Alpha·x for negative x.",
+    lambda i, p: nn.LeakyReLU(p["Alpha"]),
+    props=(Prop("Alpha", "float", 0.1, "Slope for negative inputs.", min=0,
+                former_name="alpha"),),
+    nnc=NncLayer("LeakyReLU", same("Alpha") + (IN_PLACE,)))
 ELU = elementwise(
     "ELU", "x for positive x, Alpha·(exp(x) − 1) for negative x.",
     lambda i, p: nn.ELU(p["Alpha"]),
@@ -53,9 +63,33 @@ Sigmoid = elementwise("Sigmoid", "1 / (1 + exp(−x)) element-wise; outputs betw
                       lambda i, p: nn.Sigmoid())
 Softmax = elementwise(
     "Softmax", "Turns scores into probabilities that sum to 1 along the first axis.",
-    lambda i, p: modules.Softmax(), infer=_axis1("Softmax"))
+    lambda i, p: modules.Softmax(), infer=_axis1("Softmax"),
+    nnc=NncLayer("Softmax", (FIRST_AXIS,)))
 LogSoftmax = elementwise(
     "LogSoftmax", "Logarithm of Softmax along the first axis, computed stably.",
-    lambda i, p: modules.LogSoftmax(), infer=_axis1("LogSoftmax"))
+    lambda i, p: modules.LogSoftmax(), infer=_axis1("LogSoftmax"),
+    nnc=NncLayer("LogSoftmax", (FIRST_AXIS,)))
 
-SPECS = [ReLU, LeakyReLU, ELU, SELU, GELU, Swish, Tanh, Sigmoid, Softmax, LogSoftmax]
+
+
+def _prelu_infer(inputs: list[Shape], p: dict) -> Shape:
+    if p["BaseAxis"] >= len(inputs[0]):
+        raise ShapeError(f"BaseAxis {p['BaseAxis']} does not exist in the {shape_text(inputs[0])} "
+                         f"input (axes are 0..{len(inputs[0]) - 1})")
+    return inputs[0]
+
+
+PReLU = elementwise(
+    "PReLU", "x for positive x, slope·x for negative x, with a learned slope for each index of "
+             "BaseAxis (each map of C×H×W input with BaseAxis 0).",
+    lambda i, p: modules.PReLU(i[0][p["BaseAxis"]], p["BaseAxis"], len(i[0])),
+    props=(Prop("BaseAxis", "int", 0, "The axis whose every index has its own slope.", min=0),),
+    infer=_prelu_infer, code_args=lambda m: [m.weight.numel(), m.axis, m.rank],
+    params=lambda i, p, o: i[0][p["BaseAxis"]],
+    weights=(Weight("slope", "weight", "Constant", 0.25),),
+    nnc=NncLayer("PReLU", same("BaseAxis") + (fixed("Shared", "False", written=False),
+                                              PARAMETER_SCOPE) + learned("slope"),
+                 pins=("slope",)))
+
+
+SPECS = [ReLU, LeakyReLU, PReLU, ELU, SELU, GELU, Swish, Tanh, Sigmoid, Softmax, LogSoftmax]

@@ -1,11 +1,18 @@
 """Basic layers: fully connected and convolutions."""
 import math
 
-from nodes.spec import (LayerSpec, LazyModule, OpsetNeed, Prop, Shape, ShapeError, numel,
+from nodes.nnc import (BORDER_MODE, CONVOLUTION_PADDING, FIXED_BASE_AXIS, PARAMETER_SCOPE,
+                       NncLayer, fixed, learned, read_only, same)
+from nodes.spec import (LayerSpec, LazyModule, OpsetNeed, Prop, Shape, ShapeError, Weight, numel,
                         shape_text)
 
 modules = LazyModule("nodes.modules")
 nn = LazyModule("torch.nn")
+
+
+def conv_weights(initializer: str, fans: str = "conv") -> tuple[Weight, Weight]:
+    """W and b of a layer built as a torch convolution (attributes weight and bias)."""
+    return (Weight("W", "weight", initializer, 1.0, fans), Weight("b", "bias", "Constant", 0.0))
 
 
 def _affine_infer(inputs: list[Shape], p: dict) -> Shape:
@@ -26,6 +33,10 @@ Affine = LayerSpec(
     macs=lambda i, p, o: numel(i[0]) * numel(o),
     build=lambda i, p: modules.Affine(numel(i[0]), p["OutShape"], p["WithBias"]),
     code_args=lambda m: [m.linear.in_features, m.out_shape, m.linear.bias is not None],
+    weights=(Weight("W", "linear.weight", "NormalAffineGlorot", 1.0, "affine"),
+             Weight("b", "linear.bias", "Constant", 0.0)),
+    nnc=NncLayer("Affine", same("OutShape") + (FIXED_BASE_AXIS,) + same("WithBias")
+                 + (PARAMETER_SCOPE,) + learned("W", "b"), pins=("W", "b")),
     onnx_opset=OpsetNeed(13, "an OutShape of more than one axis needs Unflatten, which ONNX has "
                              "from opset 13", lambda props, inputs: len(props["OutShape"]) > 1),
 )
@@ -107,6 +118,12 @@ Convolution = LayerSpec(
     params=_conv_params,
     macs=_conv_macs,
     build=_conv_build,
+    weights=conv_weights("NormalConvolutionGlorot"),
+    nnc=NncLayer("Convolution", same("OutMaps", "KernelShape") + (BORDER_MODE,)
+                 + same("Padding", "Strides", "Dilation", "Group")
+                 + (fixed("ChannelLast", "False"), FIXED_BASE_AXIS) + same("WithBias")
+                 + (PARAMETER_SCOPE,) + learned("W", "b"), pins=("W", "b"),
+                 computed=CONVOLUTION_PADDING),
 )
 
 
@@ -155,6 +172,13 @@ DepthwiseConvolution = LayerSpec(
     params=_dwconv_params,
     macs=lambda i, p, o: numel(o) * math.prod(p["KernelShape"]),
     build=_dwconv_build,
+    weights=conv_weights("NormalConvolutionGlorot"),
+    nnc=NncLayer("DepthwiseConvolution",
+                 (read_only("OutMaps"),) + same("KernelShape") + (BORDER_MODE,)
+                 + same("Padding", "Strides", "Dilation") + (read_only("Group"),)
+                 + same("Multiplier") + (FIXED_BASE_AXIS,) + same("WithBias")
+                 + (PARAMETER_SCOPE,) + learned("W", "b"), pins=("W", "b"),
+                 computed=CONVOLUTION_PADDING),
 )
 
 
@@ -209,6 +233,10 @@ Deconvolution = LayerSpec(
     params=_deconv_params,
     macs=_deconv_macs,
     build=_deconv_build,
+    weights=conv_weights("NormalConvolutionHeForward", "deconv"),
+    nnc=NncLayer("Deconvolution", same("OutMaps", "KernelShape", "Padding", "Strides",
+                                       "Dilation", "Group") + (FIXED_BASE_AXIS,)
+                 + same("WithBias") + (PARAMETER_SCOPE,) + learned("W", "b"), pins=("W", "b")),
 )
 
 
@@ -228,6 +256,9 @@ Embed = LayerSpec(
     build=lambda i, p: modules.Embed(p["NumClass"], p["Shape"]),
     code_args=lambda m: [m.embedding.num_embeddings, m.embedding.embedding_dim],
     input_classes=lambda p: p["NumClass"],
+    weights=(Weight("W", "embedding.weight", "Uniform", 1.0, "embed"),),
+    nnc=NncLayer("Embed", same("NumClass", "Shape") + (PARAMETER_SCOPE,) + learned("W"),
+                 pins=("W",)),
 )
 
 SPECS = [Affine, Convolution, DepthwiseConvolution, Deconvolution, Embed]

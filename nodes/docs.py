@@ -16,12 +16,23 @@ def _prop(p) -> str:
     return f"`{p.name}`={default}"
 
 
+def _props(spec) -> str:
+    """The properties with their defaults; each learned tensor once, with its initializer (its
+    Initializer, InitializerMultiplier and LRateMultiplier properties go without saying)."""
+    own = {p.name for w in spec.weights for p in w.props()}
+    listed = [_prop(p) for p in spec.props if p.name not in own]
+    if spec.weights:
+        tensors = ", ".join(f"`{w.name}` {w.initializer} ×{w.multiplier:g}" for w in spec.weights)
+        listed.append(f"learned {tensors}")
+    return ", ".join(listed) or "—"
+
+
 def catalog_markdown() -> str:
     lines = ["| category | layer | properties (defaults) | what it does |", "| --- | --- | --- | --- |"]
     for category in CATEGORIES:
         for spec in CATALOG.values():
             if spec.category == category:
-                props = ", ".join(_prop(p) for p in spec.props) or "—"
+                props = _props(spec)
                 lines.append(f"| {category} | **{spec.name}** | {props} | "
                              f"{spec.help.replace('|', '/')} |")
     return "\n".join(lines)

@@ -1,4 +1,5 @@
 """IO layers: where dataset variables enter the network."""
+from nodes.nnc import NncLayer, fixed, ignored, same
 from nodes.spec import LayerSpec, LazyModule, Prop
 
 nn = LazyModule("torch.nn")
@@ -16,6 +17,8 @@ Input = LayerSpec(
     infer=lambda inputs, p: p["Size"],
     build=lambda inputs, p: nn.Identity(),
     is_input=True,
+    nnc=NncLayer("Input", same("Size", "Dataset") + (fixed("Generator", "None"),
+                                                      ignored("GeneratorMultiplier", "1.0"))),
 )
 
 SPECS = [Input]

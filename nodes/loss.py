@@ -1,10 +1,15 @@
 """Loss layers: each takes the prediction and a target bound to a dataset variable."""
+from nodes.nnc import NncLayer, fixed, same
+from nodes.nnc import target as nnc_target
 from nodes.spec import (VALUES, LayerSpec, LazyModule, Prediction, Prop, Shape, ShapeError,
                         TargetSpec, numel, shape_text)
 
 modules = LazyModule("nodes.modules")
 
-_TARGET = Prop("T.Dataset", "str", "y", "Name of the dataset variable holding the target.")
+
+def _target(name: str = "T.Dataset") -> Prop:
+    return Prop(name, "str", "y", "Name of the dataset variable holding the target.",
+                former_name="T.Dataset" if name != "T.Dataset" else "")
 
 
 def _scalar(inputs: list[Shape], p: dict) -> Shape:
@@ -28,11 +33,18 @@ def class_target(pred: Shape, p: dict) -> TargetSpec:
 
 def loss(name: str, help: str, build, target=same_shape_target, infer=_scalar,
          props: tuple[Prop, ...] = (), prediction: Prediction = VALUES,
-         code_args=None) -> LayerSpec:
-    return LayerSpec(name=name, category="Loss", help=help, props=(_TARGET,) + props,
-                     infer=infer, build=build, is_loss=True, target=target,
-                     prediction=prediction, code_args=code_args,
-                     macs=lambda i, p, o: numel(i[0]))
+         code_args=None, target_prop: str = "T.Dataset", nnc_head=()) -> LayerSpec:
+    """A loss; NNC writes ``nnc_head`` (then our other properties) before its target."""
+    pin = target_prop.split(".")[0]
+    nnc = NncLayer(name, tuple(nnc_head) + same(*(p.name for p in props)) + nnc_target(pin),
+                   pins=(pin,))
+    return LayerSpec(name=name, category="Loss", help=help,
+                     props=(_target(target_prop),) + props, infer=infer, build=build,
+                     is_loss=True, target=target, prediction=prediction, code_args=code_args,
+                     macs=lambda i, p, o: numel(i[0]), target_prop=target_prop, nnc=nnc)
+
+
+_FIRST_AXIS = fixed("Axis", "0")
 
 
 SquaredError = loss("SquaredError", "Mean squared error against the target (regression).",
@@ -40,8 +52,8 @@ SquaredError = loss("SquaredError", "Mean squared error against the target (regr
 AbsoluteError = loss("AbsoluteError", "Mean absolute error against the target (regression).",
                      lambda i, p: modules.AbsoluteError())
 HuberLoss = loss(
-    "HuberLoss", "Half the squared error for differences below Delta, linear above it "
-                 "(regression that is robust to outliers; half of NNC's value).",
+    "HuberLoss", "The squared error for differences d below Delta, Delta·(2|d| − Delta) above "
+                 "it (regression that is robust to outliers).",
     lambda i, p: modules.HuberLoss(p["Delta"]),
     props=(Prop("Delta", "float", 1.0, "Difference at which the loss turns linear.",
                 min=1e-6),),
@@ -63,7 +75,7 @@ SoftmaxCrossEntropy = loss(
     "Softmax + cross entropy of class scores against a class index (classification). "
     "Feed it raw scores, not probabilities.",
     lambda i, p: modules.SoftmaxCrossEntropy(), target=class_target,
-    infer=_class_infer,
+    infer=_class_infer, nnc_head=(_FIRST_AXIS,),
     prediction=Prediction("scores", "raw class scores (logits); apply softmax over axis 1 for "
                                     "probabilities, the predicted class is the argmax",
                           pick="argmax"))
@@ -71,14 +83,15 @@ CategoricalCrossEntropy = loss(
     "CategoricalCrossEntropy",
     "Cross entropy of class probabilities (e.g. after Softmax) against a class index.",
     lambda i, p: modules.CategoricalCrossEntropy(), target=class_target,
-    infer=_class_infer,
+    infer=_class_infer, nnc_head=(_FIRST_AXIS,),
     prediction=Prediction("probabilities", "class probabilities (they sum to 1 over axis 1); "
                                            "the predicted class is the argmax", pick="argmax"))
 KLMultinomial = loss(
     "KLMultinomial",
     "Kullback-Leibler divergence of the predicted probabilities from target probabilities.",
     lambda i, p: modules.KLMultinomial(),
-    prediction=Prediction("probabilities", "a probability distribution over axis 1"))
+    prediction=Prediction("probabilities", "a probability distribution over axis 1"),
+    target_prop="q.Dataset", nnc_head=(fixed("BaseAxis", "0"),))
 
 SPECS = [SquaredError, AbsoluteError, HuberLoss, BinaryCrossEntropy, SigmoidCrossEntropy,
          SoftmaxCrossEntropy, CategoricalCrossEntropy, KLMultinomial]

@@ -1,7 +1,22 @@
 """Normalization layers: rescale activations to zero mean and unit variance."""
-from nodes.spec import LayerSpec, LazyModule, Prop, Shape, ShapeError, numel, shape_text
+from nodes.nnc import PARAMETER_SCOPE, NncLayer, fixed, learned, not_learned, same
+from nodes.spec import LayerSpec, LazyModule, Prop, Shape, ShapeError, Weight, numel, shape_text
 
 nn = LazyModule("torch.nn")
+
+
+# the learned shift and scale, built as torch's bias and weight
+SHIFT_SCALE = (Weight("beta", "bias", "Constant", 0.0), Weight("gamma", "weight", "Constant", 1.0))
+
+
+def _nnc(name: str, *head) -> NncLayer:
+    return NncLayer(name, tuple(head) + (PARAMETER_SCOPE,) + learned("beta", "gamma"),
+                    pins=("beta", "gamma"))
+
+
+# NNC's batch axis -1 (0 with the batch axis counted) and channel axis 0: as ours
+_PER_SAMPLE = fixed("BatchAxis", "-1")
+_CHANNELS_FIRST = fixed("ChannelAxis", "0")
 
 
 def _epsilon() -> Prop:
@@ -37,6 +52,13 @@ BatchNormalization = LayerSpec(
     params=lambda i, p, o: 2 * i[0][0],
     macs=lambda i, p, o: numel(o),
     build=_batchnorm_build,
+    weights=SHIFT_SCALE,
+    nnc=NncLayer("BatchNormalization",
+                 (fixed("Axes", "0"),) + same("DecayRate", "Epsilon")
+                 + (fixed("BatchStat", "True"), PARAMETER_SCOPE) + learned("beta", "gamma")
+                 + not_learned("mean", "Constant", "0.0", "0.0")
+                 + not_learned("var", "Constant", "0.0", "0.0"),
+                 pins=("beta", "gamma", "mean", "var")),
 )
 
 
@@ -50,6 +72,8 @@ LayerNormalization = LayerSpec(
     params=lambda i, p, o: 2 * numel(i[0]),
     macs=lambda i, p, o: numel(o),
     build=lambda i, p: nn.LayerNorm(tuple(i[0]), eps=p["Epsilon"]),
+    weights=SHIFT_SCALE,
+    nnc=_nnc("LayerNormalization", _PER_SAMPLE, *same("Epsilon")),
 )
 
 
@@ -78,6 +102,8 @@ InstanceNormalization = LayerSpec(
     params=lambda i, p, o: 2 * i[0][0],
     macs=lambda i, p, o: numel(o),
     build=_instancenorm_build,
+    weights=SHIFT_SCALE,
+    nnc=_nnc("InstanceNormalization", _CHANNELS_FIRST, _PER_SAMPLE, *same("Epsilon")),
 )
 
 
@@ -107,6 +133,9 @@ GroupNormalization = LayerSpec(
     params=lambda i, p, o: 2 * i[0][0],
     macs=lambda i, p, o: numel(o),
     build=lambda i, p: nn.GroupNorm(p["NumGroups"], i[0][0], eps=p["Epsilon"]),
+    weights=SHIFT_SCALE,
+    nnc=_nnc("GroupNormalization", _CHANNELS_FIRST, _PER_SAMPLE,
+             *same("NumGroups", "Epsilon")),
 )
 
 SPECS = [BatchNormalization, LayerNormalization, InstanceNormalization, GroupNormalization]

@@ -1,5 +1,6 @@
 """Other layers: dropout, reshaping, joining and element-wise arithmetic."""
 from nodes.basic import fmt_shape
+from nodes.nnc import TRAINING_ONLY, NncLayer, NncProp, ignored, same
 from nodes.spec import LayerSpec, LazyModule, Prop, Shape, ShapeError, numel, shape_text
 
 modules = LazyModule("nodes.modules")
@@ -18,6 +19,7 @@ Dropout = LayerSpec(
     props=(Prop("P", "float", 0.5, "Probability of zeroing a value (0 to 1).", min=0.0, max=1.0),),
     infer=_same,
     build=lambda i, p: nn.Dropout(p["P"]),
+    nnc=NncLayer("Dropout", same("P") + TRAINING_ONLY),
 )
 
 
@@ -38,6 +40,7 @@ Reshape = LayerSpec(
     infer=_reshape_infer,
     build=lambda i, p: modules.Reshape(p["OutShape"]),
     code_args=lambda m: [m.out_shape],
+    nnc=NncLayer("Reshape", same("OutShape")),
 )
 
 Flatten = LayerSpec(
@@ -46,6 +49,9 @@ Flatten = LayerSpec(
     help="Flattens each sample into a vector: 16×5×5 becomes 400.",
     infer=lambda i, p: (numel(i[0]),),
     build=lambda i, p: nn.Flatten(),
+    # NNC's editor has no Flatten: a Reshape to one axis says the same (and reads back as one)
+    nnc=NncLayer("Reshape", (NncProp("OutShape"),), reads=False,
+                 write=lambda props, inputs: {"OutShape": str(numel(inputs[0]))}),
 )
 
 
@@ -67,6 +73,7 @@ Transpose = LayerSpec(
     infer=_transpose_infer,
     build=lambda i, p: modules.Transpose(p["Axes"]),
     code_args=lambda m: [tuple(a - 1 for a in m.axes[1:])],
+    nnc=NncLayer("Transpose", same("Axes")),
 )
 
 
@@ -103,6 +110,7 @@ Slice = LayerSpec(
     build=lambda i, p: modules.Slice(p["Start"], p["Stop"], p["Step"]),
     code_args=lambda m: [tuple(s.start for s in m.index), tuple(s.stop for s in m.index),
                          tuple(s.step for s in m.index)],
+    nnc=NncLayer("Slice", same("Start", "Stop", "Step")),
 )
 
 
@@ -110,11 +118,10 @@ def _concat_infer(inputs: list[Shape], p: dict) -> Shape:
     if not inputs:
         raise ShapeError("Concatenate needs at least one input")
     axis, first = p["Axis"], inputs[0]
-    shapes = ", ".join(shape_text(s) for s in inputs)
     for shape in inputs:
         if len(shape) != len(first):
-            raise ShapeError(f"inputs {shapes} must all have the same number "
-                             f"of axes")
+            raise ShapeError(f"inputs {shape_text(first)} and {shape_text(shape)} must have the "
+                             "same number of axes")
     if axis >= len(first):
         raise ShapeError(f"Axis {axis} does not exist in {shape_text(first)} "
                          f"input (axes are 0..{len(first) - 1})")
@@ -135,10 +142,11 @@ Concatenate = LayerSpec(
     infer=_concat_infer,
     build=lambda i, p: modules.Concatenate(p["Axis"]),
     code_args=lambda m: [m.axis - 1],
+    nnc=NncLayer("Concatenate", same("Axis"), multiple=True),
 )
 
 
-def _binary_infer(layer: str):
+def broadcast_infer(layer: str):
     def infer(inputs: list[Shape], p: dict) -> Shape:
         a, b = inputs
         if len(a) != len(b):
@@ -156,9 +164,10 @@ Add2 = LayerSpec(
     category="Others",
     help="Adds its two inputs element-wise (e.g. a residual connection).",
     inputs=("x0", "x1"),
-    infer=_binary_infer("Add2"),
+    infer=broadcast_infer("Add2"),
     build=lambda i, p: modules.Add2(),
     macs=lambda i, p, o: numel(o),
+    nnc=NncLayer("Add2", (ignored("InPlace", "*AutoInPlace"),), multiple=True),
 )
 
 Mul2 = LayerSpec(
@@ -166,9 +175,10 @@ Mul2 = LayerSpec(
     category="Others",
     help="Multiplies its two inputs element-wise.",
     inputs=("x0", "x1"),
-    infer=_binary_infer("Mul2"),
+    infer=broadcast_infer("Mul2"),
     build=lambda i, p: modules.Mul2(),
     macs=lambda i, p, o: numel(o),
+    nnc=NncLayer("Mul2", multiple=True),
 )
 
 Identity = LayerSpec(
@@ -177,6 +187,68 @@ Identity = LayerSpec(
     help="Passes its input through unchanged; useful to name a point in the network.",
     infer=_same,
     build=lambda i, p: nn.Identity(),
+    nnc=NncLayer("Identity"),
 )
 
-SPECS = [Dropout, Reshape, Flatten, Transpose, Slice, Concatenate, Add2, Mul2, Identity]
+
+
+def _pad_infer(inputs: list[Shape], p: dict) -> Shape:
+    x, widths = inputs[0], p["PadWidth"]
+    if len(widths) % 2 or len(widths) > 2 * len(x):
+        raise ShapeError(f"PadWidth {fmt_shape(widths)} must be (before, after) pairs for at "
+                         f"most the {len(x)} axes of the {shape_text(x)} input")
+    first = len(x) - len(widths) // 2
+    out = list(x)
+    for i in range(len(widths) // 2):
+        if p["Mode"] == "reflect" and x[first + i] == 1 and widths[2 * i] + widths[2 * i + 1]:
+            raise ShapeError(f"axis {first + i} has one value, which cannot be reflected")
+        out[first + i] += widths[2 * i] + widths[2 * i + 1]
+    return tuple(out)
+
+
+Pad = LayerSpec(
+    name="Pad",
+    category="Others",
+    help="Pads the last axes: PadWidth holds (before, after) pairs, the first pair for the "
+         "first padded axis; filled with ConstantValue, a mirror image (reflect) or the edge "
+         "value repeated.",
+    props=(
+        Prop("PadWidth", "shape", (0, 0, 0, 0), "Values added before and after, per axis "
+                                                "(1,1,2,2 pads the last two axes).", min=0),
+        Prop("Mode", "choice", "constant", "constant, reflect (mirror without repeating the "
+                                           "edge) or repeat (the edge value).",
+             choices=("constant", "reflect", "repeat")),
+        Prop("ConstantValue", "float", 0.0, "The value constant mode pads with."),
+    ),
+    infer=_pad_infer,
+    build=lambda i, p: modules.Pad(p["PadWidth"], p["Mode"], p["ConstantValue"]),
+    code_args=lambda m: [tuple(w for pair in m.pairs for w in pair), m.mode, m.value],
+    nnc=NncLayer("Pad", same("PadWidth", "Mode", "ConstantValue")),
+)
+
+
+def axes_infer(inputs: list[Shape], p: dict) -> Shape:
+    """The input's shape, once each of Axes is an axis of it."""
+    x, axes = inputs[0], p["Axes"]
+    if len(set(axes)) != len(axes):
+        raise ShapeError(f"Axes {fmt_shape(axes)} names an axis twice")
+    if any(a >= len(x) for a in axes):
+        raise ShapeError(f"Axes {fmt_shape(axes)} goes past the {shape_text(x)} input "
+                         f"(axes are 0..{len(x) - 1})")
+    return x
+
+
+Flip = LayerSpec(
+    name="Flip",
+    category="Others",
+    help="Reverses the order of the values along each of Axes.",
+    props=(Prop("Axes", "shape", (0,), "The axes to reverse, counting from 0.", min=0),),
+    infer=axes_infer,
+    build=lambda i, p: modules.Flip(p["Axes"]),
+    code_args=lambda m: [tuple(a - 1 for a in m.axes)],
+    nnc=NncLayer("Flip", same("Axes")),
+)
+
+
+SPECS = [Dropout, Reshape, Flatten, Transpose, Slice, Concatenate, Add2, Mul2, Identity, Pad,
+         Flip]

@@ -2,6 +2,7 @@
 import math
 
 from nodes.basic import _spatial_props, fmt_shape
+from nodes.nnc import NncLayer, fixed, same
 from nodes.spec import LayerSpec, LazyModule, Prop, Shape, ShapeError, numel, shape_text
 
 modules = LazyModule("nodes.modules")
@@ -59,11 +60,27 @@ def _pool_props() -> tuple[Prop, ...]:
     )
 
 
+def pool_caveats(props: dict) -> list[str]:
+    """NNC sizes a pooling without IgnoreBorder as ⌈(in + 2p)/s⌉ whatever the kernel; torch's
+    ceil mode, which we follow, agrees only when each kernel is at most its stride."""
+    if props["IgnoreBorder"] or all(k <= s for k, s in zip(props["KernelShape"],
+                                                           props["Strides"])):
+        return []
+    return ["IgnoreBorder=False with a KernelShape larger than Strides: the output size may "
+            "differ from NNC's (it rounds ⌈(size + 2·Padding)/Strides⌉)"]
+
+
+def pool_nnc(name: str, *extra) -> NncLayer:
+    return NncLayer(name, same("KernelShape", "Strides", "IgnoreBorder", "Padding") + extra,
+                    caveats=pool_caveats)
+
+
 MaxPooling = LayerSpec(
     name="MaxPooling", category="Pooling",
     help="Outputs the maximum of each local region.",
     props=_pool_props(), infer=_pool_infer("MaxPooling"), build=_pool_build("max"),
     macs=lambda i, p, o: math.prod(o) * math.prod(p["KernelShape"]),
+    nnc=pool_nnc("MaxPooling", fixed("ChannelLast", "False")),
 )
 
 AveragePooling = LayerSpec(
@@ -71,6 +88,7 @@ AveragePooling = LayerSpec(
     help="Outputs the average of each local region (padding zeros count in the average).",
     props=_pool_props(), infer=_pool_infer("AveragePooling"), build=_pool_build("avg"),
     macs=lambda i, p, o: math.prod(o) * math.prod(p["KernelShape"]),
+    nnc=pool_nnc("AveragePooling", fixed("ChannelLast", "False"), fixed("IncludingPad", "True")),
 )
 
 
@@ -87,6 +105,46 @@ GlobalAveragePooling = LayerSpec(
     help="Averages each map over its last two axes: C×H×W becomes C×1×1.",
     infer=_gap_infer, build=lambda i, p: modules.GlobalAveragePooling(),
     macs=lambda i, p, o: numel(i[0]),
+    nnc=NncLayer("GlobalAveragePooling"),
 )
 
-SPECS = [MaxPooling, AveragePooling, GlobalAveragePooling]
+
+
+def _sum_pool_build(inputs: list[Shape], p: dict):
+    spatial, out = inputs[0][1:], _pool_infer("SumPooling")(inputs, p)[1:]
+    extra = tuple(max(0, (o - 1) * s + k - (n + 2 * pd)) for n, o, k, s, pd in
+                  zip(spatial, out, p["KernelShape"], p["Strides"], p["Padding"]))
+    return modules.SumPooling(inputs[0][0], p["KernelShape"], p["Strides"], p["Padding"], extra)
+
+
+SumPooling = LayerSpec(
+    name="SumPooling", category="Pooling",
+    help="Outputs the sum of each local region.",
+    props=_pool_props(), infer=_pool_infer("SumPooling"), build=_sum_pool_build,
+    macs=lambda i, p, o: math.prod(o) * math.prod(p["KernelShape"]),
+    code_args=lambda m: [m.maps, m.kernel, m.stride, m.padding, m.extra],
+    nnc=pool_nnc("SumPooling"),
+)
+
+
+def _unpool_infer(inputs: list[Shape], p: dict) -> Shape:
+    x, kernel = inputs[0], p["KernelShape"]
+    if len(kernel) > len(x):
+        raise ShapeError(f"KernelShape {fmt_shape(kernel)} has more values than the "
+                         f"{shape_text(x)} input has axes")
+    lead = len(x) - len(kernel)
+    return tuple(x[:lead]) + tuple(d * k for d, k in zip(x[lead:], kernel))
+
+
+Unpooling = LayerSpec(
+    name="Unpooling", category="Pooling",
+    help="Enlarges the last axes by repeating each value KernelShape times (2,2 doubles the "
+         "height and width).",
+    props=(Prop("KernelShape", "shape", (2, 2), "How many times each value is repeated, per "
+                                                "axis (the last axes).", min=1),),
+    infer=_unpool_infer, build=lambda i, p: modules.Unpooling(p["KernelShape"]),
+    code_args=lambda m: [m.kernel],
+    nnc=NncLayer("Unpooling", same("KernelShape")),
+)
+
+SPECS = [MaxPooling, AveragePooling, GlobalAveragePooling, SumPooling, Unpooling]

@@ -6,10 +6,47 @@ from __future__ import annotations
 
 import importlib
 import math
+import reprlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from nodes.nnc import NncLayer
+
 Shape = tuple[int, ...]
+
+# No layer size, kernel, stride or padding needs more, and torch's kernels take 32-bit sizes
+# in places (a pooling stride of 10**18 fails inside torch).
+MAX_WHOLE = 2**31 - 1
+MAX_AXES = 16  # values in one shape property (a sample of 16 axes is already exotic)
+QUOTE_LIMIT = 60  # characters of a user's value quoted in a message
+
+
+class _Quoter(reprlib.Repr):
+    def __init__(self):
+        super().__init__()
+        self.maxstring = self.maxother = QUOTE_LIMIT
+        self.maxlevel, self.maxlist, self.maxtuple, self.maxdict = 3, 6, 6, 4
+
+    def repr_int(self, x, level):
+        return number_text(x)
+
+
+_QUOTER = _Quoter()
+
+
+def quoted(value: Any) -> str:
+    """``repr(value)`` cut to a readable length, whatever the value (a string of a million
+    characters, a list nested a thousand deep, a 5,000-digit number)."""
+    text = _QUOTER.repr(value)
+    return text if len(text) <= 2 * QUOTE_LIMIT else text[:2 * QUOTE_LIMIT - 1] + "…"
+
+
+def number_text(number: int) -> str:
+    """A whole number as text, however large: ``123``, or ``a 5000-digit number``."""
+    if abs(number) < 10**30:
+        return str(number)
+    digits = int(abs(number).bit_length() * math.log10(2)) + 1
+    return f"{'-' if number < 0 else ''}a {digits}-digit number"
 
 
 class ShapeError(ValueError):
@@ -32,6 +69,7 @@ class Prop:
     max: float | None = None
     choices: tuple[str, ...] = ()
     allow_empty: bool = False  # for ``shape``: an empty tuple is a valid value
+    former_name: str = ""  # its name in project format 2 (the migration to 3 renames it)
 
     def parse(self, value: Any) -> Any:
         """Return the value converted to this property's type, or raise ValueError with a hint."""
@@ -43,10 +81,11 @@ class Prop:
                 value = value.strip()
             try:
                 number = int(value)
-            except (TypeError, ValueError):
-                raise ValueError(f"{self.name} must be a whole number, not {value!r}") from None
+            except (TypeError, ValueError, OverflowError):
+                raise ValueError(f"{self.name} must be a whole number, not {quoted(value)}") \
+                    from None
             if isinstance(value, float) and value != number:
-                raise ValueError(f"{self.name} must be a whole number, not {value!r}")
+                raise ValueError(f"{self.name} must be a whole number, not {quoted(value)}")
             self._check_range(number)
             return number
         if kind == "float":
@@ -54,8 +93,8 @@ class Prop:
                 raise ValueError(f"{self.name} must be a number")
             try:
                 number = float(value)
-            except (TypeError, ValueError):
-                raise ValueError(f"{self.name} must be a number, not {value!r}") from None
+            except (TypeError, ValueError, OverflowError):
+                raise ValueError(f"{self.name} must be a number, not {quoted(value)}") from None
             if not math.isfinite(number):
                 raise ValueError(f"{self.name} must be a finite number")
             self._check_range(number)
@@ -67,25 +106,28 @@ class Prop:
                 return value.strip().lower() in ("true", "1")
             if isinstance(value, int) and value in (0, 1):
                 return bool(value)
-            raise ValueError(f"{self.name} must be True or False, not {value!r}")
+            raise ValueError(f"{self.name} must be True or False, not {quoted(value)}")
         if kind == "shape":
             return self._parse_shape(value)
         if kind == "choice":
-            text = str(value)
-            if text not in self.choices:
-                raise ValueError(f"{self.name} must be one of {', '.join(self.choices)}, not {text!r}")
-            return text
+            if not isinstance(value, str) or value not in self.choices:
+                listed = ", ".join(self.choices)
+                if len(listed) > 100:  # a long list (initializers) would drown the value
+                    listed = f"{', '.join(self.choices[:4])}, … ({len(self.choices)} choices)"
+                raise ValueError(f"{self.name} must be one of {listed}, not {quoted(value)}")
+            return value
         if kind == "str":
             if not isinstance(value, str):
-                raise ValueError(f"{self.name} must be text, not {value!r}")
+                raise ValueError(f"{self.name} must be text, not {quoted(value)}")
             return value
         raise AssertionError(f"unknown property kind {kind}")
 
     def _check_range(self, number: float) -> None:
         if self.min is not None and number < self.min:
             raise ValueError(f"{self.name} must be at least {_fmt(self.min)}, not {_fmt(number)}")
-        if self.max is not None and number > self.max:
-            raise ValueError(f"{self.name} must be at most {_fmt(self.max)}, not {_fmt(number)}")
+        highest = MAX_WHOLE if self.max is None and self.kind in ("int", "shape") else self.max
+        if highest is not None and number > highest:
+            raise ValueError(f"{self.name} must be at most {_fmt(highest)}, not {_fmt(number)}")
 
     def _parse_shape(self, value: Any) -> Shape:
         if isinstance(value, str):
@@ -94,19 +136,21 @@ class Prop:
             try:
                 items = tuple(int(p) for p in parts)
             except ValueError:
-                raise ValueError(
-                    f"{self.name} must be whole numbers separated by commas, like 3,3; got {value!r}"
-                ) from None
+                raise ValueError(f"{self.name} must be whole numbers separated by commas, like "
+                                 f"3,3; got {quoted(value)}") from None
         elif isinstance(value, (list, tuple)):
             if any(isinstance(v, bool) or not isinstance(v, int) for v in value):
-                raise ValueError(f"{self.name} must be whole numbers, got {list(value)!r}")
+                raise ValueError(f"{self.name} must be whole numbers, got {quoted(list(value))}")
             items = tuple(value)
         elif isinstance(value, int) and not isinstance(value, bool):
             items = (value,)
         else:
-            raise ValueError(f"{self.name} must be a shape like 3,3, not {value!r}")
+            raise ValueError(f"{self.name} must be a shape like 3,3, not {quoted(value)}")
         if not items and not self.allow_empty:
             raise ValueError(f"{self.name} must not be empty")
+        if len(items) > MAX_AXES:
+            raise ValueError(f"{self.name} has {len(items)} values; at most {MAX_AXES} are "
+                             "allowed")
         for v in items:
             self._check_range(v)
         return items
@@ -119,6 +163,8 @@ class Prop:
 
 
 def _fmt(number: float) -> str:
+    if isinstance(number, int):
+        return number_text(number)
     return str(int(number)) if float(number).is_integer() else str(number)
 
 
@@ -152,6 +198,47 @@ def numel(shape: Shape) -> int:
 
 def _zero(inputs: list[Shape], props: dict, out: Shape) -> int:
     return 0
+
+
+initializers = LazyModule("nodes.initializers")
+
+# NNC's initializers (nnabla's names). "Affine"/"Convolution" ones scale by the layer's fans.
+INITIALIZERS = ("Normal", "Uniform", "Constant", "NormalAffineHeForward",
+                "NormalAffineHeBackward", "NormalAffineGlorot", "UniformAffineGlorot",
+                "NormalConvolutionHeForward", "NormalConvolutionHeBackward",
+                "NormalConvolutionGlorot", "UniformConvolutionGlorot")
+
+
+@dataclass(frozen=True)
+class Weight:
+    """A learned tensor of a layer, under NNC's name for it (W, b, beta, gamma, slope).
+
+    Each gives its layer three properties, as NNC has them: ``<name>.Initializer`` and
+    ``<name>.InitializerMultiplier`` (its initial values) and ``<name>.LRateMultiplier``
+    (its learning rate is the optimizer's times this factor; 0 freezes it).
+    """
+
+    name: str
+    attr: str  # the parameter in the built torch module, e.g. "linear.weight"
+    initializer: str  # the default, one of INITIALIZERS
+    multiplier: float = 1.0  # the default InitializerMultiplier
+    # how the layer's fans read from this tensor's shape (for the fan-scaled initializers):
+    # "affine" (out, in), "conv" (out, in/group, kernel…), "deconv" (in, out/group, kernel…),
+    # "embed" (classes, size); "" for a tensor that does not define them (a bias)
+    fans: str = ""
+
+    def props(self) -> tuple[Prop, ...]:
+        return (
+            Prop(f"{self.name}.Initializer", "choice", self.initializer,
+                 f"How {self.name} starts: Normal N(0, m), Uniform U(−m, m), Constant m, or "
+                 "scaled by the layer's fan-in and fan-out (He, Glorot) times m.",
+                 choices=INITIALIZERS),
+            Prop(f"{self.name}.InitializerMultiplier", "float", self.multiplier,
+                 f"m: the scale of {self.name}'s initializer."),
+            Prop(f"{self.name}.LRateMultiplier", "float", 1.0,
+                 f"{self.name} learns at the optimizer's learning rate times this factor; 0 "
+                 "freezes it (NNC's own trainer only tells 0 from more than 0).", min=0.0),
+        )
 
 
 @dataclass(frozen=True)
@@ -208,7 +295,7 @@ class LayerSpec:
     multi_input: bool = False  # the one input port takes several links, in link order
     params: Callable[[list[Shape], dict, Shape], int] = _zero
     macs: Callable[[list[Shape], dict, Shape], int] = _zero
-    # Losses: the target is the dataset variable named by the ``T.Dataset`` property.
+    # Losses: the target is the dataset variable named by ``target_prop``.
     is_loss: bool = False
     target: Callable[[Shape, dict], "TargetSpec"] | None = None
     prediction: Prediction = VALUES  # losses: what their prediction input means
@@ -221,7 +308,25 @@ class LayerSpec:
     # Layers whose module is a class of nodes/modules.py with constructor arguments: those
     # arguments read back from a built module (the PyTorch code export writes them).
     code_args: Callable[[Any], list] | None = None
+    # Losses: the property naming the dataset variable that holds the target.
+    target_prop: str = "T.Dataset"
+    # The learned tensors, each with its initializer and learning-rate properties (appended to
+    # ``props``); tensors of the module not listed here learn at the optimizer's rate.
+    weights: tuple[Weight, ...] = ()
+    nnc: NncLayer | None = None  # how Neural Network Console writes it; None: NNC lacks it
     examples: tuple[dict, ...] = field(default_factory=tuple)
+
+    def __post_init__(self):
+        extra = tuple(p for w in self.weights for p in w.props())
+        object.__setattr__(self, "props", tuple(self.props) + extra)
+
+    def module(self, inputs: list[Shape], props: dict):
+        """The layer's torch module with its weights initialised as its properties say (from
+        torch's random generator, so a seed fixes them)."""
+        built = self.build(inputs, props)
+        if self.weights:
+            initializers.initialize(built, self.weights, props)
+        return built
 
     @property
     def prop_map(self) -> dict[str, Prop]:
@@ -235,7 +340,7 @@ class LayerSpec:
         props = self.prop_map
         unknown = sorted(set(raw) - set(props))
         if unknown:
-            raise ValueError(f"{self.name} has no property {unknown[0]!r}")
+            raise ValueError(f"{self.name} has no property {quoted(unknown[0])}")
         out = self.defaults()
         for key, value in raw.items():
             out[key] = props[key].parse(value)

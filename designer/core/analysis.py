@@ -12,8 +12,19 @@ from typing import Any
 
 import nodes
 from nodes import Shape, ShapeError, shape_text
+from nodes.spec import MAX_AXES, number_text, numel, quoted
 
+from designer.core.files import size_text
 from designer.core.project import Network
+
+# What one network may ask for, so that every size is known to be buildable before anything is
+# allocated: one sample's output of one layer (8 GiB of float32; torch indexes some kernels with
+# 32-bit numbers), and the weights of the whole network (64 GiB of float32, more than the memory
+# of the largest single GPU; training needs about four times that with Adam).
+MAX_VALUES = 2**31 - 1
+MAX_PARAMS = 2**34
+BYTES_PER_VALUE = 4
+NAMES_LISTED = 3  # names a message lists before "and N more"
 
 
 @dataclass
@@ -69,6 +80,44 @@ class Analysis:
     @property
     def total_macs(self) -> int:
         return sum(i.macs for i in self.nodes.values())
+
+
+def listing(names: list[str], last: str = " and ") -> str:
+    """``A and B``, ``A, B and C``, ``A, B, C and 9997 more``: names, in bounded length."""
+    if len(names) <= 1:
+        return "".join(names)
+    if len(names) <= NAMES_LISTED:
+        return f"{', '.join(names[:-1])}{last}{names[-1]}"
+    return f"{', '.join(names[:NAMES_LISTED])} and {len(names) - NAMES_LISTED} more"
+
+
+def _plain(name: str) -> str:
+    """A name as is when it reads well, else quoted and cut."""
+    return name if name.isprintable() and 0 < len(name) <= NAME_SHOWN else quoted(name)
+
+
+NAME_SHOWN = 40
+
+
+def count_text(count: int) -> str:
+    return f"{count:,}" if count < 10**30 else number_text(count)
+
+
+def size_problem(shape: Shape, params: int) -> str | None:
+    """Why a layer with this output and these weights cannot be built, or None."""
+    if len(shape) > MAX_AXES:
+        return (f"its output would have {len(shape)} axes; a layer may produce at most "
+                f"{MAX_AXES}")
+    values = numel(shape)
+    if values > MAX_VALUES:
+        return (f"its output would hold {count_text(values)} values per sample "
+                f"({size_text(values * BYTES_PER_VALUE)}); a layer may produce at most "
+                f"{count_text(MAX_VALUES)} ({size_text(MAX_VALUES * BYTES_PER_VALUE)}) per sample")
+    if params > MAX_PARAMS:
+        return (f"its weights would hold {count_text(params)} parameters "
+                f"({size_text(params * BYTES_PER_VALUE)}); a network may hold at most "
+                f"{count_text(MAX_PARAMS)} ({size_text(MAX_PARAMS * BYTES_PER_VALUE)})")
+    return None
 
 
 _MEMO: dict[tuple, tuple] = {}
@@ -145,10 +194,17 @@ def analyze(network: Network, variables: dict[str, Shape] | None = None) -> Anal
     order = _topological(network, incoming, outgoing)
     ordered = set(order)
     on_cycle = [n for n in network.nodes if n.id not in ordered]
-    cycle_names = " → ".join(n.name for n in on_cycle)
+    cycle_names = " → ".join(n.name for n in on_cycle[:NAMES_LISTED])
+    if len(on_cycle) > NAMES_LISTED:
+        cycle_names += f" → … ({len(on_cycle) - NAMES_LISTED} more)"
     for node in on_cycle:
         problem(node, f"is part of a cycle ({cycle_names}); a network must flow one way")
     _infer_shapes(order, by_id, specs, frozen, incoming, info, problem)
+    total = sum(i.params for i in info.values())
+    if total > MAX_PARAMS:
+        problem(None, f"the network would hold {count_text(total)} parameters "
+                      f"({size_text(total * BYTES_PER_VALUE)}); a network may hold at most "
+                      f"{count_text(MAX_PARAMS)} ({size_text(MAX_PARAMS * BYTES_PER_VALUE)})")
     _check_losses(network, specs, info, incoming, outgoing, problem, by_id, variables)
     return Analysis(info, problems, order)
 
@@ -186,7 +242,9 @@ def _infer_shapes(order, by_id, specs, frozen, incoming, info, problem) -> None:
             continue
         ni.inputs = shapes
         ni.shape, ni.params, ni.macs, error = _node_result(spec, ni.props, frozen[node_id], shapes)
+        error = error or size_problem(ni.shape, ni.params)  # before anything is allocated
         if error:
+            ni.shape, ni.params, ni.macs = None, 0, 0  # nothing downstream builds on it
             problem(node, error)
 
 
@@ -219,15 +277,15 @@ def _input_shapes(node, spec, links, by_id, info, problem) -> list[Shape] | None
                 problem(node, f"input {port_name} is not connected")
                 return None
             if len(at_port) > 1:
-                sources = ", ".join(by_id[k.src].name for k in at_port)
+                sources = listing([by_id[k.src].name for k in at_port], ", ")
                 problem(node, f"input {port_name} has {len(at_port)} links ({sources}); "
                               "it takes one")
                 return None
             ordered.append(at_port[0])
-        extra = [k for k in links if k.port >= len(spec.inputs)]
+        extra = [k for k in links if not 0 <= k.port < len(spec.inputs)]
         if extra:
             problem(node, f"{spec.name} has {len(spec.inputs)} input(s); a link goes to port "
-                          f"{extra[0].port}")
+                          f"{count_text(extra[0].port)}")
             return None
     shapes = []
     for link in ordered:
@@ -252,11 +310,12 @@ def _check_losses(network, specs, info, incoming, outgoing, problem, by_id, vari
         for link in incoming[loss.id]:
             fed_by.setdefault(link.src, []).append(loss)
     for src_id, group in fed_by.items():
+        group = list({loss.id: loss for loss in group}.values())  # k links from one loss: once
         if len(group) > 1:
-            names = " and ".join(n.name for n in group)
+            names = listing([n.name for n in group])
             for loss in group:
-                problem(loss, f"{names} both take {by_id[src_id].name}'s output; "
-                              "one prediction feeds one loss")
+                problem(loss, f"{names} {'both' if len(group) == 2 else 'all'} take "
+                              f"{by_id[src_id].name}'s output; one prediction feeds one loss")
 
     if variables is None:
         return
@@ -267,23 +326,23 @@ def _check_losses(network, specs, info, incoming, outgoing, problem, by_id, vari
         if spec.is_input:
             var = ni.props["Dataset"]
             if var not in variables:
-                problem(node, f"dataset variable {var!r} does not exist "
-                              f"(the dataset has {', '.join(sorted(variables))})")
+                problem(node, f"dataset variable {quoted(var)} does not exist "
+                              f"(the dataset has {listing(sorted(map(_plain, variables)), ', ')})")
             elif tuple(variables[var]) != tuple(ni.props["Size"]):
                 problem(node, f"Size is {shape_text(ni.props['Size'])} but dataset variable "
-                              f"{var!r} holds {shape_text(variables[var])} per sample",
+                              f"{quoted(var)} holds {shape_text(variables[var])} per sample",
                         Fix(node.id, node.name, "Size", list(variables[var])))
         elif spec.is_loss and ni.inputs and ni.shape is not None:
-            var = ni.props["T.Dataset"]
+            var = ni.props[spec.target_prop]
             expected = spec.target(ni.inputs[0], ni.props)
             if var not in variables:
-                problem(node, f"target variable {var!r} does not exist "
-                              f"(the dataset has {', '.join(sorted(variables))})")
+                problem(node, f"target variable {quoted(var)} does not exist "
+                              f"(the dataset has {listing(sorted(map(_plain, variables)), ', ')})")
             elif tuple(variables[var]) != tuple(expected.shape):
                 scorer = output_layer(network, info, node.id) if expected.kind == "float" \
                     else None
                 problem(node, f"expects {expected.describe()} as target, but dataset variable "
-                              f"{var!r} holds {shape_text(variables[var])} per sample",
+                              f"{quoted(var)} holds {shape_text(variables[var])} per sample",
                         scorer and Fix(scorer, by_id[scorer].name, "OutShape",
                                        list(variables[var])))
 

@@ -19,13 +19,15 @@ COMMANDS = {
     "evaluate": ("designer.core.evaluation", "evaluate a trained run on the validation data"),
     "export": ("designer.core.export.command",
                "export a network to ONNX, PyTorch code or weights"),
+    "import-nnc": ("designer.core.nnc.command",
+                   "open a Neural Network Console project (.sdcproj) as a project"),
     "new": ("designer.core.templates", "write a new project from a template"),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    listing = "\n".join(f"  {name:<10}{text}" for name, (_, text) in COMMANDS.items())
+    listing = "\n".join(f"  {name:<12}{text}" for name, (_, text) in COMMANDS.items())
     top = argparse.ArgumentParser(
         prog="python -m designer", description="Design, train and export neural networks.",
         epilog=f"commands:\n{listing}\n\n'python -m designer COMMAND --help' describes one.",

@@ -12,6 +12,8 @@ Both are plain ``nn.Module``s: ONNX export, ``torch.compile`` and ``gm.code`` ju
 """
 from __future__ import annotations
 
+import builtins
+import functools
 import keyword
 import re
 from dataclasses import dataclass
@@ -20,8 +22,10 @@ import torch
 from torch import fx, nn
 
 import nodes
+from nodes.initializers import parameter
 
-from designer.core.analysis import Analysis, analyze
+from designer.core.analysis import Analysis, Problem, analyze, count_text
+from designer.core.files import available_memory, size_text
 from designer.core.project import Network
 
 
@@ -56,15 +60,29 @@ class Compiled:
     analysis: Analysis
     attr_of: dict[str, str]  # node id -> attribute name of its module
     input_shapes: dict[str, tuple[int, ...]]  # per-sample shape of each input variable
+    # (learning-rate factor, parameters) per factor, from the layers' <tensor>.LRateMultiplier;
+    # frozen tensors (factor 0) are left out and need no gradient
+    param_groups: list[tuple[float, list[nn.Parameter]]]
 
 
-_RESERVED = set(dir(nn.Module)) | {"layers"}
+@functools.cache
+def _reserved() -> frozenset[str]:
+    """Names a layer or variable must not take: what Python, fx's generated code, nn.Module and
+    fx.GraphModule already mean by them (a layer named ``graph`` or ``training`` would replace
+    the module's own attribute)."""
+    module = fx.GraphModule(nn.Module(), fx.Graph())
+    return frozenset(set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins))
+                     | set(dir(module)) | set(vars(module)) | set(vars(nn.Module()))
+                     | {"self", "torch", "fx_pytree", "pytree", "inf", "nan", "device",
+                        "layers"})
 
 
-def _identifier(name: str, taken: set[str]) -> str:
-    ident = re.sub(r"\W", "_", name) or "layer"
-    if ident[0].isdigit() or keyword.iskeyword(ident) or ident in _RESERVED:
-        ident = f"layer_{ident}"
+def _identifier(name: str, taken: set[str], prefix: str = "layer") -> str:
+    """A Python identifier for ``name`` that means nothing else in the generated module; the
+    user's name stays as it is everywhere the user sees it."""
+    ident = re.sub(r"\W", "_", name, flags=re.ASCII) or prefix
+    if ident[0].isdigit() or ident[0] == "_" or ident in _reserved():
+        ident = f"{prefix}_{ident}"
     base, i = ident, 2
     while ident in taken:
         ident, i = f"{base}_{i}", i + 1
@@ -78,17 +96,7 @@ def compile_network(network: Network, analysis: Analysis | None = None) -> Compi
     if not analysis.ok:
         raise CompileError(analysis.problems)
     by_id = {n.id: n for n in network.nodes}
-    layers = nn.Module()
-    attr_of: dict[str, str] = {}
-    taken: set[str] = set()
-    for node_id in analysis.order:
-        node, info = by_id[node_id], analysis.nodes[node_id]
-        spec = nodes.get_spec(node.type)
-        if spec.is_input:
-            continue
-        attr = _identifier(node.name, taken)
-        attr_of[node_id] = attr
-        layers.add_module(attr, spec.build(info.inputs, info.props))
+    layers, attr_of = _build_layers(analysis, by_id)
 
     loss_nodes = [by_id[i] for i in analysis.order if nodes.get_spec(by_id[i].type).is_loss]
     feeds = {}
@@ -105,7 +113,7 @@ def compile_network(network: Network, analysis: Analysis | None = None) -> Compi
         info = analysis.nodes[loss.id]
         pred = by_id[feeds[loss.id][0].src]
         spec = nodes.get_spec(loss.type)
-        losses.append(LossInfo(loss.name, loss.type, pred.name, info.props["T.Dataset"],
+        losses.append(LossInfo(loss.name, loss.type, pred.name, info.props[spec.target_prop],
                                spec.target(info.inputs[0], info.props), spec.prediction))
     train_vars = list(input_vars) + [v for v in dict.fromkeys(l.target for l in losses)
                                      if v not in input_vars]
@@ -124,7 +132,77 @@ def compile_network(network: Network, analysis: Analysis | None = None) -> Compi
     train_gm = fx.GraphModule(layers, train, class_name="TrainingGraph")
     infer_gm = fx.GraphModule(layers, infer, class_name="InferenceGraph")
     return Compiled(layers, train_gm, infer_gm, input_vars, train_vars,
-                    [by_id[i].name for i in output_ids], losses, analysis, attr_of, var_shapes)
+                    [by_id[i].name for i in output_ids], losses, analysis, attr_of, var_shapes,
+                    _param_groups(layers, by_id, attr_of, analysis))
+
+
+def _param_groups(layers: nn.Module, by_id: dict, attr_of: dict[str, str],
+                  analysis: Analysis) -> list[tuple[float, list[nn.Parameter]]]:
+    """Each parameter's learning-rate factor; frozen ones stop asking for gradients."""
+    factor: dict[int, float] = {}
+    for node_id, attr in attr_of.items():
+        module, props = layers.get_submodule(attr), analysis.nodes[node_id].props
+        for weight in nodes.get_spec(by_id[node_id].type).weights:
+            tensor = parameter(module, weight.attr)
+            if tensor is not None:
+                factor[id(tensor)] = props[f"{weight.name}.LRateMultiplier"]
+    groups: dict[float, list[nn.Parameter]] = {}
+    for tensor in layers.parameters():
+        multiplier = factor.get(id(tensor), 1.0)
+        if multiplier == 0:
+            tensor.requires_grad_(False)
+        else:
+            groups.setdefault(multiplier, []).append(tensor)
+    return list(groups.items())
+
+
+def _build_layers(analysis: Analysis, by_id: dict) -> tuple[nn.Module, dict[str, str]]:
+    """The layer modules, named after the nodes. All are first built without memory (on
+    torch's meta device) to check each holds what the analysis promised and that together they
+    fit in the memory this machine has; only then are the weights allocated."""
+    built = [(by_id[i], nodes.get_spec(by_id[i].type), analysis.nodes[i]) for i in analysis.order]
+    built = [(node, spec, info) for node, spec, info in built if not spec.is_input]
+    with torch.device("meta"):
+        sizes = [_check_promise(node, spec, info) for node, spec, info in built]
+    available = available_memory()
+    if sizes and available is not None and sum(sizes) > available:
+        largest, node = max(zip(sizes, (node for node, _, _ in built)), key=lambda x: x[0])
+        raise CompileError([Problem(node.id, node.name, (
+            f"the network's weights need {size_text(sum(sizes))} ({node.name} alone "
+            f"{size_text(largest)}) but this machine has {size_text(available)} of memory "
+            "available; make the layers smaller"))])
+    layers = nn.Module()
+    attr_of: dict[str, str] = {}
+    taken: set[str] = set()
+    for node, spec, info in built:
+        attr_of[node.id] = attr = _identifier(node.name, taken)
+        layers.add_module(attr, spec.module(info.inputs, info.props))
+    return layers, attr_of
+
+
+_PROBED: dict[tuple, tuple[int, int, int]] = {}  # layer, properties, inputs -> its counts
+
+
+def _check_promise(node, spec, info) -> int:
+    """Bytes the layer's weights take, from a module built on the meta device (the caller's
+    context); CompileError when it holds more than the analysis said (parameters as counted,
+    buffers at most one more than those: BatchNorm keeps 2C + 1). Layers alike are built once:
+    networks repeat their blocks."""
+    key = (spec.name, repr(sorted(info.props.items())), tuple(info.inputs))
+    if key not in _PROBED:
+        if len(_PROBED) > 10_000:
+            _PROBED.clear()
+        probe = spec.build(info.inputs, info.props)
+        tensors = [*probe.parameters(), *probe.buffers()]
+        _PROBED[key] = (sum(p.numel() for p in probe.parameters()),
+                        sum(t.numel() for t in tensors),
+                        sum(t.numel() * t.element_size() for t in tensors))
+    params, values, size = _PROBED[key]
+    if params != info.params or values > 2 * info.params + 1:
+        raise CompileError([Problem(node.id, node.name, (
+            f"{spec.name} builds {count_text(values)} values where the analysis promised "
+            f"{count_text(info.params)} parameters; nothing was allocated"))])
+    return size
 
 
 def _input_variables(analysis: Analysis, by_id: dict) -> dict[str, tuple[int, ...]]:
@@ -152,7 +230,7 @@ def _ancestors(ids: list[str], feeds: dict) -> set[str]:
 def _build_graph(network, analysis, by_id, feeds, attr_of, variables, keep, outputs, losses):
     graph = fx.Graph()
     taken: set[str] = set()
-    placeholders = {v: graph.placeholder(_identifier(v, taken)) for v in variables}
+    placeholders = {v: graph.placeholder(_identifier(v, taken, "var")) for v in variables}
     value: dict[str, fx.Node] = {}
     for node_id in analysis.order:
         if node_id not in keep:
@@ -164,7 +242,7 @@ def _build_graph(network, analysis, by_id, feeds, attr_of, variables, keep, outp
             continue
         args = [value[k.src] for k in feeds.get(node_id, [])]
         if spec.is_loss:
-            args.append(placeholders[analysis.nodes[node_id].props["T.Dataset"]])
+            args.append(placeholders[analysis.nodes[node_id].props[spec.target_prop]])
         value[node_id] = graph.call_module(attr_of[node_id], tuple(args))
     if losses:
         total = value[losses[0].id]

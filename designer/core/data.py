@@ -27,9 +27,14 @@ from pathlib import Path
 import numpy as np
 
 from nodes import shape_text
+from nodes.spec import quoted
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff")
+from designer.core.cells import (CSV_MEMORY_FACTOR, IMAGE_SUFFIXES, check_file, csv_problem,
+                                  is_number, number_problem, read_array, read_image, reason)
+from designer.core.files import available_memory, size_text
+
 EMBEDDED_PREFIX = "embedded:"
+MAX_INDEX_DIGITS = 9  # x__123456789 is the largest vector index a header may name
 
 
 class DataError(ValueError):
@@ -98,6 +103,12 @@ def open_dataset(source: str, folder: str | os.PathLike | None = None,
     """
     if source.startswith(EMBEDDED_PREFIX):
         return embedded(source[len(EMBEDDED_PREFIX):])
+    if "\0" in source:
+        raise DataError(f"{quoted(source)}: a file name cannot hold the NUL character")
+    if source.startswith("{SDCPATH}") or "\\" in source:
+        raise DataError(f"{source}: a dataset of Neural Network Console on Windows, which is "
+                        "not on this computer; point the project at a local copy of the CSV "
+                        "file (Neural Network Console's dataset format)")
     path = Path(source)
     if not path.is_absolute() and folder is not None:
         path = Path(folder) / path
@@ -132,7 +143,7 @@ def split(data: DataSet, fraction: float, seed: int) -> tuple[DataSet, DataSet]:
 
 # ---- the CSV format --------------------------------------------------------------------------
 
-_HEADER = re.compile(r"(?P<name>[^:]*?)(?:__(?P<index>\d+))?(?::(?P<label>.*))?")
+_HEADER = re.compile(r"(?P<name>[^:]*?)(?:__(?P<index>[0-9]+))?(?::(?P<label>.*))?", re.DOTALL)
 
 
 @dataclass
@@ -179,13 +190,14 @@ def _csv_text(path: str | os.PathLike) -> tuple[Path, str]:
             raise DataError(f"{path}: a dataset folder must hold index.csv")
         path = path / "index.csv"
     try:
+        check_file(path, CSV_MEMORY_FACTOR)
         return path, path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise DataError(f"{path}: dataset file not found") from None
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not a CSV text file (byte {e.start} is not UTF-8)") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror})") from None
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
 
 
 def _csv_rows(text: str, path: Path) -> tuple[list[_Column], list[list[str]], list[int]]:
@@ -196,6 +208,8 @@ def _csv_rows(text: str, path: Path) -> tuple[list[_Column], list[list[str]], li
     except StopIteration:
         raise DataError(f"{path}: the file is empty; the first line must name the variables, "
                         "e.g. x:image,y:label") from None
+    except csv.Error as e:
+        raise DataError(f"{path}: line 1: {csv_problem(e)}") from None
     columns = _parse_header(header, path)
     rows: list[list[str]] = []
     lines: list[int] = []
@@ -209,7 +223,7 @@ def _csv_rows(text: str, path: Path) -> tuple[list[_Column], list[list[str]], li
             if "end of data" in str(e):
                 raise DataError(f"{path}: line {start}: a quote (\") opened here is never "
                                 "closed") from None
-            raise DataError(f"{path}: line {reader.line_num}: {e}") from None
+            raise DataError(f"{path}: line {reader.line_num}: {csv_problem(e)}") from None
         if not row:
             continue
         if len(row) != len(columns):
@@ -228,12 +242,16 @@ def _parse_header(header: list[str], path: Path) -> list[_Column]:
         match = _HEADER.fullmatch(cell)
         name = match["name"] if match else ""
         if not name.strip():
-            raise DataError(f"{path}: line 1, column {i + 1}: header {cell!r} names no variable; "
-                            "write NAME, NAME:LABEL or NAME__INDEX:LABEL, e.g. x:image")
+            raise DataError(f"{path}: line 1, column {i + 1}: header {quoted(cell)} names no "
+                            "variable; write NAME, NAME:LABEL or NAME__INDEX:LABEL, e.g. x:image")
         if name != name.strip():
-            raise DataError(f"{path}: line 1, column {i + 1}: header {cell!r} has spaces around "
-                            f"the variable name, which would become part of it; write "
-                            f"{name.strip()!r}")
+            raise DataError(f"{path}: line 1, column {i + 1}: header {quoted(cell)} has spaces "
+                            f"around the variable name, which would become part of it; write "
+                            f"{quoted(name.strip())}")
+        if match["index"] is not None and len(match["index"]) > MAX_INDEX_DIGITS:
+            raise DataError(f"{path}: line 1, column {i + 1}: header {quoted(cell)} has an "
+                            f"index of {len(match['index'])} digits; indices run from 0 to the "
+                            "number of columns of the variable")
         index = int(match["index"]) if match["index"] is not None else None
         columns.append(_Column(i, cell, name, index, match["label"] or ""))
     return columns
@@ -244,151 +262,111 @@ def _check_indices(name: str, group: list[_Column], path: Path) -> list[_Column]
     if len(group) == 1 and group[0].index is None:
         return group
     plain = [c for c in group if c.index is None]
+    short = name if name.isprintable() and len(name) <= 40 else "NAME"
     if plain:
-        raise DataError(f"{path}: line 1: variable {name!r} has column {plain[0].header!r} "
-                        f"without an index beside indexed columns; write {name}__0, "
-                        f"{name}__1, ...")
+        raise DataError(f"{path}: line 1: variable {quoted(name)} has column "
+                        f"{quoted(plain[0].header)} without an index beside indexed columns; "
+                        f"write {short}__0, {short}__1, ...")
     by_index: dict[int, _Column] = {}
     for c in group:
         if c.index in by_index:
-            raise DataError(f"{path}: line 1: columns {by_index[c.index].header!r} and "
-                            f"{c.header!r} both hold {name}__{c.index}")
+            raise DataError(f"{path}: line 1: columns {quoted(by_index[c.index].header)} and "
+                            f"{quoted(c.header)} both hold {short}__{c.index}")
         by_index[c.index] = c
     missing = sorted(set(range(len(group))) - set(by_index))
     if missing:
-        raise DataError(f"{path}: line 1: variable {name!r} has no column {name}__{missing[0]}; "
-                        f"its indices must run 0 to {len(group) - 1} without gaps")
+        raise DataError(f"{path}: line 1: variable {quoted(name)} has no column "
+                        f"{short}__{missing[0]}; its indices must run 0 to {len(group) - 1} "
+                        "without gaps")
     return [by_index[i] for i in range(len(group))]
 
 
 def _cell_error(path: Path, line: int, column: _Column, message: str) -> DataError:
-    return DataError(f"{path}: line {line}, column {column.header!r}: {message}")
+    return DataError(f"{path}: line {line}, column {quoted(column.header)}: {message}")
 
 
 def _read_numbers(group: list[_Column], rows, lines, path: Path) -> np.ndarray:
     """N × len(group) float32 values; names the first cell that is not a finite number."""
     table = [[row[c.position] for c in group] for row in rows]
     try:
-        values = np.array(table, dtype=np.float32)
-    except ValueError:
+        with np.errstate(over="ignore"):  # a number beyond float32 is named below
+            values = np.array(table, dtype=np.float32)
+    except (ValueError, OverflowError):
         values = None
     if values is None or not np.isfinite(values).all():
         for r, row in enumerate(table):
             for c, cell in enumerate(row):
-                if not _finite(cell):
-                    what = "is empty" if not cell.strip() else f"{cell!r} is not a number"
-                    if cell.strip() and _is_number(cell):
-                        what = f"{cell!r} is not a finite number"
-                    raise _cell_error(path, lines[r], group[c], what)
+                problem = number_problem(cell)
+                if problem:
+                    raise _cell_error(path, lines[r], group[c], problem)
+        # numpy refused a spelling Python reads (1_000, full-width digits)
+        values = np.array([[float(cell) for cell in row] for row in table], dtype=np.float32)
     return values
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _finite(text: str) -> bool:
-    return _is_number(text) and np.isfinite(float(text))
 
 
 def _read_cells(name: str, column: _Column, rows, lines, path: Path) -> tuple[np.ndarray, bool]:
     """One column: numbers (N×1), images (N×C×H×W uint8) or data CSV files (N×R×C)."""
     first = rows[0][column.position]
-    if _is_number(first) or not first.strip():
+    if is_number(first) or not first.strip():
         return _read_numbers([column], rows, lines, path), False
     suffix = Path(first.strip()).suffix.lower()
     if suffix in IMAGE_SUFFIXES:
-        kind, reader = "image", _read_image
+        kind, reader = "image", read_image
     elif suffix == ".csv":
-        kind, reader = "data CSV", _read_array
+        kind, reader = "data CSV", read_array
     else:
         raise _cell_error(path, lines[0], column,
-                          f"{first!r} is not a number, an image ({', '.join(IMAGE_SUFFIXES)}) "
-                          "or a data CSV file (.csv)")
+                          f"{quoted(first)} is not a number, an image "
+                          f"({', '.join(IMAGE_SUFFIXES)}) or a data CSV file (.csv)")
     files = []
     for r, row in enumerate(rows):
         cell = row[column.position]
         wanted = IMAGE_SUFFIXES if kind == "image" else (".csv",)
         if Path(cell.strip()).suffix.lower() not in wanted:
             raise _cell_error(path, lines[r], column,
-                              f"{cell!r} is not a {kind} file like the samples above it; every "
-                              f"sample of variable {name!r} must be the same kind")
+                              f"{quoted(cell)} is not a {kind} file like the samples above it; "
+                              f"every sample of variable {quoted(name)} must be the same kind")
         file = Path(cell)
         files.append(file if file.is_absolute() else path.parent / file)
 
     def load(r: int) -> np.ndarray:
+        cell = quoted(rows[r][column.position])
         try:
             return reader(files[r])
         except FileNotFoundError:
+            raise _cell_error(path, lines[r], column, f"{kind} file {cell} not found (looked "
+                                                      f"for {quoted(str(files[r]))})") from None
+        except (OSError, ValueError, csv.Error) as e:
             raise _cell_error(path, lines[r], column,
-                              f"{kind} file {rows[r][column.position]!r} not found "
-                              f"(looked for {files[r]})") from None
-        except (OSError, ValueError) as e:
-            cell = rows[r][column.position]
-            raise _cell_error(path, lines[r], column,
-                              f"cannot read {kind} file {cell!r}: {e}") from None
+                              f"cannot read {kind} file {cell}: {reason(e)}") from None
 
+    first_sample = load(0)
+    _check_memory(first_sample, len(files), kind, path, lines[0], column)
     # decoding is mostly native code that releases the GIL, so threads help on big image sets
     workers = min(8, os.cpu_count() or 1) if len(files) > 64 else 1
     with ThreadPoolExecutor(workers) as pool:
-        samples = list(pool.map(load, range(len(files))))
+        samples = [first_sample] + list(pool.map(load, range(1, len(files))))
     shape = samples[0].shape
     for r, sample in enumerate(samples):
         if sample.shape != shape:
             raise _cell_error(path, lines[r], column,
-                              f"{kind} {rows[r][column.position]!r} is {shape_text(sample.shape)} but "
-                              f"{rows[0][column.position]!r} (line {lines[0]}) is {shape_text(shape)}; "
-                              f"every sample of variable {name!r} must have the same shape")
+                              f"{kind} {quoted(rows[r][column.position])} is "
+                              f"{shape_text(sample.shape)} but {quoted(rows[0][column.position])} "
+                              f"(line {lines[0]}) is {shape_text(shape)}; every sample of "
+                              f"variable {quoted(name)} must have the same shape")
     return np.stack(samples), kind == "image"
 
 
-
-def _read_image(path: Path) -> np.ndarray:
-    """C×H×W uint8: one channel for grayscale, three for color (alpha is dropped)."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            gray = image.mode in ("1", "L", "LA", "I", "I;16", "F") or (
-                image.mode == "P" and _gray_palette(image))
-            pixels = np.asarray(image.convert("L" if gray else "RGB"))
-    except UnidentifiedImageError:
-        raise ValueError("not an image this app can read") from None
-    return pixels[None] if gray else pixels.transpose(2, 0, 1)
-
-
-def _gray_palette(image) -> bool:
-    rgb = np.asarray(image.getpalette() or [], dtype=np.int32).reshape(-1, 3)
-    return bool(len(rgb)) and bool((rgb == rgb[:, :1]).all())
-
-
-def _read_array(path: Path) -> np.ndarray:
-    """An R×C float32 array from a headerless data CSV file."""
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        rows = [row for row in csv.reader(f) if row]
-    if not rows:
-        raise ValueError("the file is empty")
-    width = len(rows[0])
-    for i, row in enumerate(rows):
-        if len(row) != width:
-            raise ValueError(f"line {i + 1} has {len(row)} values, line 1 has {width}")
-    try:
-        values = np.array(rows, dtype=np.float32)
-    except ValueError:
-        for i, row in enumerate(rows):
-            for j, cell in enumerate(row):
-                if not _is_number(cell):
-                    raise ValueError(f"line {i + 1}, value {j + 1}: {cell!r} is not a number") \
-                        from None
-        raise
-    if not np.isfinite(values).all():
-        i, j = np.argwhere(~np.isfinite(values))[0]
-        raise ValueError(f"line {i + 1}, value {j + 1}: {rows[i][j]!r} is not a finite number")
-    return values
+def _check_memory(sample: np.ndarray, count: int, kind: str, path: Path, line: int,
+                  column: _Column) -> None:
+    """Refuse a column whose samples would not fit in memory, before reading the rest."""
+    needed = 2 * sample.nbytes * count  # the samples, then stacked into one array
+    available = available_memory()
+    if available is not None and needed > available:
+        raise _cell_error(path, line, column,
+                          f"{count:,} {kind} files of {shape_text(sample.shape)} would need "
+                          f"{size_text(needed)} of memory; this machine has "
+                          f"{size_text(available)} available")
 
 
 # ---- embedded datasets -----------------------------------------------------------------------

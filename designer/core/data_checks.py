@@ -96,7 +96,7 @@ def check_network(network: Network, variables: dict[str, VariableInfo],
             continue
         if not spec.is_loss or not ni.props or not ni.inputs or ni.error:
             continue
-        variable = variables.get(ni.props["T.Dataset"])
+        variable = variables.get(ni.props[spec.target_prop])
         if variable is None or variable.error or variable.minimum is None:
             continue
         problem = _target_problem(network, result.nodes, node, spec, ni, variable, source)
@@ -118,7 +118,7 @@ def _fitted_shapes(network: Network, have: dict[str, tuple[int, ...]]):
             wanted.setdefault(ni.props["Dataset"], tuple(ni.props["Size"]))
         elif node.spec.is_loss and ni.inputs and ni.shape is not None:
             target = node.spec.target(ni.inputs[0], ni.props)
-            wanted.setdefault(ni.props["T.Dataset"], tuple(target.shape))
+            wanted.setdefault(ni.props[node.spec.target_prop], tuple(target.shape))
     fitted = dict(have)
     for name, shape in wanted.items():
         if name in have and math.prod(have[name]) == math.prod(shape):

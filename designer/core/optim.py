@@ -67,8 +67,10 @@ def optimizer_settings(config: dict[str, Any]) -> dict[str, float]:
     return _settings(f"training.optimizer ({kind})", config, defaults, RANGES)
 
 
-def make_optimizer(params: Iterable[torch.nn.Parameter],
+def make_optimizer(groups: Iterable[tuple[float, list[torch.nn.Parameter]]],
                    config: dict[str, Any]) -> torch.optim.Optimizer:
+    """The optimizer over ``groups`` of (learning-rate factor, parameters); each torch param
+    group keeps its factor as ``lr_multiplier`` so a schedule can set ``lr × factor``."""
     import torch
 
     settings = optimizer_settings(config)
@@ -82,11 +84,13 @@ def make_optimizer(params: Iterable[torch.nn.Parameter],
             args["alpha" if cls is torch.optim.RMSprop else "rho"] = value
         elif key != "beta2":
             args[key] = value
-    params = list(params)
-    if not params:
+    param_groups = [{"params": list(params), "lr": settings["lr"] * factor,
+                     "lr_multiplier": factor} for factor, params in groups if params]
+    if not param_groups:
         raise ConfigError("the network has no trainable parameters; add a layer with weights "
-                          "(e.g. Affine) before the loss")
-    return cls(params, **args)
+                          "(e.g. Affine) before the loss, or give a frozen one a "
+                          "LRateMultiplier above 0")
+    return cls(param_groups, **args)
 
 
 def _settings(where: str, config: dict, defaults: dict[str, float], ranges: dict) -> dict:

@@ -28,6 +28,8 @@ from typing import Any, Union
 
 import numpy as np
 
+from designer.core.cells import check_file
+
 META_FILE = "dataset.json"
 FORMAT = "nn-designer-dataset"
 VERSION = 1
@@ -180,11 +182,14 @@ def read_meta(csv_path: str | os.PathLike) -> DatasetMeta | None:
     if not path.is_file():
         return None
     try:
+        check_file(path)  # not a pipe, not beyond memory
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as e:
         raise MetaError(f"{path}: cannot read ({e})") from None
     except json.JSONDecodeError as e:
         raise MetaError(f"{path}: line {e.lineno}, column {e.colno}: {e.msg}") from None
+    except (RecursionError, ValueError) as e:  # nested too deep, a number too long, a pipe
+        raise MetaError(f"{path}: cannot read ({str(e)[:120] or type(e).__name__})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         return None  # some other tool's dataset.json: not ours to judge
     if not isinstance(doc.get("version"), int) or doc["version"] > VERSION:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import os
 import threading
 from collections import OrderedDict
@@ -25,10 +24,12 @@ from typing import Any
 import numpy as np
 
 from nodes import shape_text
+from nodes.spec import quoted
 
-from designer.core.data import (EMBEDDED_PREFIX, IMAGE_SUFFIXES, DataError, DataSet, _Column,
-                                 _check_indices, _is_number, _parse_header, _read_array,
-                                 _read_image, embedded)
+from designer.core.cells import (IMAGE_SUFFIXES, check_file, csv_problem, is_number,
+                                  number_problem, read_array, read_image, reason)
+from designer.core.data import (EMBEDDED_PREFIX, DataError, DataSet, _Column, _check_indices,
+                                 _parse_header, embedded)
 from designer.core.preprocessing import MetaError, Step, read_meta
 from designer.core.progress import CancelCheck, Progress, Ticker
 
@@ -127,12 +128,15 @@ class CsvPreview:
             path = path / "index.csv"
         self.path = path
         self.normalize = normalize
+        self._last_row: tuple[int, list[str]] | None = None
         try:
+            check_file(path)  # not a pipe, not beyond memory
             self._bytes = path.read_bytes()
         except FileNotFoundError:
             raise DataError(f"{path}: dataset file not found") from None
-        except OSError as e:
-            raise DataError(f"{path}: cannot read ({e.strerror})") from None
+        except (OSError, ValueError) as e:
+            raise DataError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") \
+                from None
         self._index_rows()
         if self.row_count < 0:
             raise DataError(f"{path}: the file is empty; the first line must name the "
@@ -180,12 +184,18 @@ class CsvPreview:
         self.row_count = len(self._starts) - 1  # the header is not a sample
 
     def _parse(self, k: int) -> list[str]:
-        """The cells of row ``k`` of the file (0 is the header)."""
+        """The cells of row ``k`` of the file (0 is the header). The last row parsed is kept:
+        a row's cells are read one by one, and a wide row must not be parsed once per cell."""
+        last = self._last_row
+        if last is not None and last[0] == k:
+            return last[1]
         text = self._bytes[self._starts[k]:self._ends[k]].decode("utf-8", errors="replace")
         try:
-            return next(csv.reader(io.StringIO(text, newline=""), strict=True), [])
+            cells = next(csv.reader(io.StringIO(text, newline=""), strict=True), [])
         except csv.Error as e:
-            return [f"\0{e}"]
+            cells = [f"\0{csv_problem(e)}"]
+        self._last_row = (k, cells)
+        return cells
 
     def line(self, i: int) -> int:
         """The file line sample ``i`` starts on."""
@@ -228,22 +238,23 @@ class CsvPreview:
                         error=f"{where} has {len(texts)} cells; the header has "
                               f"{len(self.columns)}")
         text, kind = texts[j], self.kinds[j]
-        where = f"{where}, column {column.header!r}"
+        where = f"{where}, column {quoted(column.header)}"
         if kind == "number":
-            if not _is_number(text) or not math.isfinite(float(text)):
-                what = "is empty" if not text.strip() else f"{text!r} is not a finite number"
-                return Cell(text, "", error=f"{where}: {what}")
+            problem = number_problem(text)  # as read_csv says it
+            if problem:
+                return Cell(text, "", error=f"{where}: {problem}")
             return Cell(text, kind, float(text))
         file = Path(text.strip())
         file = file if file.is_absolute() else self.path.parent / file
-        reader = _read_image if kind == "image" else _read_array
+        reader = read_image if kind == "image" else read_array
         try:
             return Cell(text, kind, reader(file))
         except FileNotFoundError:
-            return Cell(text, kind, error=f"{where}: {kind} file {text!r} not found "
-                                          f"(looked for {file})")
-        except (OSError, ValueError) as e:
-            return Cell(text, kind, error=f"{where}: cannot read {kind} file {text!r}: {e}")
+            return Cell(text, kind, error=f"{where}: {kind} file {quoted(text)} not found "
+                                          f"(looked for {quoted(str(file))})")
+        except (OSError, ValueError, csv.Error) as e:
+            return Cell(text, kind, error=f"{where}: cannot read {kind} file {quoted(text)}: "
+                                          f"{reason(e)}")
 
     # ---- the variables ---------------------------------------------------------------------------
 
@@ -344,7 +355,7 @@ class CsvPreview:
 
 def _kind(text: str) -> str:
     """What a column holds, judged from its first sample's cell (as read_csv does)."""
-    if _is_number(text) or not text.strip():
+    if is_number(text) or not text.strip():
         return "number"
     suffix = Path(text.strip()).suffix.lower()
     if suffix in IMAGE_SUFFIXES:

@@ -5,20 +5,22 @@ trainer and the exporters all read this document; none of them owns a copy of th
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
+import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import nodes
+from nodes.spec import number_text, quoted
+
+from designer.core.files import atomic_write, remove_stale_temps, size_text
 
 FORMAT = "nn-designer-project"
-VERSION = 2
+VERSION = 3
 SUFFIX = ".nnd"
 
 OPTIMIZERS = ("Adam", "AdamW", "SGD", "Momentum", "Nesterov", "RMSprop", "Adagrad", "Adadelta")
@@ -219,75 +221,149 @@ class Project:
         return target
 
 
-def _current_umask() -> int:
-    mask = os.umask(0o022)  # the only way to read it is to set it
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike):
-    """A temporary path beside ``path`` (same suffix) that replaces ``path`` when the block
-    ends without error; on an error or an interruption it is removed and ``path`` is untouched."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    # mkstemp makes the file private; the saved file gets the user's usual permissions
-    os.chmod(tmp, 0o666 & ~_UMASK)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def atomic_write(path: str | os.PathLike, text: str, durable: bool = True) -> None:
-    """Replace ``path`` by a renamed temporary file: readers see the old text or the new.
-
-    ``durable`` also flushes to disk before the rename, so a power cut cannot leave an empty
-    file; status files rewritten every epoch skip that cost (a killed process is safe anyway).
-    """
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-        if durable:
-            f.flush()
-            os.fsync(f.fileno())
-
-
 def to_json_props(props: dict[str, Any]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in props.items()}
 
 
 # ---- loading -------------------------------------------------------------------------------
 
+# Whatever a file holds, loading it takes bounded time and memory and ends in a Project or a
+# ProjectError naming the file and field.
+MAX_FILE_BYTES = 64 << 20  # a 10,000-layer project is about 3 MB
+MAX_DEPTH = 64  # levels of lists and objects; a project file nests about 6 deep
+MAX_DIGITS = 300  # a whole number of more digits would not even fit a float
+MAX_NAME = 255  # characters of a node name
+MAX_SEED = 2**64 - 1  # torch and numpy take seeds from 0 to 2**64 - 1
+MAX_EPOCHS = 10**9
+MAX_BATCH = 2**31 - 1
+NODE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def load(path: str | os.PathLike) -> Project:
-    """Read a project file. Raises ProjectError naming the file and the line or field."""
+    """Read a project file. Raises ProjectError naming the file and the line or field.
+
+    Temporary files that killed saves left beside it are removed."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if path.is_dir():
+            raise ProjectError(f"{path}: is a folder, not a project file")
+        if not path.is_file():  # a pipe or a device would be read for ever
+            raise ProjectError(f"{path}: not a regular file")
+        if size > MAX_FILE_BYTES:
+            raise ProjectError(f"{path}: the file is {size_text(size)}; a project file is at "
+                               f"most {size_text(MAX_FILE_BYTES)}")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ProjectError(f"{path}: file not found") from None
     except UnicodeDecodeError as e:
         raise ProjectError(f"{path}: not a text file (byte {e.start} is not UTF-8)") from None
-    except OSError as e:
-        raise ProjectError(f"{path}: cannot read ({e.strerror})") from None
+    except (OSError, ValueError) as e:  # ValueError: a NUL character in the path
+        raise ProjectError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") \
+            from None
+    remove_stale_temps(path.parent)
     project = loads(text, source=str(path))
     project.path = path
     return project
+
+
+class _Odd:
+    """A JSON number Python would read as something unusable (infinite, not a number, or an
+    integer too long to convert); the document check names its field."""
+
+    def __init__(self, what: str):
+        self.what = what
+
+
+def _parse_int(text: str) -> int | _Odd:
+    digits = len(text.lstrip("-"))
+    return _Odd(f"a {digits}-digit number") if digits > MAX_DIGITS else int(text)
+
+
+def _parse_float(text: str) -> float | _Odd:
+    value = float(text)
+    return value if math.isfinite(value) else _Odd(f"{quoted(text)}, beyond the range of numbers")
 
 
 def loads(text: str, source: str = "<project>") -> Project:
     if not text.strip():
         raise ProjectError(f"{source}: the file is empty")
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_int=_parse_int, parse_float=_parse_float,
+                          parse_constant=_Odd)
     except json.JSONDecodeError as e:
         what = "the file ends too early (truncated?)" if e.pos >= len(text.rstrip()) else e.msg
         raise ProjectError(f"{source}: line {e.lineno}, column {e.colno}: {what}") from None
+    except RecursionError:
+        line, column = _too_deep(text)
+        raise ProjectError(f"{source}: line {line}, column {column}: lists or objects are "
+                           f"nested more than {MAX_DEPTH} levels deep") from None
+    _check_values(data, source)
     return from_dict(data, source)
+
+
+def _too_deep(text: str) -> tuple[int, int]:
+    """Line and column where ``text`` first nests deeper than MAX_DEPTH (outside strings)."""
+    depth, in_string, escaped = 0, False, False
+    for i, char in enumerate(text):
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (char == "\\", char != '"')
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return text.count("\n", 0, i) + 1, i - text.rfind("\n", 0, i)
+        elif char in "]}":
+            depth -= 1
+    return 1, 1
+
+
+def _check_values(data: Any, source: str) -> None:
+    """Every value of a parsed file must be storable and usable: finite numbers, text that
+    can be written back (no lone surrogates) and nesting of bounded depth."""
+    stack: list[tuple[Any, tuple]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        problem = None
+        if len(path) > MAX_DEPTH:
+            problem = f"nested more than {MAX_DEPTH} levels deep"
+        elif isinstance(value, _Odd):
+            problem = f"{value.what} is not a usable number"
+        elif isinstance(value, str) and not _storable(value):
+            problem = f"{quoted(value)} holds a lone surrogate (\\ud800-\\udfff), which no file can store"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if not _storable(key):
+                    path, problem = path + (key,), "a field name holds a lone surrogate"
+                    break
+                stack.append((item, path + (key,)))
+        elif isinstance(value, list):
+            stack.extend((item, path + (i,)) for i, item in enumerate(value))
+        if problem:
+            raise ProjectError(f"{source}: {_field(path)}: {problem}")
+
+
+def _storable(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _field(path: tuple) -> str:
+    """``networks[0].nodes[3].props.OutMaps``: a field as the messages name it."""
+    out = ""
+    for key in path[:MAX_DEPTH]:
+        if isinstance(key, int):
+            out += f"[{key}]"
+        else:
+            key = key if key.isprintable() and 0 < len(key) <= 40 else quoted(key)
+            out += f".{key}" if out else key
+    return out or "the file"
 
 
 def from_dict(data: Any, source: str = "<project>") -> Project:
@@ -296,20 +372,45 @@ def from_dict(data: Any, source: str = "<project>") -> Project:
     return reader.project(data)
 
 
-# Each migration takes a document of version N and returns one of version N+1.
+# Each migration takes a document of version N and returns one of version N+1; a field of the
+# wrong shape raises ProjectError naming it (the caller adds the file).
 def _v1_to_v2(doc: dict) -> dict:
     """Version 1 held a single network under ``network``; version 2 holds a list."""
     doc = dict(doc)
     net = doc.pop("network", {"nodes": [], "links": []})
+    training = doc.get("training", {})
+    for name, value in (("network", net), ("training", training)):
+        if not isinstance(value, dict):
+            raise ProjectError(f"{name}: must be an object, not {quoted(value)}")
     doc["networks"] = [{"name": "Main", **net}]
-    training = dict(doc.get("training", {}))
-    training.setdefault("network", "Main")
-    doc["training"] = training
+    doc["training"] = {"network": "Main", **training}
     doc["version"] = 2
     return doc
 
 
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
+def _v2_to_v3(doc: dict) -> dict:
+    """Version 3 spells properties as Neural Network Console does: each property whose spec
+    gives a ``former_name`` is renamed. (Version 3 also brought HuberLoss to NNC's definition,
+    twice the former value, and initializer and learning-rate properties on layers with
+    weights, whose defaults are NNC's.) Anything malformed is left for the reader to name."""
+    doc = copy.deepcopy(doc)
+    networks = doc.get("networks")
+    for net in networks if isinstance(networks, list) else []:
+        node_list = net.get("nodes") if isinstance(net, dict) else None
+        for node in node_list if isinstance(node_list, list) else []:
+            props = node.get("props") if isinstance(node, dict) else None
+            if not isinstance(props, dict):
+                continue
+            spec = nodes.CATALOG.get(node.get("type"))
+            for prop in spec.props if spec is not None else ():
+                old = prop.former_name
+                if old and old in props and prop.name not in props:
+                    props[prop.name] = props.pop(old)
+    doc["version"] = 3
+    return doc
+
+
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def migrate(data: Any, reader: "_Reader") -> dict:
@@ -317,17 +418,20 @@ def migrate(data: Any, reader: "_Reader") -> dict:
         raise ProjectError(f"{reader.source}: not a project file (expected a JSON object)")
     if data.get("format") != FORMAT:
         raise ProjectError(f"{reader.source}: not a project file (field 'format' is "
-                           f"{data.get('format')!r}, expected {FORMAT!r})")
+                           f"{quoted(data.get('format'))}, expected {FORMAT!r})")
     version = data.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ProjectError(f"{reader.source}: field 'version' must be a whole number ≥ 1, "
-                           f"not {version!r}")
+                           f"not {quoted(version)}")
     if version > VERSION:
         raise ProjectError(f"{reader.source}: written by a newer version of the app (project "
-                           f"format {version}; this app reads up to {VERSION}). Update the app "
-                           "to open it; the file was not changed.")
+                           f"format {quoted(version)}; this app reads up to {VERSION}). Update "
+                           "the app to open it; the file was not changed.")
     while version < VERSION:
-        data = MIGRATIONS[version](data)
+        try:
+            data = MIGRATIONS[version](data)
+        except ProjectError as e:
+            raise ProjectError(f"{reader.source}: {e} (a version {version} file)") from None
         version = data["version"]
     return data
 
@@ -356,7 +460,14 @@ class _Reader:
             ok = isinstance(value, kinds)
         if not ok:
             names = " or ".join(_TYPE_NAMES[k] for k in kinds)
-            raise self.fail(f"{where}.{key}", f"must be {names}, not {json.dumps(value)}")
+            raise self.fail(f"{where}.{key}", f"must be {names}, not {quoted(value)}")
+        return value
+
+    def whole(self, obj: dict, key: str, default: int, low: int, high: int) -> int:
+        value = self.get(obj, key, int, "training", default)
+        if not low <= value <= high:
+            raise self.fail(f"training.{key}", f"must be from {low} to {number_text(high)}, "
+                            f"not {number_text(value)}")
         return value
 
     def project(self, d: dict) -> Project:
@@ -368,25 +479,30 @@ class _Reader:
         )
         if not project.networks:
             raise self.fail("networks", "the project has no network")
-        names = [n.name for n in project.networks]
-        for name in names:
-            if names.count(name) > 1:
-                raise self.fail("networks", f"two networks are named {name!r}")
+        names: set[str] = set()
+        for net in project.networks:
+            if net.name in names:
+                raise self.fail("networks", f"two networks are named {quoted(net.name)}")
+            names.add(net.name)
         datasets = self.get(d, "datasets", dict, "project", {})
         for key, ds in datasets.items():
+            where = f"datasets.{_field((key,))}"
             if not DATASET_NAME.fullmatch(key):
-                raise self.fail(f"datasets.{key}", "a dataset name is letters, digits, _ and - "
+                raise self.fail(where, "a dataset name is letters, digits, _ and - "
                                 "(training and validation are the ones training reads)")
             if not isinstance(ds, dict):
-                raise self.fail(f"datasets.{key}", "must be an object")
+                raise self.fail(where, "must be an object")
             project.datasets[key] = Dataset(
-                source=self.get(ds, "source", str, f"datasets.{key}"),
-                shuffle=self.get(ds, "shuffle", bool, f"datasets.{key}", True),
-                normalize=self.get(ds, "normalize", bool, f"datasets.{key}", False))
+                source=self.get(ds, "source", str, where),
+                shuffle=self.get(ds, "shuffle", bool, where, True),
+                normalize=self.get(ds, "normalize", bool, where, False))
+            if "\0" in project.datasets[key].source:
+                raise self.fail(f"{where}.source", "a file name cannot hold the NUL character")
         project.training = self.training(self.get(d, "training", dict, "project", {}))
         if project.training.network not in names:
-            raise self.fail("training.network", f"no network named {project.training.network!r} "
-                            f"(the project has {', '.join(map(repr, names))})")
+            raise self.fail("training.network", f"no network named "
+                            f"{quoted(project.training.network)} (the project has "
+                            f"{', '.join(quoted(n) for n in list(names)[:5])})")
         return project
 
     def network(self, d: Any, where: str) -> Network:
@@ -398,7 +514,7 @@ class _Reader:
         for i, nd in enumerate(self.get(d, "nodes", list, where)):
             node = self.node(nd, f"{where}.nodes[{i}]")
             if node.id in ids:
-                raise self.fail(f"{where}.nodes[{i}]", f"duplicate node id {node.id!r}")
+                raise self.fail(f"{where}.nodes[{i}]", f"duplicate node id {quoted(node.id)}")
             if node.name in names:
                 raise self.fail(f"{where}.nodes[{i}]", f"two nodes are named {node.name!r}")
             ids.add(node.id)
@@ -412,7 +528,9 @@ class _Reader:
                         self.get(kd, "port", int, lw, 0))
             for end in (link.src, link.dst):
                 if end not in ids:
-                    raise self.fail(lw, f"refers to node id {end!r}, which does not exist")
+                    raise self.fail(lw, f"refers to node id {quoted(end)}, which does not exist")
+            if link.port < 0:
+                raise self.fail(f"{lw}.port", f"must be 0 or more, not {number_text(link.port)}")
             net.links.append(link)
         return net
 
@@ -422,6 +540,10 @@ class _Reader:
         node_id = self.get(d, "id", str, where)
         layer = self.get(d, "type", str, where)
         name = self.get(d, "name", str, where, layer)
+        if not NODE_NAME.fullmatch(name) or len(name) > MAX_NAME:
+            raise self.fail(f"{where}.name", f"{quoted(name)} is not a node name: a node name is "
+                            f"letters, digits and _, starts with a letter and has at most "
+                            f"{MAX_NAME} characters")
         label = f"{where} ({name})"
         try:
             spec = nodes.get_spec(layer)
@@ -434,42 +556,35 @@ class _Reader:
             raise self.fail(f"{label}.props", str(e)) from None
         pos = self.get(d, "pos", list, label, [0, 0])
         if len(pos) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                    for v in pos):
+                                    and math.isfinite(v) for v in pos):
             raise self.fail(f"{label}.pos", "must be two numbers [x, y]")
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            raise self.fail(f"{label}.name", "a node name is letters, digits and _ "
-                            "and starts with a letter")
         return Node(node_id, layer, name, to_json_props(props), (float(pos[0]), float(pos[1])))
 
     def training(self, d: dict) -> TrainingConfig:
         w = "training"
         cfg = TrainingConfig(
             network=self.get(d, "network", str, w, "Main"),
-            epochs=self.get(d, "epochs", int, w, 10),
-            batch_size=self.get(d, "batch_size", int, w, 64),
+            epochs=self.whole(d, "epochs", 10, 1, MAX_EPOCHS),
+            batch_size=self.whole(d, "batch_size", 64, 1, MAX_BATCH),
             optimizer=dict(self.get(d, "optimizer", dict, w, {"type": "Adam", "lr": 0.001})),
             schedule=dict(self.get(d, "schedule", dict, w, {"type": "constant"})),
-            seed=self.get(d, "seed", int, w, 0),
+            seed=self.whole(d, "seed", 0, 0, MAX_SEED),
             device=self.get(d, "device", str, w, "auto"),
             precision=self.get(d, "precision", str, w, "float"),
             validation_split=self.get(d, "validation_split", float, w, 0.2),
         )
-        if cfg.epochs < 1:
-            raise self.fail("training.epochs", f"must be at least 1, not {cfg.epochs}")
-        if cfg.batch_size < 1:
-            raise self.fail("training.batch_size", f"must be at least 1, not {cfg.batch_size}")
         if cfg.optimizer.get("type") not in OPTIMIZERS:
-            raise self.fail("training.optimizer.type",
-                            f"{cfg.optimizer.get('type')!r} is not one of {', '.join(OPTIMIZERS)}")
+            raise self.fail("training.optimizer.type", f"{quoted(cfg.optimizer.get('type'))} is "
+                            f"not one of {', '.join(OPTIMIZERS)}")
         if cfg.schedule.get("type", "constant") not in SCHEDULES:
-            raise self.fail("training.schedule.type",
-                            f"{cfg.schedule.get('type')!r} is not one of {', '.join(SCHEDULES)}")
+            raise self.fail("training.schedule.type", f"{quoted(cfg.schedule.get('type'))} is "
+                            f"not one of {', '.join(SCHEDULES)}")
         if not is_device(cfg.device):
-            raise self.fail("training.device", f"{cfg.device!r} is not one of "
+            raise self.fail("training.device", f"{quoted(cfg.device)} is not one of "
                             f"{', '.join(DEVICES)} (or cuda:N for the N-th GPU)")
         if cfg.precision not in PRECISIONS:
             raise self.fail("training.precision",
-                            f"{cfg.precision!r} is not one of {', '.join(PRECISIONS)}")
+                            f"{quoted(cfg.precision)} is not one of {', '.join(PRECISIONS)}")
         if not 0.0 <= cfg.validation_split < 1.0:
             raise self.fail("training.validation_split",
                             f"must be from 0 up to (not including) 1, not {cfg.validation_split}")
@@ -492,7 +607,9 @@ def structure(project: Project) -> list[dict]:
 def rebase_datasets(project: Project, folder: Path) -> None:
     """Keep relative dataset paths pointing at the same files when the project moves."""
     for ds in project.datasets.values():
-        if ds.source.startswith("embedded:") or Path(ds.source).is_absolute():
+        # NNC's Windows paths, kept from an import until the user points at a local file
+        foreign = ds.source.startswith("{SDCPATH}") or "\\" in ds.source
+        if ds.source.startswith("embedded:") or Path(ds.source).is_absolute() or foreign:
             continue
         target = project.resolve(ds.source)
         try:

@@ -5,6 +5,9 @@ name in a run folder; no other module spells them.
 ``run.json`` (status and best result), ``metrics.csv`` (one row per epoch), ``events.jsonl``
 (every progress event) and ``best.safetensors`` / ``last.safetensors`` (the weights).
 The trainer writes them as it goes, so a run can be watched, or inspected after a crash.
+run.json names the machine and process that train and is touched every half minute while they
+do, so a run whose trainer was killed reads as "interrupted", here or on another machine that
+shares the folder.
 torch is imported only by the functions that read or write weights, so the window can list
 runs before torch has loaded.
 """
@@ -15,6 +18,7 @@ import json
 import math
 import os
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,7 +29,8 @@ import numpy as np
 
 from nodes import shape_text
 
-from designer.core.project import Project, atomic_path, atomic_write
+from designer.core.files import atomic_path, atomic_write, host_id, process_alive
+from designer.core.project import Project
 
 PROJECT_FILE = "project.nnd"
 RUN_FILE = "run.json"
@@ -35,6 +40,11 @@ WEIGHTS = ("best", "last")  # the weights files of a run, in order of preference
 WEIGHTS_SUFFIX = ".safetensors"
 METRICS_HEADER = ("epoch", "train_loss", "val_loss", "val_error", "lr", "elapsed")
 TASKS = ("classification", "regression")
+HEARTBEAT_EVERY = 30.0  # seconds between touches of a running run's run.json
+# A run still "running" whose run.json was last touched this long ago has lost its trainer
+# (the only test possible for a trainer on another machine).
+HEARTBEAT_LOST = 10 * HEARTBEAT_EVERY
+INTERRUPTED = "interrupted"
 
 
 def weights_path(run_dir: str | os.PathLike, which: str) -> Path:
@@ -110,7 +120,10 @@ class RunLog:
         self.info = {"name": self.run_dir.name, "started": now(), "finished": None,
                      "status": "running", "device": None, "device_name": None, "epochs": None,
                      "epochs_done": 0, "best_val_error": None, "best_epoch": None,
-                     "message": "", **info}
+                     "message": "", "host": host_id(), "pid": os.getpid(), "heartbeat": now(),
+                     **info}
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
         self._events = open(self.run_dir / EVENTS_FILE, "a", encoding="utf-8")
         metrics_path = self.run_dir / METRICS_FILE
         fresh = not metrics_path.exists()
@@ -122,6 +135,7 @@ class RunLog:
             self._metrics.writerow(METRICS_HEADER)
             self._metrics_file.flush()
         self.update()
+        threading.Thread(target=self._beat, name="run heartbeat", daemon=True).start()
 
     FLUSH_EVERY = 1.0  # seconds; live progress travels as events on stdout, not these files
 
@@ -130,7 +144,9 @@ class RunLog:
         self._flush_now_and_then()
 
     def metrics(self, row: dict[str, Any]) -> None:
+        """One finished epoch, on disk at once: a killed run keeps every epoch it finished."""
         self._metrics.writerow(["" if row.get(k) is None else row[k] for k in METRICS_HEADER])
+        self._metrics_file.flush()
         self._flush_now_and_then()
 
     def _flush_now_and_then(self) -> None:
@@ -144,15 +160,36 @@ class RunLog:
     def update(self, **fields: Any) -> None:
         """Record ``fields``; run.json is rewritten on a status change, else at most every 2 s
         (a rename costs milliseconds on some disks, more than an epoch of a small network)."""
-        self.info.update(fields)
-        if "status" not in fields and time.monotonic() - self._written < self.WRITE_EVERY:
-            return
+        with self._lock:
+            self.info.update(fields)
+            if "status" not in fields and time.monotonic() - self._written < self.WRITE_EVERY:
+                return
+            if self.info["status"] != "running":  # the end: everything on disk, no more beats
+                self._closed.set()
+                self._events.flush()
+                self._metrics_file.flush()
+            self._write()
+
+    def _write(self) -> None:
         self._written = time.monotonic()
+        self.info["heartbeat"] = now()
         self.info["name"] = _current_name(self.run_dir) or self.info["name"]  # a user's rename
         atomic_write(self.run_dir / RUN_FILE, json.dumps(self.info, indent=2) + "\n",
                      durable=False)
 
+    def _beat(self) -> None:
+        """Touch run.json while the run goes on, however long an epoch takes."""
+        while not self._closed.wait(HEARTBEAT_EVERY):
+            with self._lock:
+                if self._closed.is_set():
+                    return
+                try:
+                    self._write()
+                except OSError:
+                    pass  # the next beat tries again; the run itself goes on
+
     def close(self) -> None:
+        self._closed.set()
         self._events.close()
         self._metrics_file.close()
 
@@ -165,13 +202,50 @@ def _current_name(run_dir: Path) -> str | None:
 
 
 def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """run.json of a run folder, with ``path`` added."""
+    """run.json of a run folder, with ``path`` added; a run whose trainer is gone is recorded
+    as interrupted first."""
     run_dir = Path(run_dir)
     try:
         info = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FileNotFoundError(f"{run_dir}: not a run folder (it has no {RUN_FILE})") from None
+    if not isinstance(info, dict):
+        raise ValueError(f"{run_dir / RUN_FILE}: not a JSON object")
+    info = settle(run_dir, info)
     info["path"] = str(run_dir)
+    return info
+
+
+def trainer_lost(info: dict[str, Any], at: float | None = None) -> bool:
+    """Whether a run marked "running" has lost its trainer: its process on this machine has
+    ended, or its run.json has not been touched for HEARTBEAT_LOST seconds (a trainer on
+    another machine, or a process id this machine has since given to another program)."""
+    if info.get("status") != "running":
+        return False
+    beat = _parse_time(info.get("heartbeat")) or _parse_time(info.get("started"))
+    if beat is not None and (at or time.time()) - beat.timestamp() > HEARTBEAT_LOST:
+        return True
+    pid = info.get("pid")
+    if info.get("host") == host_id() and isinstance(pid, int) and not isinstance(pid, bool):
+        return not process_alive(pid)
+    return False
+
+
+def settle(run_dir: str | os.PathLike, info: dict[str, Any]) -> dict[str, Any]:
+    """``info`` (a run's run.json), with a run that lost its trainer recorded as interrupted,
+    in run.json too when the folder can be written."""
+    if not trainer_lost(info):
+        return info
+    done = info.get("epochs_done")
+    # the last sign of life ends it; without one, the duration comes from metrics.csv
+    info = {**info, "status": INTERRUPTED, "finished": info.get("heartbeat"),
+            "message": f"the trainer stopped without finishing (killed, crashed or its "
+                       f"machine went down) after {done if isinstance(done, int) else 0} "
+                       f"epochs; metrics.csv and the weights keep what it finished"}
+    try:
+        atomic_write(Path(run_dir) / RUN_FILE, json.dumps(info, indent=2) + "\n")
+    except OSError:
+        pass  # a read-only folder: the run still reads as interrupted
     return info
 
 
@@ -257,8 +331,9 @@ def read_run_info(run_dir: str | os.PathLike) -> RunInfo:
         info = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
         if not isinstance(info, dict):
             raise ValueError(f"{RUN_FILE} is not a JSON object")
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         return RunInfo(run_dir, run_dir.name, "unreadable", message=f"{run_dir / RUN_FILE}: {e}")
+    info = settle(run_dir, info)
 
     def whole(key: str, default=None):
         value = info.get(key)

@@ -11,6 +11,7 @@ import math
 import platform
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from typing import Collection
 
 import numpy as np
 import torch
@@ -149,6 +150,17 @@ class Prepared:
     loss_modules: list[torch.nn.Module] = field(default_factory=list)  # as compiled.losses
     modules: list[torch.nn.Module] = field(default_factory=list)  # all of compiled.layers
 
+    def feeder(self, data: DataSet) -> Feeder:
+        """A Feeder of ``data`` for this network: the class numbers its losses read travel as
+        int64, as the losses read them, so no step converts them."""
+        compiled = self.compiled
+        kinds = {}
+        for loss in compiled.losses:
+            kinds.setdefault(loss.target, set()).add(loss.target_spec.kind)
+        classes = {name for name, kind in kinds.items()
+                   if kind == {"index"} and name not in compiled.input_vars}
+        return Feeder(data, compiled.train_vars, self.device, classes)
+
     def train_mode(self, training: bool) -> None:
         """``compiled.layers.train(training)`` without its recursion: nn.Module.train sets each
         module's flag through nn.Module.__setattr__, a few microseconds a module, a sizeable
@@ -262,23 +274,26 @@ class Feeder:
     """Dataset variables as tensors, gathered batch by batch onto the device.
 
     Small datasets move to the accelerator once; larger ones stay in host memory and travel a
-    batch at a time. 8-bit images travel as bytes and become floats on the device.
+    batch at a time. 8-bit images travel as bytes and become floats on the device. The
+    variables named in ``classes`` hold class numbers and travel as int64.
     """
 
     ON_DEVICE_LIMIT = 2 << 30  # bytes
 
-    def __init__(self, data: DataSet, names: list[str], device: torch.device):
+    def __init__(self, data: DataSet, names: list[str], device: torch.device,
+                 classes: Collection[str] = ()):
         self.names = names
         self.device = device
-        self.scales = [data.scales.get(name, 1.0) for name in names]
+        self.scales = [1.0 if name in classes else data.scales.get(name, 1.0) for name in names]
         size = sum(data.arrays[name].nbytes for name in names)
         self.home = device if size <= self.ON_DEVICE_LIMIT else torch.device("cpu")
-        self.tensors = [torch.from_numpy(_writable(data.arrays[name])).to(self.home)
+        self.tensors = [torch.from_numpy(data.values(name)).long().to(self.home) if name in classes
+                        else torch.from_numpy(_writable(data.arrays[name])).to(self.home)
                         for name in names]
-        # floats already where the network runs: a batch is one gather per variable
+        # what the network reads, already where it runs: a batch is one gather per variable
         self.ready = self.home == device and all(
-            x.dtype == torch.float32 and scale == 1.0
-            for x, scale in zip(self.tensors, self.scales))
+            x.dtype == torch.int64 if name in classes else x.dtype == torch.float32 and scale == 1
+            for name, x, scale in zip(names, self.tensors, self.scales))
         self._splits: dict[int, list[torch.Tensor]] = {}
 
     def __len__(self) -> int:
@@ -302,6 +317,8 @@ class Feeder:
     @staticmethod
     def _as_read(x: torch.Tensor, scale: float) -> torch.Tensor:
         """Stored values as the network reads them: float32, times the dataset's scale."""
+        if x.dtype == torch.int64:  # class numbers
+            return x
         if x.dtype != torch.float32:
             x = x.float()
         return x * scale if scale != 1.0 else x
@@ -312,7 +329,8 @@ def _writable(array: np.ndarray) -> np.ndarray:
 
 
 def autocast(prepared: Prepared):
-    """The context the network runs in: half precision when the project asks for it."""
+    """The context the network runs in: half precision when the project asks for it. It can be
+    entered again and again, one block after another."""
     if prepared.project.training.precision != "half":
         return nullcontext()
     kind = prepared.device.type
@@ -337,7 +355,7 @@ def score(prepared: Prepared, data: DataSet, batch_size: int, keep: bool = False
     """Run the network over ``data`` without training; losses as in training. Pass the
     ``feeder`` of ``data`` when scoring it repeatedly, so it is not moved to the device again."""
     compiled = prepared.compiled
-    feeder = feeder or Feeder(data, compiled.train_vars, prepared.device)
+    feeder = feeder or prepared.feeder(data)
     position = {name: i for i, name in enumerate(compiled.train_vars)}
     n_inputs = len(compiled.input_vars)
     classifying = prepared.task == "classification"

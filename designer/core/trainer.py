@@ -25,8 +25,9 @@ import torch
 from designer.core import runs
 from designer.core.dataset_choice import add_dataset_option, apply_choices
 from designer.core.optim import ConfigError, make_optimizer, make_schedule, optimizer_settings
-from designer.core.project import DEVICES, Project, ProjectError, is_device, load
-from designer.core.session import Feeder, Prepared, TrainingError, autocast, prepare, score
+from designer.core.project import (DEVICES, MAX_SEED, Project, ProjectError, is_device,
+                                   load)
+from designer.core.session import Prepared, TrainingError, autocast, prepare, score
 
 EVENTS_PER_SECOND = 20
 
@@ -153,8 +154,8 @@ class _Loop:
         cfg = self.cfg = prepared.project.training
         compiled = prepared.compiled
         try:
-            self.optimizer = make_optimizer(compiled.layers.parameters(), cfg.optimizer)
-            self.schedule = make_schedule(cfg.schedule, self.optimizer.param_groups[0]["lr"],
+            self.optimizer = make_optimizer(compiled.param_groups, cfg.optimizer)
+            self.schedule = make_schedule(cfg.schedule, optimizer_settings(cfg.optimizer)["lr"],
                                           cfg.epochs)
         except ConfigError as e:
             raise TrainingError("error", str(e), bad_input=True) from None
@@ -164,10 +165,12 @@ class _Loop:
         # an error-message wrapper, a few percent of a small network's step
         self.forward = compiled.train.forward
         self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
-        self.feeder = Feeder(prepared.train_data, compiled.train_vars, prepared.device)
-        self.val_feeder = Feeder(prepared.val_data, compiled.train_vars, prepared.device)
+        self.precision = autocast(prepared)  # entered once a step
+        self.feeder = prepared.feeder(prepared.train_data)
+        self.val_feeder = prepared.feeder(prepared.val_data)
         self.batch_size = min(cfg.batch_size, max(len(prepared.train_data), 1))
         self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.lr = self.schedule.base_lr  # the optimizer's rate now; each group has its factor
         names = {n.id: n.name for n in prepared.project.network().nodes}
         weights = {node_id: list(compiled.layers.get_submodule(attr).parameters())
                    for node_id, attr in compiled.attr_of.items()}
@@ -268,14 +271,15 @@ class _Loop:
     def set_lr(self, epoch: float) -> float:
         """The schedule's learning rate at ``epoch`` (fractional: mid-epoch), set if it moved."""
         lr = self.schedule.lr(epoch)
-        if lr != self.optimizer.param_groups[0]["lr"]:
+        if lr != self.lr:
+            self.lr = lr
             for group in self.optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group["lr_multiplier"]
         return lr
 
     def step(self, indices: torch.Tensor) -> torch.Tensor:
         """One optimization step on the samples ``indices``; returns its loss, not synced."""
-        with autocast(self.p):
+        with self.precision:
             loss = self.forward(*self.feeder.batch(indices))
         for p in self.params:  # what optimizer.zero_grad(set_to_none=True) does, unprofiled
             p.grad = None
@@ -306,17 +310,18 @@ class _Loop:
 
     def grad_norms(self) -> dict[str, float]:
         """The norm of each weighted layer's gradients (the norm of its tensors' norms), by
-        layer name; a few tensor operations however many layers there are."""
+        layer name: one tensor operation and one copy to the host however many layers there
+        are; the layers' norms from those few numbers cost less in Python than in more tensor
+        operations."""
         grads, counts = [], []
         for _, params in self.parametrised:
-            layer = [p.grad.detach().float() for p in params if p.grad is not None]
+            layer = [p.grad for p in params if p.grad is not None]
             grads += layer
             counts.append(len(layer))
-        if not grads:
-            return {name: 0.0 for name, _ in self.parametrised}
-        norms = torch.stack(torch._foreach_norm(grads))  # one per tensor
-        layers = torch._foreach_norm(list(norms.split(counts)))  # one per layer
-        return dict(zip((name for name, _ in self.parametrised), torch.stack(layers).tolist()))
+        norms = torch.stack(torch._foreach_norm(grads)).tolist() if grads else []
+        squares = iter(v * v for v in norms)
+        return {name: math.sqrt(sum(next(squares) for _ in range(count)))
+                for (name, _), count in zip(self.parametrised, counts)}
 
     # ---- epochs and checkpoints -----------------------------------------------------------------
 
@@ -332,7 +337,7 @@ class _Loop:
             self._check_finite(val_loss, epoch, "validation loss")
         elapsed = time.monotonic() - self.start
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-               "val_error": val_error, "lr": self.optimizer.param_groups[0]["lr"],
+               "val_error": val_error, "lr": self.lr,
                "elapsed": round(elapsed, 3)}
         log.metrics(row)
         self.emit({"event": "epoch", **row,
@@ -419,6 +424,8 @@ def run(args: argparse.Namespace) -> int:
                 raise ProjectError(f"--batch-size must be at least 1, not {args.batch_size}")
             project.training.batch_size = args.batch_size
         if args.seed is not None:
+            if not 0 <= args.seed <= MAX_SEED:
+                raise ProjectError(f"--seed must be from 0 to {MAX_SEED}, not {args.seed}")
             project.training.seed = args.seed
         if args.device is not None:
             project.training.device = args.device

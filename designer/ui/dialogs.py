@@ -12,7 +12,11 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
 
 from designer.core.project import SUFFIX
 
-FILTER = f"nn-designer projects (*{SUFFIX});;All files (*)"
+NNC_SUFFIX = ".sdcproj"
+NNC_FILTER = f"Neural Network Console projects (*{NNC_SUFFIX})"
+OPEN_FILTER = (f"Projects (*{SUFFIX} *{NNC_SUFFIX});;nn-designer projects (*{SUFFIX});;"
+               f"{NNC_FILTER};;All files (*)")
+SAVE_FILTER = f"nn-designer projects (*{SUFFIX});;{NNC_FILTER}"
 
 
 def show_menu(menu: QMenu, global_pos: QPoint) -> None:
@@ -68,13 +72,21 @@ def ask_restore(parent: QWidget | None, name: str, saved_at: str) -> bool:
 
 
 def open_path(parent: QWidget | None, folder: str) -> Path | None:
-    path, _ = QFileDialog.getOpenFileName(parent, "Open project", folder, FILTER)
+    """A project to open: ours (.nnd) or Neural Network Console's (.sdcproj)."""
+    path, _ = QFileDialog.getOpenFileName(parent, "Open project", folder, OPEN_FILTER)
     return Path(path) if path else None
 
 
 def save_path(parent: QWidget | None, suggested: str) -> Path | None:
-    path, _ = QFileDialog.getSaveFileName(parent, "Save project as", suggested, FILTER)
-    return Path(path) if path else None
+    """Where to save: a .nnd project, or a .sdcproj copy for Neural Network Console (chosen by
+    the file type; a name without a suffix takes the chosen type's)."""
+    path, chosen = QFileDialog.getSaveFileName(parent, "Save project as", suggested, SAVE_FILTER)
+    if not path:
+        return None
+    path = Path(path)
+    if path.suffix not in (SUFFIX, NNC_SUFFIX):
+        path = path.with_name(path.name + (NNC_SUFFIX if chosen == NNC_FILTER else SUFFIX))
+    return path
 
 
 DATASET_FILTER = "Dataset CSV files (*.csv);;All files (*)"

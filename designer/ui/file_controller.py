@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMenu
 
 import designer
+from designer.core import nnc
 from designer.core.data import DataError
 from designer.core.project import (SUFFIX, Dataset, Project, ProjectError, load,
                                    rebase_datasets)
@@ -98,6 +99,8 @@ class FileController(QObject):
         """Open a project file. A broken file is refused with the loader's message and the
         open project stays as it was."""
         path = Path(path).absolute()
+        if path.suffix.lower() == nnc.SUFFIX:
+            return self.open_nnc(path)
         try:
             project = load(path)
         except ProjectError as e:
@@ -116,6 +119,25 @@ class FileController(QObject):
         self._remember(path)
         return True
 
+    def open_nnc(self, path: Path) -> bool:
+        """Open a Neural Network Console project as a new, unsaved project; what could not be
+        carried over (and any dataset not found) is said in one message."""
+        try:
+            imported = nnc.import_project(path)
+        except nnc.NncError as e:
+            dialogs.error(self.window, "Cannot open Neural Network Console project", str(e))
+            return False
+        if not self._may_close_project("open another project"):
+            return False
+        self.drop_recovery()
+        self.show(imported.project, modified=True)
+        self.settings.setValue("last_folder", str(path.parent))
+        message = imported.message()
+        if message:
+            dialogs.info(self.window, "Opened Neural Network Console project",
+                         f"{path.name} opened as a new project.\n\n{message}")
+        return True
+
     def save(self) -> bool:
         if self.project.path is None:
             return self.save_as()
@@ -129,9 +151,27 @@ class FileController(QObject):
         path = dialogs.save_path(self.window, suggested)
         if path is None:
             return False
+        if path.suffix.lower() == nnc.SUFFIX:
+            return self.save_nnc(path.absolute())
         if path.suffix != SUFFIX:
             path = path.with_name(path.name + SUFFIX)
         return self.save_to(path.absolute())
+
+    def save_nnc(self, path: Path) -> bool:
+        """Write a copy for Neural Network Console; the project itself stays as it is (its
+        file, its unsaved state)."""
+        try:
+            notes = nnc.write_project(self.project, path)
+        except (nnc.NncError, OSError) as e:
+            dialogs.error(self.window, "Cannot save for Neural Network Console", f"{path}: {e}")
+            return False
+        self.settings.setValue("last_folder", str(path.parent))
+        if notes:
+            dialogs.info(self.window, "Saved for Neural Network Console",
+                         f"Wrote {path}.\n\n" + "\n".join(f"- {n}" for n in notes))
+        self.window.statusBar().showMessage(f"Saved a Neural Network Console copy to {path}",
+                                            4000)
+        return True
 
     def save_to(self, path: Path) -> bool:
         project, window = self.project, self.window

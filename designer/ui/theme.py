@@ -20,7 +20,10 @@ CATEGORY_COLORS = {
     "Activation": "#8b5cf6",
     "Normalization": "#84cc16",
     "Recurrent": "#ec4899",
+    "Arithmetic": "#06b6d4",
+    "Math": "#a78bfa",
     "Others": "#94a3b8",
+    "Preprocess": "#b45309",
     "Loss": "#eab308",
 }
 

@@ -2,10 +2,10 @@
 status bar, the Training workspace (live curves over the Runs list), the Evaluation workspace,
 and the current weights.
 
-Training runs in a child process (``TrainerProcess``); its events feed the monitor, the Runs
-view and the gradient colours on the canvas. ``weights_run`` is the run whose weights stand for
-the project: the newest finished run, or one the user opened from the Runs tab. Evaluate and
-Export use it.
+Training runs in a child process (``TrainerProcess``); its events feed the monitor, the runs
+list and the gradient colours on the canvas. ``weights_run`` is the run whose weights stand for
+the project: the newest finished run, or one the user opened from the runs list (Training
+workspace). Evaluate, Try the model and Export use it.
 
 The window builds the widgets (workspace pages, status-bar labels, actions) and hands them
 over; the views are built on first use, because their plots (pyqtgraph) cost more than the rest
@@ -275,7 +275,7 @@ class TrainingController(QObject):
         label.show()
 
     def open_weights(self, run_dir: Path) -> None:
-        """Runs tab → Open weights: the run's weights become the project's current weights.
+        """The runs list → Open weights: the run's weights become the project's current weights.
         A run of another network is allowed, with a warning (it keeps its own network)."""
         w, run_dir = self.window, Path(run_dir)
         try:

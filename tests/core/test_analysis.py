@@ -135,3 +135,72 @@ def test_every_sample_validates(path):
     project = load(path)
     result = analyze(project.network())
     assert result.ok, messages(result)
+
+
+# ---- what others' files can hold: linear analysis, short messages, buildable sizes ----------
+
+def test_ten_thousand_duplicate_links_are_one_short_problem():
+    net, (i, a, l) = chain(("Input", {"Size": [4]}), ("Affine", {"OutShape": [3]}),
+                           "SoftmaxCrossEntropy")
+    net.links += [net.links[0]] * 10_000
+    result = analyze(net)
+    assert messages(result) == [
+        "Affine: input x has 10001 links (Input, Input, Input and 9998 more); it takes one"]
+
+
+def test_losses_sharing_a_prediction_and_long_cycles_are_named_briefly():
+    net, (i, a, l) = chain(("Input", {"Size": [4]}), ("Affine", {"OutShape": [3]}),
+                           "SquaredError")
+    for _ in range(500):
+        net.connect(a, net.add("SquaredError"))
+    found = messages(analyze(net))
+    assert len(found) == 501 and all(len(m) < 200 for m in found)
+    assert found[0] == ("SquaredError: SquaredError, SquaredError_2, SquaredError_3 and 498 "
+                        "more all take Affine's output; one prediction feeds one loss")
+    ring = Network()
+    layers = [ring.add("ReLU") for _ in range(1000)]
+    for x, y in zip(layers, layers[1:] + layers[:1]):
+        ring.connect(x, y)
+    cycle = [m for m in messages(analyze(ring)) if "cycle" in m]
+    assert len(cycle) == 1000
+    assert cycle[0] == "ReLU: is part of a cycle (ReLU → ReLU_2 → ReLU_3 → … (997 more)); " \
+                       "a network must flow one way"
+
+
+@pytest.mark.parametrize("layer, size, props, message", [
+    ("Affine", [4], {"OutShape": [2**16, 2**16]},
+     "Affine: its output would hold 4,294,967,296 values per sample (16.0 GiB); a layer may "
+     "produce at most 2,147,483,647 (8.0 GiB) per sample"),
+    ("LSTM", [5, 3], {"HiddenSize": 2**20},
+     "LSTM: its weights would hold 4,398,067,482,624 parameters (16.0 TiB); a network may "
+     "hold at most 17,179,869,184 (64.0 GiB)"),
+    ("Convolution", [1, 28, 28], {"Padding": [2**30, 2**30], "KernelShape": [1, 1]},
+     "Convolution: its output would hold 73,786,978,218,983,567,616 values per sample"),
+    ("Embed", [3], {"NumClass": 2**31 - 1, "Shape": 2**31 - 1},
+     "Embed: its output would hold 6,442,450,941 values per sample (24.0 GiB)"),
+    ("Deconvolution", [1, 4, 4], {"Strides": [2**31 - 1, 2**31 - 1]},
+     "Deconvolution: its output would hold"),
+])
+def test_sizes_that_cannot_be_built_are_problems_naming_the_size(layer, size, props, message):
+    net, (i, x, l) = chain(("Input", {"Size": size}), (layer, props), "SquaredError")
+    result = analyze(net)
+    assert any(m.startswith(message) for m in messages(result)), messages(result)
+    assert result.nodes[x.id].shape is None and result.nodes[x.id].params == 0
+
+
+def test_the_whole_network_is_held_to_the_parameter_limit():
+    net, made = chain(("Input", {"Size": [2**17]}), ("Affine", {"OutShape": [2**16]}),
+                      ("Affine", {"OutShape": [2**16]}), ("Affine", {"OutShape": [2**16]}),
+                      "SquaredError")
+    found = messages(analyze(net))
+    assert found[-1].startswith("the network would hold 17,180,065,792 parameters (64.0 GiB);")
+
+
+def test_values_too_large_for_torch_are_property_problems():
+    net, (i, p, l) = chain(("Input", {"Size": [1, 28, 28]}), "MaxPooling", "SquaredError")
+    p.props["Strides"] = [10**18, 10**18]
+    assert "MaxPooling: Strides must be at most 2147483647, not 1000000000000000000" \
+        in messages(analyze(net))
+    p.props["Strides"] = [10**5000, 1]
+    assert "MaxPooling: Strides must be at most 2147483647, not a 5001-digit number" \
+        in messages(analyze(net))

@@ -102,3 +102,79 @@ def test_inference_graph_traces_under_torch_compile():
     # the eager backend runs dynamo's full graph capture without compiling C++ kernels
     traced = torch.compile(compiled.infer, backend="eager", fullgraph=True)
     assert torch.equal(traced(x), compiled.infer(x))
+
+
+# ---- names from files: whatever they are, the network compiles and runs ---------------------
+
+COLLIDING = ["training", "graph", "code", "self", "forward", "torch", "layers", "meta",
+             "recompile", "_modules", "_code", "class", "lambda", "None", "print", "getattr",
+             "to", "eval", "cuda", "_tensor_constant0", "fx_pytree", "inf"]
+
+
+@pytest.mark.parametrize("name", COLLIDING)
+def test_layer_and_variable_names_that_mean_something_to_python_or_torch_run(name):
+    def network(layer_name, variable, target):
+        net = Network()
+        i = net.add("Input", Size=[4], Dataset=variable)
+        a = net.add("Affine", name=layer_name, OutShape=[3])
+        r = net.add("ReLU", name=f"{layer_name}_2" if layer_name != "ReLU" else "ReLU")
+        l = net.add("SquaredError", **{"T.Dataset": target})
+        net.connect(i, a), net.connect(a, r), net.connect(r, l)
+        return net
+
+    torch.manual_seed(0)
+    plain = compile_network(network("Affine", "x", "y"))
+    torch.manual_seed(0)
+    odd = compile_network(network(name, name, name + "_target"))
+    assert odd.input_vars == [name] and odd.outputs == [f"{name}_2"]  # the user's names stay
+    assert odd.train_vars == [name, name + "_target"]
+    x, y = torch.rand(5, 4), torch.rand(5, 3)
+    assert torch.equal(odd.infer(x), plain.infer(x))
+    assert torch.equal(odd.train(x, y), plain.train(x, y))
+
+
+@pytest.mark.parametrize("variable", ["", "a b", "x-y", "é", "1abc", '"""', "a\nb", "\u2028",
+                                      "__import__('os').system('false')", "self.x"])
+def test_dataset_variables_that_are_no_identifiers_become_safe_arguments(variable):
+    net = Network()
+    i = net.add("Input", Size=[2], Dataset=variable)
+    l = net.add("SquaredError", **{"T.Dataset": variable})
+    a = net.add("Affine", OutShape=[2])
+    net.connect(i, a), net.connect(a, l)
+    compiled = compile_network(net)
+    assert compiled.train_vars == [variable]
+    assert all(name.isidentifier() for name in compiled.infer.code.split("(")[1].split(")")[0]
+               .replace("self, ", "").split(", "))
+    assert compiled.train(torch.rand(3, 2)).shape == ()
+
+
+def test_compile_allocates_nothing_the_analysis_did_not_promise(monkeypatch):
+    import dataclasses
+
+    import nodes
+
+    net = Network()
+    i = net.add("Input", Size=[4])
+    a = net.add("Affine", OutShape=[3])
+    net.connect(i, a), net.connect(a, net.add("SquaredError"))
+    from designer.core import analysis
+
+    lying = dataclasses.replace(nodes.CATALOG["Affine"], params=lambda i, p, o: 1)
+    monkeypatch.setitem(nodes.CATALOG, "Affine", lying)
+    monkeypatch.setattr(analysis, "_MEMO", {})  # forget what the honest spec said
+    with pytest.raises(CompileError, match="Affine: Affine builds 15 values where the analysis "
+                                           "promised 1 parameters; nothing was allocated"):
+        compile_network(net)
+
+
+def test_weights_larger_than_the_memory_are_refused_before_allocation(monkeypatch):
+    from designer.core import compiler
+
+    net = Network()
+    i = net.add("Input", Size=[2**12])
+    a = net.add("Affine", name="Big", OutShape=[2**12])
+    net.connect(i, a), net.connect(a, net.add("SquaredError"))
+    monkeypatch.setattr(compiler, "available_memory", lambda: 10 << 20)
+    with pytest.raises(CompileError, match=r"Big: the network's weights need 64.0 MiB \(Big "
+                                           r"alone 64.0 MiB\) but this machine has 10.0 MiB"):
+        compile_network(net)

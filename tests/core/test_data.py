@@ -1,4 +1,6 @@
 """Datasets: the CSV format users bring, the embedded sets, and the validation split."""
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -160,6 +162,101 @@ def test_missing_and_binary_files(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="a dataset folder must hold index.csv"):
         read_csv(tmp_path / "empty")
+
+
+# ---- files from others: refused by file, line and column, never read as something else ----
+
+@pytest.mark.parametrize("cell, message", [
+    ("1e39", "'1e39' is beyond the range of 32-bit floats (±3.4e+38)"),
+    ("-3.5e38", "'-3.5e38' is beyond the range of 32-bit floats"),
+    ("9" * 5000, "'9999999999"),
+    ("inf", "'inf' is not a finite number"),
+])
+def test_numbers_beyond_float32_are_refused_by_cell_not_read_as_infinity(tmp_path, cell, message):
+    with pytest.raises(DataError, match=r"line 3, column 'y': ") as error:
+        read_csv(write(tmp_path / "d.csv", f"x,y\n1,2\n3,{cell}\n"))
+    assert message in str(error.value) and len(str(error.value)) < len(str(tmp_path)) + 250
+    write(tmp_path / "a.csv", f"1,2\n3,{cell}\n")
+    with pytest.raises(DataError, match=r"line 2, column 'x': cannot read data CSV file 'a.csv': "
+                                        r"line 2, value 2: "):
+        read_csv(write(tmp_path / "e.csv", "x\na.csv\n"))
+
+
+def test_a_decompression_bomb_is_refused_by_file_and_line(tmp_path):
+    from tests.core.fuzzing import png_header
+
+    image(tmp_path / "a.png", np.zeros((4, 4)))
+    (tmp_path / "bomb.png").write_bytes(png_header(20000, 20000))
+    (tmp_path / "wide.png").write_bytes(png_header(9000, 9000))  # below Pillow's own limit
+    for name, claim in (("bomb", "claims more pixels than Pillow opens safely"),
+                        ("wide", "is 9000×9000 pixels")):
+        with pytest.raises(DataError, match=rf"line 3, column 'x': cannot read image file "
+                                            rf"'{name}.png': the image {claim}.*; a dataset "
+                                            r"image may have at most 67,108,864 \(8192×8192\)"):
+            read_csv(write(tmp_path / "d.csv", f"x\na.png\n{name}.png\n"))
+
+
+def test_damaged_images_are_refused_by_file_and_line(tmp_path):
+    image(tmp_path / "a.png", np.arange(64).reshape(8, 8))
+    whole = (tmp_path / "a.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(whole[:len(whole) // 2])
+    with pytest.raises(DataError, match=r"line 2, column 'x': cannot read image file 'cut.png'"):
+        read_csv(write(tmp_path / "d.csv", "x\ncut.png\n"))
+
+
+def test_sixteen_bit_images_are_scaled_to_their_range_not_clipped(tmp_path):
+    deep = np.array([[0, 257, 32768, 65535]], dtype=np.uint16)
+    Image.fromarray(deep).save(tmp_path / "deep.png")
+    data = read_csv(write(tmp_path / "d.csv", "x\ndeep.png\n"))
+    assert data.arrays["x"].dtype == np.uint8
+    np.testing.assert_array_equal(data.arrays["x"][0, 0], [[0, 1, 128, 255]])
+
+
+@pytest.mark.parametrize("header, message", [
+    ("x__99999999999999999999,y", "line 1, column 1: header 'x__99999999999999999999' has an "
+                                  "index of 20 digits"),
+    ("x__" + "9" * 5000 + ",y", "has an index of 5000 digits"),
+    ("x:" + "l" * 200_000 + ",y", "line 1: a cell is longer than 131,072 characters"),
+])
+def test_odd_headers_are_refused_cleanly(tmp_path, header, message):
+    with pytest.raises(DataError, match=r"line 1") as error:
+        read_csv(write(tmp_path / "d.csv", f"{header}\n1,2\n"))
+    assert message in str(error.value) and len(str(error.value)) < len(str(tmp_path)) + 250
+
+
+def test_over_long_cells_are_refused_by_line(tmp_path):
+    with pytest.raises(DataError, match=r"line 3: a cell is longer than 131,072 characters"):
+        read_csv(write(tmp_path / "d.csv", f"x,y\n1,2\n3,{'4' * 200_000}\n"))
+    write(tmp_path / "a.csv", f"1,{'2' * 200_000}\n")
+    with pytest.raises(DataError, match=r"line 2, column 'x': cannot read data CSV file 'a.csv': "
+                                        r"a cell is longer than"):
+        read_csv(write(tmp_path / "e.csv", "x\na.csv\n"))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="pipes are a POSIX thing")
+def test_pipes_posing_as_files_are_refused_not_read_for_ever(tmp_path):
+    os.mkfifo(tmp_path / "pipe.png")
+    os.mkfifo(tmp_path / "pipe.csv")
+    with pytest.raises(DataError, match=r"line 2, column 'x': cannot read image file 'pipe.png': "
+                                        r"not a regular file"):
+        read_csv(write(tmp_path / "d.csv", "x\npipe.png\n"))
+    with pytest.raises(DataError, match=r"pipe.csv: cannot read \(not a regular file"):
+        read_csv(tmp_path / "pipe.csv")
+
+
+def test_data_that_would_not_fit_in_memory_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    from designer.core import cells, data
+
+    for i in range(3):
+        image(tmp_path / f"{i}.png", np.zeros((64, 64)))
+    monkeypatch.setattr(data, "available_memory", lambda: 20_000)
+    with pytest.raises(DataError, match=r"line 2, column 'x': 3 image files of 1×64×64 would "
+                                        r"need 24.0 KiB of memory; this machine has 19.5 KiB"):
+        read_csv(write(tmp_path / "d.csv", "x\n0.png\n1.png\n2.png\n"))
+    monkeypatch.setattr(cells, "available_memory", lambda: 100)
+    with pytest.raises(DataError, match=r"d.csv: cannot read \(the file is 20 bytes and reading "
+                                        r"it needs about 200 bytes of memory"):
+        read_csv(tmp_path / "d.csv")
 
 
 def test_unknown_embedded_dataset_suggests_the_closest():

@@ -7,6 +7,7 @@ reproduce the app's outputs exactly in a fresh interpreter. Every catalog layer 
 own in a minimal network. Exports are shared across tests (module-scoped caches) because the
 dynamo exporter takes seconds per model.
 """
+import ast
 import contextlib
 import io
 import os
@@ -27,7 +28,7 @@ from designer.core import cli
 from designer.core import export as ex
 from designer.core.analysis import analyze
 from designer.core.compiler import compile_network
-from designer.core.project import Network, Project, load
+from designer.core.project import Dataset, Network, Project, load
 from designer.core.trainer import train
 
 from tests.conftest import PROJECTS
@@ -249,7 +250,7 @@ def test_a_run_exports_the_network_it_trained_even_after_the_project_changed(cac
 
 # ---- every catalog layer -------------------------------------------------------------------
 
-SHAPES = [(3, 8, 8), (4, 6, 6), (6, 4), (4,), (1, 28, 28)]
+SHAPES = [(3, 8, 8), (4, 6, 6), (6, 4), (4,), (1, 28, 28), (4, 1)]
 
 
 def add_layer(net: Network, layer: str, shape, tag: str) -> None:
@@ -259,7 +260,7 @@ def add_layer(net: Network, layer: str, shape, tag: str) -> None:
     if spec.is_loss:
         scores = net.add("Affine", name=f"Scores_{tag}", OutShape=[5])
         net.connect(source, scores)
-        net.connect(scores, net.add(layer, name=f"{layer}_{tag}", **{"T.Dataset": f"t_{tag}"}))
+        net.connect(scores, net.add(layer, name=f"{layer}_{tag}", **{spec.target_prop: f"t_{tag}"}))
         return
     node = net.add(layer, name=f"{layer}_{tag}")
     for port in range(1 if spec.multi_input else len(spec.inputs)):
@@ -306,7 +307,7 @@ def test_every_catalog_layer_exports_to_onnx_and_pytorch_code(layer, tmp_path):
     rebuilt.eval()
     for _, _, inputs in ex.sample_inputs(model):
         with torch.no_grad():
-            assert torch.equal(rebuilt(*inputs), model.compiled.infer(*inputs))
+            assert ex.identical(rebuilt(*inputs), model.compiled.infer(*inputs))
 
 
 # Properties under which each layer's spec.onnx_opset applies, and under which it does not
@@ -564,6 +565,79 @@ def test_bad_opset_and_bad_network(tmp_path):
                                 "-o", str(tmp_path)])
     assert status == 2
     assert "Affine_2" in err and "OutShape" in err
+
+
+# ---- projects from others: their text is never code ----------------------------------------
+
+def hostile(marker) -> list[str]:
+    """Texts that end a docstring or a string literal, then run code that makes ``marker``."""
+    payload = f"__import__('os').system('touch {marker}')"
+    return ['"""', "'''", "\\", '\\"""', f'""" + {payload} + """', f"'''; {payload}; '''",
+            f"\n{payload}\n", f"\r{payload}", f"\u2028{payload}", f"\u2029\x0c{payload}", "\x00",
+            "\x1b[2J", "{module}", "end with a backslash\\", 'end with a quote"']
+
+
+def test_hostile_names_and_descriptions_export_to_code_that_runs_nothing_but_the_model(tmp_path):
+    marker = tmp_path / "PWNED"
+    texts = hostile(marker)
+    project = Project(name=f'x"""; {texts[4]}', description="\n".join(texts))
+    net = project.networks[0]
+    chain = [net.add("Input", name="self", Size=[4], Dataset="x"),
+             net.add("Affine", name="forward", OutShape=[8]), net.add("ReLU", name="training"),
+             net.add("Tanh", name="torch"), net.add("Affine", name="load_weights", OutShape=[3]),
+             net.add("Identity", name="F"), net.add("SoftmaxCrossEntropy", name="graph")]
+    for a, b in zip(chain, chain[1:]):
+        net.connect(a, b)
+    project.datasets["training"] = Dataset("embedded:iris")
+    project.training.epochs = 1
+    project.save(tmp_path / "p.nnd")
+    run = train(project, tmp_path / f'run"""; {texts[4]}').run_dir
+
+    result = ex.export(project, "pytorch", tmp_path / "model.py", run_dir=run)
+    assert result.ok, result.summary()
+    source = (tmp_path / "model.py").read_text(encoding="utf-8")
+    docstring = ast.get_docstring(ast.parse(source), clean=False)
+    assert project.name in docstring and project.description in docstring
+    assert f"best.safetensors of run {run.name}" in docstring  # the run's folder, as it is
+    done = subprocess.run([sys.executable, "-I", str(tmp_path / "model.py")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("(2, 3) ")  # its own example: the model, and nothing else
+    assert not marker.exists()
+
+
+def test_hostile_dataset_variables_export_to_code_that_runs(tmp_path):
+    variables = ["self", "class", "a b", '"""', "'''\n", "\\", "\u2028",
+                 f"__import__('os').system('touch {tmp_path / 'PWNED'}')"]
+    project = Project(name=variables[3], description=variables[4])
+    net = project.networks[0]
+    join = net.add("Concatenate")
+    for variable in variables:
+        net.connect(net.add("Input", Size=[1], Dataset=variable), join)
+    a = net.add("Affine", OutShape=[2])
+    net.connect(join, a), net.connect(a, net.add("SquaredError", **{"T.Dataset": variables[4]}))
+    result = ex.export(project, "pytorch", tmp_path / "model.py")
+    assert result.ok, result.summary()
+    docstring = ast.get_docstring(ast.parse((tmp_path / "model.py").read_text(encoding="utf-8")),
+                                  clean=False)
+    assert all(variable in docstring for variable in variables)
+    assert not (tmp_path / "PWNED").exists()
+
+
+@pytest.mark.parametrize("name, expected", [("class", "Class"), ("none", "NoneModel"),
+                                            ("f", "FModel"), ("exception", "ExceptionModel"),
+                                            ("affine", "AffineModel"), ("iris mlp", "IrisMlp")])
+def test_class_names_never_shadow_what_the_file_uses(name, expected):
+    assert ex.class_name(name) == expected
+
+
+def test_the_writability_check_leaves_nothing_beside_the_model(tmp_path):
+    project = load(PROJECTS / "iris_mlp.nnd")
+    assert ex.output_path(f"{tmp_path}/out/", "onnx", project) == tmp_path / "out" / "iris_mlp.onnx"
+    assert list((tmp_path / "out").iterdir()) == []
+    assert ex.output_path(tmp_path, "pytorch", Project(name="class")).name == "class_model.py"
+    with pytest.raises(ex.ExportError, match="must be a Python module name"):
+        ex.output_path(tmp_path / "class.py", "pytorch", project)
 
 
 def test_an_export_leaves_only_its_files_with_the_users_permissions(tmp_path):

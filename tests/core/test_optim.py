@@ -8,13 +8,13 @@ from designer.core.optim import OPTIMIZERS, ConfigError, make_optimizer, make_sc
 
 
 def params():
-    return [torch.nn.Parameter(torch.zeros(3))]
+    return [(1.0, [torch.nn.Parameter(torch.zeros(3))])]
 
 
 @pytest.mark.parametrize("kind", OPTIMIZERS)
 def test_every_optimizer_builds_with_its_defaults_and_takes_a_step(kind):
     weight = torch.nn.Parameter(torch.ones(3))
-    optimizer = make_optimizer([weight], {"type": kind})
+    optimizer = make_optimizer([(1.0, [weight])], {"type": kind})
     assert optimizer.param_groups[0]["lr"] == OPTIMIZERS[kind][2]["lr"]
     (weight ** 2).sum().backward()
     optimizer.step()
@@ -61,6 +61,17 @@ def test_bad_optimizer_settings_name_the_field(config, message):
 def test_a_network_without_weights_cannot_be_optimized():
     with pytest.raises(ConfigError, match="the network has no trainable parameters"):
         make_optimizer([], {"type": "Adam"})
+
+
+def test_each_group_learns_at_its_factor_of_the_rate():
+    fast, slow = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
+    optimizer = make_optimizer([(2.0, [fast]), (0.5, [slow])], {"type": "SGD", "lr": 0.1})
+    assert [(g["lr"], g["lr_multiplier"]) for g in optimizer.param_groups] == [(0.2, 2.0),
+                                                                               (0.05, 0.5)]
+    ((fast ** 2).sum() + (slow ** 2).sum()).backward()
+    optimizer.step()
+    torch.testing.assert_close(fast.detach(), torch.full((2,), 1 - 0.2 * 2))
+    torch.testing.assert_close(slow.detach(), torch.full((2,), 1 - 0.05 * 2))
 
 
 def test_schedules():

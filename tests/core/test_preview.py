@@ -1,4 +1,6 @@
 """Dataset previews: variables read cheaply, and a CSV file read row by row on demand."""
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -24,8 +26,8 @@ def image_csv(folder, rows=40, size=(6, 5), labels=3):
 
 def count_decodes(monkeypatch):
     calls = []
-    real = preview._read_image
-    monkeypatch.setattr(preview, "_read_image", lambda path: calls.append(path) or real(path))
+    real = preview.read_image
+    monkeypatch.setattr(preview, "read_image", lambda path: calls.append(path) or real(path))
     return calls
 
 
@@ -86,8 +88,8 @@ def test_rows_are_read_on_demand_with_their_file_lines(tmp_path, monkeypatch):
     assert rows.cell(0, 0) is first[0] and len(decoded) == 1  # decoded once, then cached
     assert rows.cell(2, 0).error.startswith(f"{path}: line 6, column 'x:image': cannot read "
                                             "image file 'a.png'")
-    assert rows.cell(3, 1).error == f"{path}: line 7, column 'y:label': 'abc' is not a finite " \
-                                    "number"
+    assert rows.cell(3, 1).error == f"{path}: line 7, column 'y:label': 'abc' is not a " \
+                                    "number"  # as read_csv says it
     assert rows.cell(4, 0).error == f"{path}: line 8 has 2 cells; the header has 3"
     assert "image file 'missing.png' not found" in rows.cell(5, 0).error
 
@@ -103,4 +105,28 @@ def test_a_file_the_preview_cannot_open_says_why(tmp_path):
         CsvPreview(tmp_path / "header.csv")
     (tmp_path / "bad.csv").write_text("x,y\n1,abc\n")
     assert dataset_variables(str(tmp_path / "bad.csv"))["y"].error == (
-        f"{tmp_path / 'bad.csv'}: line 2, column 'y': 'abc' is not a finite number")
+        f"{tmp_path / 'bad.csv'}: line 2, column 'y': 'abc' is not a number")
+
+
+def test_a_wide_row_is_parsed_once_not_once_per_cell(tmp_path, monkeypatch):
+    path = tmp_path / "wide.csv"
+    path.write_text(",".join(f"x__{i}" for i in range(2000)) + "\n"
+                    + (",".join(["1"] * 2000) + "\n") * 2)
+    rows = CsvPreview(path)
+    rows.row(0)
+    parses = []
+    real = preview.csv.reader
+    monkeypatch.setattr(preview.csv, "reader", lambda *a, **k: parses.append(1) or real(*a, **k))
+    assert [cell.value for cell in rows.row(1)] == [1.0] * 2000
+    assert len(parses) == 1
+
+
+def test_what_read_csv_refuses_the_preview_refuses_alike(tmp_path):
+    (tmp_path / "big.csv").write_text("x,y\n1,1e39\n")
+    assert CsvPreview(tmp_path / "big.csv").cell(0, 1).error == (
+        f"{tmp_path / 'big.csv'}: line 2, column 'y': '1e39' is beyond the range of 32-bit "
+        "floats (±3.4e+38), which networks compute in")
+    if hasattr(os, "mkfifo"):  # a pipe would be read for ever
+        os.mkfifo(tmp_path / "pipe.csv")
+        with pytest.raises(DataError, match="pipe.csv: cannot read \\(not a regular file"):
+            CsvPreview(tmp_path / "pipe.csv")

@@ -155,7 +155,11 @@ def test_defaults_are_filled_when_properties_are_missing():
     doc = minimal()
     doc["networks"][0]["nodes"][1]["props"] = {}
     project = proj.from_dict(doc)
-    assert project.network().find("Affine").props == {"OutShape": [100], "WithBias": True}
+    assert project.network().find("Affine").props == {
+        "OutShape": [100], "WithBias": True,
+        "W.Initializer": "NormalAffineGlorot", "W.InitializerMultiplier": 1.0,
+        "W.LRateMultiplier": 1.0, "b.Initializer": "Constant", "b.InitializerMultiplier": 0.0,
+        "b.LRateMultiplier": 1.0}
 
 
 def test_save_is_atomic_when_the_write_fails(tmp_path, monkeypatch):
@@ -181,8 +185,135 @@ def test_paths_resolve_against_the_project_folder(tmp_path):
     assert project.resolve("data/index.csv") == tmp_path / "data" / "index.csv"
 
 
-def test_a_saved_project_gets_the_users_usual_permissions(tmp_path):
-    mask = os.umask(0o022)
-    os.umask(mask)
-    path = proj.from_dict(minimal()).save(tmp_path / "shared.nnd")
-    assert path.stat().st_mode & 0o777 == 0o666 & ~mask  # not private to its owner
+def test_version_2_takes_nncs_property_names():
+    """LeakyReLU's alpha became Alpha and KLMultinomial's target q.Dataset (NNC's names)."""
+    doc = minimal()
+    doc["version"] = 2
+    net = doc["networks"][0]
+    net["nodes"] += [
+        {"id": "l", "type": "LeakyReLU", "name": "Leaky", "props": {"alpha": 0.3}},
+        {"id": "k", "type": "KLMultinomial", "name": "KL", "props": {"T.Dataset": "p"}},
+        {"id": "b", "type": "LeakyReLU", "name": "Odd", "props": "not an object"}]
+    with pytest.raises(proj.ProjectError, match=r"Odd\)\.props: must be an object"):
+        proj.from_dict(doc)
+    net["nodes"].pop()
+    project = proj.from_dict(doc)
+    assert project.network().find("Leaky").props["Alpha"] == 0.3
+    assert "alpha" not in project.network().find("Leaky").props
+    assert project.network().find("KL").props["q.Dataset"] == "p"
+    assert project.to_dict()["version"] == proj.VERSION == 3
+    doc["version"] = 3  # a version 3 file with the old name is an error naming it
+    with pytest.raises(proj.ProjectError, match="LeakyReLU has no property 'alpha'"):
+        proj.from_dict(doc)
+
+
+# ---- files from others: every one refused by file and field, in bounded time ---------------
+
+def test_deep_nesting_is_refused_with_its_line(tmp_path):
+    text = json.dumps(minimal(), indent=2).replace('"description": ""',
+                                                   '"description": ' + "[" * 100_000, 1)
+    assert_refused(tmp_path, text, "line 5, column", "nested more than 64 levels deep")
+    doc = minimal()
+    doc["description"] = json.loads("[" * 70 + "]" * 70)  # parses, but is no project value
+    assert_refused(tmp_path, json.dumps(doc), "description", "nested more than 64 levels")
+
+
+@pytest.mark.parametrize("number, field, fragment", [
+    ("9" * 5000, "networks[0].nodes[1].props.OutShape[0]", "a 5000-digit number"),
+    ("1" + "0" * 400, "networks[0].nodes[1].pos[0]", "a 401-digit number"),
+    ("1e400", "networks[0].nodes[1].pos[0]", "'1e400', beyond the range of numbers"),
+    ("Infinity", "networks[0].nodes[1].props.OutShape[0]", "Infinity is not a usable number"),
+    ("NaN", "training.validation_split", "NaN is not a usable number"),
+])
+def test_numbers_python_cannot_use_are_refused_by_field(tmp_path, number, field, fragment):
+    doc = minimal()
+    target = {"networks[0].nodes[1].props.OutShape[0]": (doc["networks"][0]["nodes"][1]["props"]
+                                                         ["OutShape"], 0),
+              "networks[0].nodes[1].pos[0]": (doc["networks"][0]["nodes"][1]["pos"], 0),
+              "training.validation_split": (doc["training"], "validation_split")}[field]
+    target[0][target[1]] = "PLACEHOLDER"
+    text = json.dumps(doc).replace('"PLACEHOLDER"', number)
+    assert_refused(tmp_path, text, f"{field}: {fragment}")
+
+
+def test_an_integer_property_of_infinity_from_code_is_refused_by_name():
+    doc = minimal()
+    node = doc["networks"][0]["nodes"][1]
+    node.update(type="Convolution", props={"OutMaps": float("inf")})
+    with pytest.raises(ProjectError, match=r"\(Affine\)\.props: OutMaps must be a whole number, "
+                                           "not inf"):
+        proj.from_dict(doc, "x.nnd")
+    node.update(type="Dropout", props={"P": 10**400})
+    with pytest.raises(ProjectError, match="P must be a number, not a 401-digit number"):
+        proj.from_dict(doc, "x.nnd")
+
+
+@pytest.mark.parametrize("field, value, fragment", [
+    ("network", [], "network: must be an object, not []"),
+    ("network", "ab", "network: must be an object, not 'ab'"),
+    ("training", "ab", "training: must be an object, not 'ab'"),
+])
+def test_version_1_files_of_the_wrong_shape_are_refused(tmp_path, field, value, fragment):
+    doc = {"format": proj.FORMAT, "version": 1, "network": {"nodes": [], "links": []}}
+    doc[field] = value
+    assert_refused(tmp_path, json.dumps(doc), fragment, "(a version 1 file)")
+
+
+def test_a_lone_surrogate_is_refused_at_load_not_at_save(tmp_path):
+    text = json.dumps(minimal()).replace('"tiny"', '"ti\\ud800ny"')
+    assert_refused(tmp_path, text, "name: 'ti\\ud800ny' holds a lone surrogate")
+    text = json.dumps(minimal()).replace('"seed": 0', '"\\udfff": 1, "seed": 0', 1)
+    assert_refused(tmp_path, text, "training.'\\udfff': a field name holds a lone surrogate")
+
+
+@pytest.mark.parametrize("seed, ok", [(0, True), (2**64 - 1, True), (2**64, False), (-1, False)])
+def test_seeds_are_those_torch_and_numpy_take(tmp_path, seed, ok):
+    doc = minimal()
+    doc["training"]["seed"] = seed
+    if ok:
+        assert proj.from_dict(doc).training.seed == seed
+    else:
+        assert_refused(tmp_path, json.dumps(doc), "training.seed: must be from 0 to "
+                                                  "18446744073709551615")
+
+
+def test_quoted_values_are_cut_to_a_readable_length(tmp_path):
+    doc = minimal()
+    doc["training"]["device"] = "cuda" * 10_000
+    message = assert_refused(tmp_path, json.dumps(doc), "training.device: 'cudacuda")
+    assert len(message) < len(str(tmp_path)) + 200
+    doc = minimal()
+    doc["networks"][0]["nodes"][1]["props"]["OutShape"] = ["x" * 100_000]
+    message = assert_refused(tmp_path, json.dumps(doc), "OutShape must be whole numbers")
+    assert len(message) < len(str(tmp_path)) + 300
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (lambda doc: doc["networks"][0]["links"][0].update(port=-1), "links[0].port: must be 0 or "
+                                                                 "more, not -1"),
+    (lambda doc: doc["networks"][0]["nodes"][1].update(name="A" * 256), "is not a node name"),
+    (lambda doc: doc["datasets"].update(training={"source": "a\0b.csv"}),
+     "datasets.training.source: a file name cannot hold the NUL character"),
+    (lambda doc: doc["networks"][0]["nodes"][1]["props"].update(OutShape=[1] * 17),
+     "OutShape has 17 values; at most 16"),
+    (lambda doc: doc["networks"][0]["nodes"][1]["props"].update(OutShape=[2**31]),
+     "OutShape must be at most 2147483647, not 2147483648"),
+])
+def test_other_unusable_values_are_refused_by_field(tmp_path, change, fragment):
+    doc = minimal()
+    doc.setdefault("datasets", {})
+    change(doc)
+    assert_refused(tmp_path, json.dumps(doc), fragment)
+
+
+def test_a_file_too_large_or_not_regular_is_refused_before_reading(tmp_path, monkeypatch):
+    path = write(tmp_path, json.dumps(minimal()))
+    monkeypatch.setattr(proj, "MAX_FILE_BYTES", 100)
+    with pytest.raises(ProjectError, match="a project file is at most 100 bytes"):
+        load(path)
+    with pytest.raises(ProjectError, match="is a folder"):
+        load(tmp_path)
+    if hasattr(os, "mkfifo"):  # a pipe would be read for ever
+        os.mkfifo(tmp_path / "pipe.nnd")
+        with pytest.raises(ProjectError, match="not a regular file"):
+            load(tmp_path / "pipe.nnd")

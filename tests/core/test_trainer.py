@@ -410,6 +410,7 @@ def test_the_command_prints_events_and_text(tmp_path, capsys):
     ("digits_resnet", 0.05),
     ("sine_lstm", 0.03),  # validation MSE; the target's variance is about 0.3 (well under 1/10)
     ("digits_autoencoder", 0.06),  # mean squared error per pixel (pixels span 0..1)
+    ("digits_binary_mlp", 0.10),  # binary weights and activations: at least 90 %
 ])
 def test_sample_projects_train_to_their_stated_results(tmp_path, name, best):
     # each sample trains with its own settings, as a user gets them
@@ -417,6 +418,38 @@ def test_sample_projects_train_to_their_stated_results(tmp_path, name, best):
     result = train(project, run_dir=tmp_path / "run")
     assert result.status == "done", result.message
     assert result.best_val_error <= best
+
+
+# ---- learning-rate multipliers -------------------------------------------------------------
+
+def test_a_zero_learning_rate_multiplier_freezes_that_tensor_and_a_factor_scales_it(tmp_path):
+    """NNC's W.LRateMultiplier: 0 freezes W (no gradient, no weight decay, not in the
+    optimizer); another factor multiplies the rate of that tensor alone, schedule included."""
+    project = mlp(tmp_path, epochs=2, schedule={"type": "step", "step": 1, "gamma": 0.5},
+                  optimizer={"type": "SGD", "lr": 0.05, "weight_decay": 0.01})
+    first, second = [n for n in project.network().nodes if n.type == "Affine"]
+    first.props["W.LRateMultiplier"] = 0.0
+    second.props["b.LRateMultiplier"] = 3.0
+    compiled = compile_network(project.network())
+    w = compiled.layers.get_submodule(compiled.attr_of[first.id]).linear.weight
+    b = compiled.layers.get_submodule(compiled.attr_of[second.id]).linear.bias
+    assert not w.requires_grad and b.requires_grad
+    assert [(factor, len(params)) for factor, params in compiled.param_groups] == [(1.0, 2),
+                                                                                  (3.0, 1)]
+    before = dict(compile_network(project.network()).layers.state_dict())
+    torch.manual_seed(project.training.seed)
+    result = train(project, run_dir=tmp_path / "run")
+    assert result.status == "done", result.message
+    after = load_file(tmp_path / "run" / "last.safetensors")
+    torch.manual_seed(project.training.seed)
+    initial = compile_network(project.network()).layers.state_dict()
+    frozen = f"{compiled.attr_of[first.id]}.linear.weight"
+    assert torch.equal(after[frozen], initial[frozen])
+    moved = [k for k in initial if not torch.equal(after[k], initial[k])]
+    assert sorted(moved) == sorted(k for k in initial if k != frozen)
+    rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
+    assert [float(r["lr"]) for r in rows] == [0.05, 0.025]  # the optimizer's rate, not ×3
+    assert before.keys() == initial.keys()
 
 
 def test_a_device_is_named_by_kind_or_by_gpu_number(tmp_path):

@@ -156,6 +156,58 @@ def recurrent_case(draw):
         "Bidirectional": draw(bools), "ReturnSequences": draw(bools)}
 
 
+@st.composite
+def axes_case(draw, **extra):
+    """An input and Axes that mostly exist in it (sometimes twice, sometimes past its end)."""
+    x = draw(shapes(1, 3, 5))
+    axes = draw(st.lists(st.integers(0, len(x) - 1 + draw(st.sampled_from([0, 0, 1]))),
+                         min_size=1, max_size=len(x) + 1))
+    return (x,), {"Axes": tuple(axes), **{k: draw(v) for k, v in extra.items()}}
+
+
+@st.composite
+def pad_case(draw):
+    x = draw(shapes(1, 3, 5))
+    pairs = draw(st.integers(1, len(x) + 1))
+    widths = draw(st.lists(st.integers(0, 3), min_size=2 * pairs, max_size=2 * pairs))
+    if draw(st.integers(0, 9)) == 0:
+        widths.append(1)  # an odd count
+    return (x,), {"PadWidth": tuple(widths),
+                  "Mode": draw(st.sampled_from(["constant", "reflect", "repeat"])),
+                  "ConstantValue": draw(st.floats(-2, 2))}
+
+
+@st.composite
+def onehot_case(draw):
+    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=2)))
+    last = len(shape) + (0 if draw(st.integers(0, 2)) else draw(st.integers(1, 2)))
+    return (draw(shapes(0, 2, 3)) + (last,),), {"Shape": shape}
+
+
+@st.composite
+def augment_case(draw):
+    x = draw(ranked([3, 3, 2, 4], 6))
+    shape = draw(st.sampled_from(["same", "empty", "crop", "rank", "channels"]))
+    if shape == "same":
+        out = x
+    elif shape == "empty":
+        out = ()
+    elif shape == "crop":
+        out = tuple(x[:-2]) + tuple(draw(st.integers(1, d + 2)) for d in x[-2:])
+    elif shape == "rank" or len(x) == 2:  # refused: another number of axes
+        out = x + (1,)
+    else:  # refused: the channels change
+        out = (x[0] + 1,) + tuple(x[1:])
+    low = draw(st.floats(0.5, 1.5))
+    return (x,), {"Shape": out, "MinScale": low, "MaxScale": low * draw(st.floats(1.0, 2.0)),
+                  "Angle": draw(st.floats(0, 0.5)), "AspectRatio": draw(st.floats(1, 1.5)),
+                  "Distortion": draw(st.floats(0, 0.3)), "FlipLR": draw(bools),
+                  "FlipUD": draw(bools), "Brightness": draw(st.floats(0, 0.3)),
+                  "BrightnessEach": draw(bools), "Contrast": draw(st.floats(1, 2)),
+                  "ContrastEach": draw(bools), "Noise": draw(st.floats(0, 0.2)),
+                  "Pad": (draw(st.integers(0, 2)), draw(st.integers(0, 2)))}
+
+
 _unit = st.floats(0.0, 1.0)
 _group = st.sampled_from([1, 1, 1, 2, 3])
 _eps = st.floats(1e-8, 1e-2)
@@ -176,7 +228,7 @@ CASES = {
                                   IgnoreBorder=bools),
     "GlobalAveragePooling": no_props(ranked([1, 1, 2, 3, 4])),
     "ReLU": no_props(),
-    "LeakyReLU": one_input(shapes(), alpha=_unit),
+    "LeakyReLU": one_input(shapes(), Alpha=_unit),
     "ELU": one_input(shapes(), Alpha=st.floats(0.0, 3.0)),
     "SELU": one_input(shapes(), Scale=st.floats(0.0, 3.0), Alpha=st.floats(0.0, 3.0)),
     "GELU": no_props(),
@@ -202,13 +254,47 @@ CASES = {
     "Add2": binary_case(),
     "Mul2": binary_case(),
     "Identity": no_props(),
+    # layers NNC projects use (issue 11)
+    "PReLU": one_input(shapes(), BaseAxis=st.integers(0, 3)),
+    "BinaryConnectAffine": one_input(shapes(1, 3, 5), OutShape=shapes(1, 2, 5), WithBias=bools),
+    "BinaryWeightAffine": one_input(shapes(1, 3, 5), OutShape=shapes(1, 2, 5), WithBias=bools),
+    "BinaryConnectConvolution": window_case(OutMaps=st.integers(1, 6), WithBias=bools),
+    "BinaryWeightConvolution": window_case(OutMaps=st.integers(1, 6), WithBias=bools),
+    "BinaryTanh": no_props(),
+    "BinarySigmoid": no_props(),
+    **{name: one_input(shapes(), Value=st.floats(-3.0, 3.0)) for name in
+       ("AddScalar", "MulScalar", "RSubScalar", "RDivScalar", "MaximumScalar", "MinimumScalar")},
+    "PowScalar": one_input(shapes(), Value=st.floats(-2.0, 3.0)),
+    "Sub2": binary_case(),
+    "Div2": binary_case(),
+    "Maximum2": binary_case(),
+    "Minimum2": binary_case(),
+    "Abs": no_props(),
+    "Exp": no_props(),
+    "Log": no_props(),
+    "Sum": axes_case(KeepDims=bools),
+    "Mean": axes_case(KeepDims=bools),
+    "Max": axes_case(KeepDims=bools),
+    "Min": axes_case(KeepDims=bools),
+    "Pad": pad_case(),
+    "Flip": axes_case(),
+    "Unpooling": one_input(shapes(1, 3, 4), KernelShape=shapes(1, 3, 3)),
+    "SumPooling": window_case(dilation=False, kernel=4, stride=4, pad=2, IgnoreBorder=bools),
+    "OneHot": onehot_case(),
+    "RandomFlip": axes_case(),
+    "RandomShift": one_input(shapes(1, 3, 5), Shift=shapes(1, 3, 4).map(
+        lambda s: tuple(v - 1 for v in s)), BorderMode=st.sampled_from(["nearest", "reflect"])),
+    "ImageAugmentation": augment_case(),
 }
 
 # Layers whose strategy must also produce refused combinations.
 CAN_REFUSE = {"Convolution", "DepthwiseConvolution", "Deconvolution", "MaxPooling",
               "AveragePooling", "GlobalAveragePooling", "BatchNormalization",
               "InstanceNormalization", "GroupNormalization", "LSTM", "GRU", "RNN", "Reshape",
-              "Transpose", "Slice", "Concatenate", "Add2", "Mul2"}
+              "Transpose", "Slice", "Concatenate", "Add2", "Mul2", "PReLU",
+              "BinaryConnectConvolution", "BinaryWeightConvolution", "Sub2", "Div2", "Maximum2",
+              "Minimum2", "Sum", "Mean", "Max", "Min", "Pad", "Flip", "Unpooling", "SumPooling",
+              "OneHot", "RandomFlip", "ImageAugmentation"}
 
 LAYERS = sorted(CASES)
 LOSSES = sorted(name for name, spec in CATALOG.items() if spec.is_loss)
@@ -217,6 +303,11 @@ LOSSES = sorted(name for name, spec in CATALOG.items() if spec.is_loss)
 def make_input(name: str, shape, props: dict) -> torch.Tensor:
     if name == "Embed":
         return torch.randint(0, props["NumClass"], (BATCH,) + tuple(shape)).float()
+    if name == "OneHot":  # indices, some counting from the end, some out of range
+        largest = max(props["Shape"])
+        return torch.randint(-largest - 1, largest + 2, (BATCH,) + tuple(shape)).float()
+    if name in ("Log", "PowScalar"):  # their domain: positive numbers
+        return torch.rand((BATCH,) + tuple(shape)) + 0.1
     return torch.randn((BATCH,) + tuple(shape))
 
 
@@ -272,7 +363,12 @@ def test_required_layers_exist():
         Softmax LogSoftmax BatchNormalization LayerNormalization InstanceNormalization
         GroupNormalization LSTM GRU RNN Dropout Reshape Flatten Transpose Slice Concatenate
         Add2 Mul2 Identity SquaredError SoftmaxCrossEntropy AbsoluteError HuberLoss
-        BinaryCrossEntropy SigmoidCrossEntropy CategoricalCrossEntropy KLMultinomial""".split()
+        BinaryCrossEntropy SigmoidCrossEntropy CategoricalCrossEntropy KLMultinomial
+        PReLU BinaryConnectAffine BinaryConnectConvolution BinaryWeightAffine
+        BinaryWeightConvolution BinarySigmoid BinaryTanh AddScalar MulScalar RSubScalar
+        RDivScalar PowScalar MaximumScalar MinimumScalar Sub2 Div2 Maximum2 Minimum2 Abs Exp Log
+        Mean Sum Max Min Pad Flip Unpooling SumPooling OneHot ImageAugmentation RandomShift
+        RandomFlip""".split()
     assert sorted(set(required) - set(CATALOG)) == []
 
 
@@ -292,7 +388,7 @@ def test_spec_metadata_and_defaults(name):
             assert prop.min is None or prop.default >= prop.min
             assert prop.max is None or prop.default <= prop.max
     if spec.is_loss:
-        assert "T.Dataset" in spec.prop_map and spec.target is not None
+        assert spec.target_prop in spec.prop_map and spec.target is not None
     assert get_spec(name) is spec
 
 
@@ -312,6 +408,7 @@ def test_what_a_loss_prediction_means_agrees_with_its_targets(name):
         assert spec.prediction.kind in ("logits", "probabilities")
     if spec.prediction.pick == "argmax":
         assert spec.prediction.kind in ("scores", "probabilities")
+
 
 def test_layer_facts_live_in_the_specs():
     """No code outside the catalog compares a layer type with a layer's name, keeps a table
@@ -338,6 +435,7 @@ def _constants(node) -> list:
     items = node.elts if isinstance(node, (ast.Tuple, ast.List, ast.Set)) else [node]
     return [i.value for i in items if isinstance(i, ast.Constant) and isinstance(i.value, str)]
 
+
 def test_get_spec_suggests():
     with pytest.raises(KeyError, match="Convolution"):
         get_spec("Convolutoin")
@@ -352,7 +450,6 @@ def test_modules_imports_only_math_and_torch():
         elif isinstance(node, ast.ImportFrom):
             roots.add((node.module or "").split(".")[0])
     assert roots <= {"math", "torch"}, roots
-
 
 
 def test_the_catalog_and_the_document_load_without_torch():
@@ -472,7 +569,7 @@ def loss_case(draw, name):
         pred = draw(shapes(rank, rank, 6))
     else:
         pred = draw(shapes(1, 3, 5))
-    raw = {"T.Dataset": draw(st.sampled_from(["y", "label"]))}
+    raw = {CATALOG[name].target_prop: draw(st.sampled_from(["y", "label"]))}
     if name == "HuberLoss":
         raw["Delta"] = draw(st.floats(1e-3, 5.0))
     return pred, raw
@@ -507,7 +604,7 @@ def test_loss_is_finite_scalar(name, data):
     spec = CATALOG[name]
     pred, raw = data.draw(loss_case(name), label="case")
     props = spec.parse_props(raw)
-    assert spec.is_loss and "T.Dataset" in props
+    assert spec.is_loss and spec.target_prop in props
     out = try_infer(spec, [pred], props)
     if out is None:
         assert len(pred) != 1  # only class losses refuse, and only non-vectors
@@ -606,17 +703,18 @@ def test_batchnorm_momentum_and_buffers():
 def test_leaky_relu_and_elu_use_their_props():
     x = torch.tensor([[-2.0, 3.0]])
     leaky = get_spec("LeakyReLU")
-    assert leaky.defaults()["alpha"] == 0.1
-    torch.testing.assert_close(leaky.build([(2,)], {"alpha": 0.5})(x), torch.tensor([[-1.0, 3.0]]))
+    assert leaky.defaults()["Alpha"] == 0.1
+    torch.testing.assert_close(leaky.build([(2,)], {"Alpha": 0.5})(x), torch.tensor([[-1.0, 3.0]]))
     elu = get_spec("ELU").build([(2,)], {"Alpha": 2.0})
     torch.testing.assert_close(elu(x), torch.tensor([[2.0 * (math.exp(-2.0) - 1.0), 3.0]]))
 
 
-def test_huber_uses_delta():
+def test_huber_is_nncs_and_uses_delta():
+    """NNC's Huber loss: d² inside Delta, Delta·(2|d| − Delta) outside."""
     spec = get_spec("HuberLoss")
     module = spec.build([(1,)], spec.parse_props({"Delta": 0.5}))
-    value = module(torch.tensor([[3.0]]), torch.tensor([[0.0]]))
-    assert float(value) == pytest.approx(0.5 * (3.0 - 0.25))
+    value = module(torch.tensor([[3.0], [0.25]]), torch.tensor([[0.0], [0.0]]))
+    assert float(value) == pytest.approx((0.5 * (2 * 3.0 - 0.5) + 0.25 ** 2) / 2)
 
 
 @pytest.mark.parametrize("cell", ["LSTM", "GRU", "RNN"])
@@ -649,3 +747,111 @@ def test_convolution_messages():
     assert "Padding 3" in _refusal("Deconvolution", [(2, 1)], {"KernelShape": "1",
                                                                "Strides": "1", "Padding": "3",
                                                                "Dilation": "1"})
+
+
+# ---------------------------------------------------------------- learned tensors
+
+@pytest.mark.parametrize("name", sorted(n for n, s in CATALOG.items() if s.weights))
+def test_each_learned_tensor_has_nncs_three_properties_and_exists_in_the_module(name):
+    """W, b, gamma, … each have Initializer, InitializerMultiplier and LRateMultiplier, and
+    name a real parameter of the built module (a bias only while WithBias is on)."""
+    from nodes.initializers import parameter
+    spec = CATALOG[name]
+    for weight in spec.weights:
+        for suffix in ("Initializer", "InitializerMultiplier", "LRateMultiplier"):
+            assert f"{weight.name}.{suffix}" in spec.prop_map
+    inputs, props = _some_accepted_case(name)
+    module = spec.module(list(inputs), props)
+    found = {w.name: parameter(module, w.attr) for w in spec.weights}
+    assert all(tensor is not None for tensor in found.values()), found
+    assert sum(t.numel() for t in found.values()) <= sum(p.numel() for p in module.parameters())
+
+
+def _some_accepted_case(name):
+    spec = CATALOG[name]
+    for shape in [(3, 8, 8), (4, 6), (6,), (1, 28, 28)]:
+        props = spec.defaults()
+        try:
+            spec.infer([shape], props)
+        except ShapeError:
+            continue
+        return (shape,), props
+    raise AssertionError(f"{name}: no shape fits its defaults")
+
+
+@pytest.mark.parametrize("layer, shape, props, std, uniform", [
+    # N input maps, M output maps, K kernel positions: nnabla's formulas
+    ("Affine", (400,), {"OutShape": (300,)}, math.sqrt(2 / 700), False),  # Glorot (default)
+    ("Affine", (400,), {"OutShape": (300,), "W.Initializer": "NormalAffineHeForward",
+                        "W.InitializerMultiplier": 2.0}, 2 * math.sqrt(2 / 400), False),
+    ("Affine", (400,), {"OutShape": (300,), "W.Initializer": "UniformAffineGlorot"},
+     math.sqrt(6 / 700) / math.sqrt(3), True),
+    ("Convolution", (16, 12, 12), {"OutMaps": 32, "W.Initializer": "NormalConvolutionHeBackward"},
+     math.sqrt(2 / (9 * 32)), False),
+    ("Convolution", (16, 12, 12), {"OutMaps": 32},  # NormalConvolutionGlorot
+     math.sqrt(2 / (9 * 48)), False),
+    ("Deconvolution", (16, 6, 6), {"OutMaps": 32},  # NormalConvolutionHeForward
+     math.sqrt(2 / (9 * 16)), False),
+    ("Affine", (400,), {"OutShape": (300,), "W.Initializer": "Normal",
+                        "W.InitializerMultiplier": 0.05}, 0.05, False),
+    ("Embed", (5,), {"NumClass": 400, "Shape": 300}, 1 / math.sqrt(3), True),  # U(−1, 1)
+])
+def test_initializers_follow_nnabla(layer, shape, props, std, uniform):
+    spec = get_spec(layer)
+    torch.manual_seed(0)
+    module = spec.module([shape], spec.parse_props(props))
+    weight = next(p for n, p in module.named_parameters() if "weight" in n).detach()
+    assert float(weight.mean()) == pytest.approx(0.0, abs=3 * std / math.sqrt(weight.numel()) * 3)
+    assert float(weight.std()) == pytest.approx(std, rel=0.03)
+    if uniform:
+        assert float(weight.abs().max()) <= std * math.sqrt(3) + 1e-6
+
+
+def test_constant_initializers_and_bias():
+    spec = get_spec("Affine")
+    module = spec.module([(4,)], spec.parse_props({"OutShape": (3,), "b.InitializerMultiplier": 0.5,
+                                                   "W.Initializer": "Constant",
+                                                   "W.InitializerMultiplier": -2.0}))
+    assert torch.equal(module.linear.bias.detach(), torch.full((3,), 0.5))
+    assert torch.equal(module.linear.weight.detach(), torch.full((3, 4), -2.0))
+    # no bias: its properties stay, nothing to initialise
+    bare = spec.module([(4,)], spec.parse_props({"WithBias": False}))
+    assert bare.linear.bias is None
+    norm = get_spec("BatchNormalization").module([(3, 4, 4)],
+                                                 get_spec("BatchNormalization").defaults())
+    assert torch.equal(norm.weight.detach(), torch.ones(3))  # gamma Constant ×1
+    assert torch.equal(norm.bias.detach(), torch.zeros(3))  # beta Constant ×0
+
+
+# ---------------------------------------------------------------- NNC facts
+
+def test_nnc_facts_agree_with_the_spec():
+    """Each NNC property that carries one of ours names a real property, every property of
+    ours is carried (so a project written for NNC loses none), and no two layers read as the
+    same NNC type."""
+    readers = {}
+    for name, spec in CATALOG.items():
+        if spec.nnc is None:
+            continue
+        carried = [p.ours for p in spec.nnc.props if p.ours]
+        assert set(carried) <= set(spec.prop_map), name
+        assert sorted(carried) == sorted(spec.prop_map), name
+        assert len({p.name for p in spec.nnc.props}) == len(spec.nnc.props), name
+        for p in spec.nnc.props:
+            if not p.ours and p.accepts is None:
+                assert p.silent(p.neutral, name), (name, p.name)
+        if spec.nnc.reads:
+            assert spec.nnc.type not in readers, (name, readers.get(spec.nnc.type))
+            readers[spec.nnc.type] = name
+    assert readers["Affine"] == "Affine" and "Reshape" in readers
+
+
+def test_convolution_padding_from_border_mode_is_nncs():
+    """valid 0, same ⌊d·(k−1)/2⌋ (an even kernel shrinks by one), full d·(k−1)."""
+    from nodes.nnc import padding_from_border_mode as pad
+    props = {"KernelShape": (3, 2), "Dilation": (2, 1)}
+    assert pad({"BorderMode": "valid"}, props) == (0, 0)
+    assert pad({"BorderMode": "same"}, props) == (2, 0)
+    assert pad({"BorderMode": "full"}, props) == (4, 1)
+    with pytest.raises(ValueError, match="BorderMode must be valid, same or full"):
+        pad({"BorderMode": "circular"}, props)

@@ -439,6 +439,20 @@ def test_history_lists_runs_newest_first_with_their_figures(qtbot, runs_folder):
     assert "run.json" in table.item(2, 0).toolTip()
 
 
+def test_history_shows_a_run_whose_trainer_was_killed_as_interrupted(qtbot, runs_folder):
+    run = make_run(runs_folder, "20261122-120000", "2026-11-22T12:00:00+00:00", [0.5],
+                   status="running", finished=None)
+    info = json.loads((run / "run.json").read_text())  # written before runs kept a heartbeat
+    history = RunsView()
+    qtbot.addWidget(history)
+    history.set_project(runs_folder.parent / "iris.nnd")
+    assert history.table.item(0, 4).text() == "interrupted"
+    assert history.table.item(0, 0).toolTip().startswith("the trainer stopped without finishing")
+    assert json.loads((run / "run.json").read_text()) == {
+        **info, "status": "interrupted", "message": history.table.item(0, 0).toolTip()}
+    assert history.table.item(0, 2).text() == "0:10"  # the duration metrics.csv says
+
+
 def test_history_overlays_the_selected_runs(qtbot, runs_folder):
     history = RunsView()
     qtbot.addWidget(history)

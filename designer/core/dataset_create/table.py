@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from designer.core.cells import CSV_MEMORY_FACTOR, check_file
 from designer.core.data import DataError
 from designer.core.dataset_create.output import (TRAIN_FILE, VALIDATION_FILE, Created,
                                                  check_split, natural_key, split_rows, staged,
@@ -104,11 +105,12 @@ def read_table(path: str | os.PathLike) -> Table:
     """Read a CSV table with a header row (comma, semicolon or tab separated)."""
     path = Path(path)
     try:
+        check_file(path, CSV_MEMORY_FACTOR)  # not a pipe, not beyond memory
         raw = path.read_bytes()
     except FileNotFoundError:
         raise DataError(f"{path}: table file not found") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -44,7 +44,7 @@ from designer.core.export.onnx_file import (DEFAULT_OPSET, DYNAMO_MIN_OPSET, EXP
 from designer.core.export.pytorch_code import (check_pytorch, class_name, constructor,
                                                inference_state, pytorch_source)
 from designer.core.export.result import (Comparison, ExportError, ExportFailed, ExportRefused,
-                                         ExportResult, number_text)
+                                         ExportResult, identical, number_text)
 
 TOLERANCE = 1e-4  # largest difference ONNX Runtime may show, per unit of the largest output
 
@@ -150,6 +150,7 @@ __all__ = [
     "CHECK_BATCHES", "DEFAULT_OPSET", "DYNAMO_MIN_OPSET", "EXPORTERS", "FORMATS", "FORMAT_NAMES",
     "MAX_OPSET", "MIN_OPSET", "SUFFIXES", "TOLERANCE", "WEIGHTS", "Comparison", "ExportError",
     "ExportFailed", "ExportRefused", "ExportResult", "Model", "check_onnx", "check_opset",
-    "check_pytorch", "class_name", "constructor", "export", "file_stem", "inference_state",
+    "check_pytorch", "class_name", "constructor", "export", "file_stem", "identical",
+    "inference_state",
     "load_model", "output_path", "preprocessing", "pytorch_source", "refusals",
     "reference_outputs", "sample_inputs", "write_onnx"]

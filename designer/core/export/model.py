@@ -2,9 +2,9 @@
 preprocessing notes that tell a user of the export what to feed it and what it returns."""
 from __future__ import annotations
 
+import keyword
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -17,6 +17,7 @@ import nodes
 from designer.core import runs
 from designer.core.compiler import Compiled
 from designer.core.data import DataError, DataSet
+from designer.core.files import check_writable
 from designer.core.project import Network, Project, ProjectError, load
 from designer.core.session import TrainingError, compile_seeded, fit_to_network, project_data
 from designer.core.export.result import ExportError
@@ -264,7 +265,7 @@ def output_path(path: str | os.PathLike, fmt: str, project: Project) -> Path:
     elif path.suffix != suffix:
         raise ExportError(f"{path}: {FORMAT_NAMES[fmt]} is a {suffix} file; name it "
                           f"{path.with_suffix(suffix).name}")
-    if fmt == "pytorch" and not path.stem.isidentifier():
+    if fmt == "pytorch" and (not path.stem.isidentifier() or keyword.iskeyword(path.stem)):
         raise ExportError(f"{path}: the file name must be a Python module name (letters, digits "
                           f"and _, not starting with a digit), e.g. {file_stem(path.stem)}.py")
     folder = path.parent
@@ -275,8 +276,7 @@ def output_path(path: str | os.PathLike, fmt: str, project: Project) -> Path:
             break
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".export-", suffix=".tmp"):
-            pass
+        check_writable(folder)  # leaves nothing beside the model, even when killed
     except OSError as e:
         raise ExportError(f"{path}: cannot write to folder {folder} "
                           f"({e.strerror or e})") from None
@@ -288,4 +288,6 @@ def output_path(path: str | os.PathLike, fmt: str, project: Project) -> Path:
 def file_stem(name: str) -> str:
     """A file name for a project's export that is also a Python module name: ``iris_mlp``."""
     ident = re.sub(r"\W+", "_", name).strip("_") or "model"
+    if keyword.iskeyword(ident):
+        return f"{ident}_model"
     return f"model_{ident}" if ident[0].isdigit() else ident

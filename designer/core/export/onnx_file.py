@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from designer.core.compiler import CompileError, Compiled, compile_network
-from designer.core.project import Network, atomic_path
+from designer.core.files import atomic_path
+from designer.core.project import Network
 from designer.core.export.model import (Model, index_inputs, inference_nodes, preprocessing,
                                         reference_outputs)
 from designer.core.export.result import (Comparison, ExportError, ExportFailed, first_line,

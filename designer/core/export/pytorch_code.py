@@ -4,6 +4,7 @@ interpreter. The file's text is in ``pytorch_template``."""
 from __future__ import annotations
 
 import ast
+import builtins
 import inspect
 import keyword
 import re
@@ -24,18 +25,35 @@ from nodes import shape_text
 from designer.core.export import pytorch_template as template
 from designer.core.export.model import Model, preprocessing, reference_outputs
 from designer.core.export.result import (Comparison, ExportError, ExportFailed, ExportRefused,
-                                         first_line, max_diff)
+                                         first_line, identical, max_diff)
 
 
 def class_name(project_name: str) -> str:
-    """``iris_mlp`` -> ``IrisMlp``; never one of the layer classes the file defines."""
+    """``iris_mlp`` -> ``IrisMlp``; never a keyword, a builtin, ``F`` or one of the layer
+    classes the file defines (a class named ``None`` or ``F`` would break the file)."""
     words = re.findall(r"[A-Za-z0-9]+", project_name)
     name = "".join(w[:1].upper() + w[1:] for w in words) or "Model"
     if name[0].isdigit():
         name = f"Model{name}"
-    if name in _layer_classes():
+    if (name in _layer_classes() or keyword.iskeyword(name) or hasattr(builtins, name)
+            or name == "F"):
         name = f"{name}Model"
     return name
+
+
+def docstring_text(text: str) -> str:
+    """``text`` as it may stand inside the file's triple-quoted docstrings, whatever it holds:
+    quotes and backslashes escaped, every character but a printable one or a newline written
+    as an escape. The docstring reads as the text; nothing in it can end the string."""
+    out = []
+    for char in text:
+        if char in '\\"':
+            out.append("\\" + char)
+        elif char == "\n" or char.isprintable():
+            out.append(char)
+        else:
+            out.append(char.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
 
 
 def _layer_classes() -> dict[str, type]:
@@ -178,8 +196,9 @@ def pytorch_source(model: Model, module_name: str) -> str:
         "\n".join(standard) + "\n\n" + "\n".join(others),
         template.LAYER_CLASSES.format(classes=classes) if classes else "",
         template.NETWORK.format(
-            cls=cls, project=project.name, inputs=", ".join(compiled.input_vars),
-            outputs=", ".join(compiled.outputs), args=", ".join(code.args),
+            cls=cls, project=docstring_text(project.name),
+            inputs=docstring_text(", ".join(compiled.input_vars)),
+            outputs=docstring_text(", ".join(compiled.outputs)), args=", ".join(code.args),
             init="\n".join(f"        {line}" for line in code.init),
             forward="\n".join(f"        {line}" for line in code.forward)),
         template.LOADER,
@@ -241,16 +260,20 @@ def _network_code(model: Model, cls: str) -> _NetworkCode:
 
 
 def _header(model: Model, module_name: str, cls: str, code: _NetworkCode) -> str:
-    """The file's docstring: how to use it, and what goes in and comes out."""
+    """The file's docstring: how to use it, and what goes in and comes out. Every text from
+    the project (names, description, dataset variables, the run's folder) is escaped."""
     info = preprocessing(model)
-    inputs = "\n".join(f"    {i['name']}: float32 tensor N×{shape_text(i['shape'])}; "
-                       f"{i['normalization']['description']}" for i in info["inputs"])
-    outputs = "\n".join(f"    {o['name']}: N×{shape_text(o['shape'])}, {o['meaning']}"
-                        for o in info["outputs"])
-    description = model.project.description.strip()
+    inputs = "\n".join(f"    {docstring_text(i['name'])}: float32 tensor "
+                       f"N×{shape_text(i['shape'])}; "
+                       f"{docstring_text(i['normalization']['description'])}"
+                       for i in info["inputs"])
+    outputs = "\n".join(f"    {docstring_text(o['name'])}: N×{shape_text(o['shape'])}, "
+                        f"{docstring_text(o['meaning'])}" for o in info["outputs"])
+    description = docstring_text(model.project.description.strip())
     return template.HEADER.format(
-        project=model.project.name, description=f"\n{description}\n" if description else "",
-        module=module_name, weights=model.weights, cls=cls, returns=code.returns,
+        project=docstring_text(model.project.name),
+        description=f"\n{description}\n" if description else "", module=module_name,
+        weights=docstring_text(model.weights), cls=cls, returns=code.returns,
         args=", ".join(code.args), inputs=inputs, outputs=outputs)
 
 
@@ -290,7 +313,7 @@ def check_pytorch(model: Model, py_path: Path, weights_path: Path, cases) -> lis
     for (what, batch, inputs), got in zip(cases, outputs, strict=True):
         expected = reference_outputs(model, inputs)
         diff = max_diff(expected, got)
-        exact = len(got) == len(expected) and all(torch.equal(e, g)
+        exact = len(got) == len(expected) and all(identical(e, g)
                                                    for e, g in zip(expected, got))
         comparisons.append(Comparison(what, batch, diff, exact))
     return comparisons
