@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFrame, QGridLayout, Q
                                QLabel, QLineEdit, QScrollArea, QSpinBox, QWidget)
 
 from designer.core import optim
-from designer.core.project import PRECISIONS, Project, TrainingConfig
+from designer.core.project import MAX_SEED, PRECISIONS, Project, TrainingConfig
 from designer.ui.commands import DocumentEditor
 from designer.ui.worker import run_later
 
@@ -36,7 +36,8 @@ class Field:
     key: str
     label: str
     help: str
-    kind: str  # "int", "float", "percent" (a fraction shown in percent) or "choice"
+    kind: str  # "int", "whole" (an int beyond a spin box's range), "float", "percent" (a
+    # fraction shown in percent) or "choice"
     low: float = -math.inf
     high: float = math.inf
     low_ok: bool = True
@@ -56,7 +57,7 @@ GENERAL = (
     Field("validation_split", "Validation split", "Share of the training set held out to "
           "validate, used only when the project has no validation dataset.", "percent", 0, 99),
     Field("seed", "Seed", "Starts the random numbers (initial weights, shuffling, the split): "
-          "the same seed trains the same network again.", "int", 0, _INT_MAX),
+          "the same seed trains the same network again.", "whole", 0, MAX_SEED),
 )
 HARDWARE = (
     Field("device", "Device", "Where training runs: auto picks a CUDA GPU, then an Apple GPU, "
@@ -151,7 +152,7 @@ class _Editor:
         elif isinstance(w, QSpinBox):
             w.setValue(int(value))
         else:
-            w.setText(f"{value:g}")
+            w.setText(str(value) if isinstance(value, int) else f"{value:g}")
         w.blockSignals(False)
         self.refuse(None)
 
@@ -310,17 +311,19 @@ class ConfigWorkspace(QScrollArea):
 
     def commit_text(self, field: Field, text: str) -> None:
         editor = self.editors[field.key]
+        whole = field.kind == "whole"
         try:
-            value = float(text.strip())
+            value = int(text.strip()) if whole else float(text.strip())
         except ValueError:
-            editor.refuse(f"{text.strip()!r} is not a number")
+            editor.refuse(f"{text.strip()!r} is not a {'whole ' * whole}number")
             return
         low, high = field.low, field.high
-        if not math.isfinite(value) or value < low or (value == low and not field.low_ok) \
+        if (not whole and not math.isfinite(value)) or value < low \
+                or (value == low and not field.low_ok) \
                 or value > high:
             bound = f"at least {low:g}" if field.low_ok else f"more than {low:g}"
             if high != math.inf:
-                bound += f" and at most {high:g}"
+                bound += f" and at most {high if whole else format(high, 'g')}"
             editor.refuse(f"must be {bound}")
             return
         self.commit(field, value)

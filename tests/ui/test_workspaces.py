@@ -13,6 +13,7 @@ from designer.ui import dialogs
 from designer.ui.new_project_dialog import Choice, NewProjectDialog
 from designer.ui.workspaces import CONFIG, DATASET, EDIT, EVALUATION, TRAINING
 
+from tests.conftest import PROJECTS
 from tests.ui.test_window import double_click_palette, set_text
 
 REAL_NEW_PROJECT_DIALOG = dialogs.choose_new_project  # before the fixture stands in for it
@@ -407,3 +408,23 @@ def test_checking_every_file_names_the_unreadable_picture(qtbot, window, dialog_
     pixmap, error = preview.model.thumbnail(33, 0)
     assert pixmap is None and "img/33.png" in error
     assert preview.model.index(33, 0).data().startswith("⚠")
+
+
+def test_a_seed_beyond_a_spin_boxs_range_is_shown_and_edited_whole(qtbot, window):
+    """Seeds go up to 2**64 - 1 (torch and numpy take them all); a project holding one opens in
+    Config, and the field takes any whole number in that range."""
+    project = load(PROJECTS / "iris_mlp.nnd")
+    project.training.seed = 2**40
+    window.files.show(project, modified=False)
+    window.show_workspace(CONFIG)
+    seed = window.config_workspace.editors["seed"]
+    assert seed.widget.text() == str(2**40)
+    set_text(qtbot, seed.widget, str(2**64 - 1))
+    assert window.project.training.seed == 2**64 - 1
+    set_text(qtbot, seed.widget, str(2**64))
+    assert seed.hint.text() == f"must be at least 0 and at most {2**64 - 1}"
+    set_text(qtbot, seed.widget, "1.5")
+    assert seed.hint.text() == "'1.5' is not a whole number"
+    assert window.project.training.seed == 2**64 - 1
+    window.undo_action.trigger()
+    assert window.project.training.seed == 2**40 and seed.widget.text() == str(2**40)
