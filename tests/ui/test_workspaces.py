@@ -237,9 +237,14 @@ def test_a_folder_of_pictures_becomes_a_dataset_and_a_template_trains_on_it(
     wait_checked(qtbot, window)
     assert window.problem_count.text() == "✓ Ready to train"
 
-    window.project.training.epochs = 3
+    # Config: small batches, for 38 pictures.
+    click_tab(qtbot, window, CONFIG)
+    config = window.config_workspace
+    set_text(qtbot, config.editors["epochs"].widget, "20")
+    set_text(qtbot, config.editors["batch_size"].widget, "8")
     evaluation = train(qtbot, window)
     assert evaluation.samples == 10
+    assert evaluation.accuracy >= 0.8, evaluation.accuracy  # the three patterns are learnt
     assert window.training.evaluation.class_names[:3] == ["across", "down", "square"]
 
 
