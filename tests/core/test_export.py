@@ -652,3 +652,20 @@ def test_an_export_leaves_only_its_files_with_the_users_permissions(tmp_path):
                                                           "iris.preprocessing.json"]
     for path in tmp_path.iterdir():
         assert path.stat().st_mode & 0o777 == 0o666 & ~mask, path.name
+
+
+@pytest.mark.parametrize("fmt, name", [("onnx", "m.onnx"), ("pytorch", "m.py")])
+def test_an_export_cancelled_while_checking_leaves_nothing_new(tmp_path, fmt, name):
+    """Cancel (SIGTERM in the command) can come after the files are written, while they are
+    being checked: they go too; a file of the same name that was there before is replaced,
+    never deleted."""
+    (tmp_path / "m.preprocessing.json").write_text("kept")
+
+    def cancel_when_checking(text):
+        if text.startswith(("checking the file", "running the exported code")):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ex.export(load(PROJECTS / "iris_mlp.nnd"), fmt, tmp_path / name,
+                  log=cancel_when_checking)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.preprocessing.json"]
