@@ -126,3 +126,9 @@ def choose_new_project(parent: QWidget | None, folder: str):
 
     dialog = NewProjectDialog(parent, folder)
     return dialog.choice() if dialog.exec() else None
+
+
+def run_folder(parent: QWidget | None, folder: str) -> Path | None:
+    """File → Watch Run…: the folder of one run (on a shared or synced disk)."""
+    path = QFileDialog.getExistingDirectory(parent, "Watch a run: choose its folder", folder)
+    return Path(path) if path else None

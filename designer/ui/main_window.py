@@ -14,6 +14,7 @@ Room for more: ``bottom_tabs`` takes more tabs, ``toolbar`` more actions, and
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from PySide6.QtCore import QPoint, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
@@ -194,6 +195,9 @@ class MainWindow(QMainWindow):
                                            tip="Save the project under another name")
         self.export_action = self._action("&Export…", training.export, "Ctrl+E",
                                           tip="Export the network (ONNX, PyTorch, …)")
+        self.watch_action = self._action("&Watch Run…", self.watch_run,
+                                         tip="Follow a run that trains elsewhere (a server, a "
+                                             "cluster) through its folder")
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
 
         self.undo_action = stack.createUndoAction(self, "&Undo")
@@ -242,6 +246,12 @@ class MainWindow(QMainWindow):
         """The Dataset workspace, built now if it was not yet."""
         self.workspaces.build(DATASET)
         return self.dataset_workspace
+
+    def watch_run(self) -> None:
+        start = self.project.path.parent if self.project.path else Path.home()
+        folder = dialogs.run_folder(self, str(start))
+        if folder is not None:
+            self.training.watch_run(folder)
 
     def _make_training_actions(self) -> None:
         training = self.training

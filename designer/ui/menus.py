@@ -53,6 +53,7 @@ def build_menu_bar(window: MainWindow) -> None:
     window.file_menu.addSeparator()
     window.file_menu.addAction(window.create_dataset_action)
     window.file_menu.addAction(window.export_action)
+    window.file_menu.addAction(window.watch_action)
     window.file_menu.addSeparator()
     window.file_menu.addAction(window.quit_action)
 
