@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel, QL
 from nodes import shape_text
 
 from designer.core.data import IMAGE_SUFFIXES
+from designer.core.imports import imported
 from designer.core.project import ProjectError, load
 from designer.core.runs import project_path
 from designer.ui.samples_table import sample_text, thumbnail_image
@@ -132,12 +133,11 @@ class TryModelPanel(QWidget):
         self._task.start()
 
     def _work(self, progress, cancelled):
-        from designer.core.predict import Predictor  # torch loads here, off the GUI thread
-
+        predict = imported("designer.core.predict")  # torch loads here, off the GUI thread
         run_dir, raw = self._raw
         predictor = self._predictors.get(run_dir)
         if predictor is None:
-            predictor = self._predictors[run_dir] = Predictor(run_dir)
+            predictor = self._predictors[run_dir] = predict.Predictor(run_dir)
         return predictor, predictor.predict(raw)
 
     def _show(self, found) -> None:
