@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFrame, QGridLayout, QHBoxLayout,
-                               QLabel, QLineEdit, QScrollArea, QSpinBox, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFrame, QGridLayout,
+                               QHBoxLayout, QLabel, QLineEdit, QScrollArea, QSpinBox, QWidget)
 
 from designer.core import optim
-from designer.core.project import MAX_SEED, PRECISIONS, Project, TrainingConfig
+from designer.core.imports import imported
+from designer.core.project import (MAX_PROCESSES, MAX_SEED, MAX_WORKERS, PRECISIONS,
+                                   SPEED_SWITCHES, Project, TrainingConfig)
 from designer.ui.commands import DocumentEditor
 from designer.ui.worker import run_later
 
@@ -37,7 +39,7 @@ class Field:
     label: str
     help: str
     kind: str  # "int", "whole" (an int beyond a spin box's range), "float", "percent" (a
-    # fraction shown in percent) or "choice"
+    # fraction shown in percent), "bool" or "choice"
     low: float = -math.inf
     high: float = math.inf
     low_ok: bool = True
@@ -62,10 +64,25 @@ GENERAL = (
 HARDWARE = (
     Field("device", "Device", "Where training runs: auto picks a CUDA GPU, then an Apple GPU, "
           "then the CPU.", "choice"),
-    Field("precision", "Precision", "half trains in 16-bit floats on a CUDA GPU (faster, less "
-          "memory); elsewhere training uses float.", "choice",
+    Field("precision", "Precision", "float: 32-bit. half: float16 with a gradient scaler on a "
+          "CUDA GPU, bfloat16 elsewhere (faster, less memory). bfloat16 or float16 ask for one "
+          "of them (float16 needs CUDA).", "choice",
           choices=lambda project: [(p, p) for p in PRECISIONS]),
 )
+BIGGER_RUNS = (
+    Field("processes", "Processes", "Training processes on this machine (torchrun), each "
+          "with a whole batch: one per GPU, or shares of the CPU.", "int", 1, MAX_PROCESSES),
+    Field("workers", "Loader workers", "Processes that read a streamed dataset's images while "
+          "the network trains (0: the training process reads them).", "int", 0, MAX_WORKERS),
+    Field("sync_batchnorm", "Sync batch norm", "Batch statistics over every process's batch "
+          "(several processes on CUDA GPUs).", "bool"),
+    Field("deterministic", "Deterministic", "Deterministic algorithms only: the same seed "
+          "gives bitwise the same run (can be slower).", "bool"),
+) + tuple(
+    Field(f"speed.{name}", name.replace("_", " ").capitalize(),
+          f"{what[0].upper()}{what[1:]}{' (CUDA only)' if devices == ('cuda',) else ''}.",
+          "bool")
+    for name, (what, devices) in SPEED_SWITCHES.items())
 SETTING_LABELS = {"lr": "Learning rate", "beta1": "Beta 1", "beta2": "Beta 2",
                   "eps": "Epsilon", "weight_decay": "Weight decay", "momentum": "Momentum",
                   "rho": "Rho", "gamma": "Gamma", "step": "Step (epochs)",
@@ -93,6 +110,8 @@ def value_of(training: TrainingConfig, key: str) -> Any:
     block, _, name = key.partition(".")
     if not name:
         return getattr(training, key)
+    if block == "speed":
+        return training.speed.get(name, False)
     config = getattr(training, block)
     kind = config.get("type", "constant")
     defaults = (optim.OPTIMIZERS[kind][2] if block == "optimizer"
@@ -103,7 +122,9 @@ def value_of(training: TrainingConfig, key: str) -> Any:
 def with_value(training: TrainingConfig, key: str, value: Any) -> TrainingConfig:
     changed = copy.deepcopy(training)
     block, _, name = key.partition(".")
-    if name:
+    if block == "speed" and not value:
+        changed.speed.pop(name, None)  # a switch is written only when on
+    elif name:
         getattr(changed, block)[name] = value
     else:
         setattr(changed, key, value)
@@ -141,7 +162,9 @@ class _Editor:
     def show(self, value: Any) -> None:
         w = self.widget
         w.blockSignals(True)
-        if isinstance(w, QComboBox):
+        if isinstance(w, QCheckBox):
+            w.setChecked(bool(value))
+        elif isinstance(w, QComboBox):
             index = w.findData(value)
             if index < 0:
                 w.addItem(f"{value} (not available here)", value)
@@ -221,6 +244,7 @@ class ConfigWorkspace(QScrollArea):
                 choices=lambda p: [(k, k) for k in optim.SCHEDULE_DEFAULTS])]
              + setting_fields("schedule", schedule)),
             ("Hardware", HARDWARE),
+            ("Bigger runs", BIGGER_RUNS),
         )
         row = 1
         for title, fields in sections:
@@ -261,6 +285,10 @@ class ConfigWorkspace(QScrollArea):
         return row + 2
 
     def _make_editor(self, field: Field) -> QWidget:
+        if field.kind == "bool":
+            check = QCheckBox()
+            check.clicked.connect(lambda on, f=field: self.commit(f, on))
+            return check
         if field.kind == "choice":
             box = QComboBox()
             for value, text in self._choices(field):
@@ -343,8 +371,12 @@ class ConfigWorkspace(QScrollArea):
             editor.refuse(problem)
             return
         editor.refuse(None)
-        shown = f"{value:g}" if isinstance(value, float) else str(value)
-        self.editor.set_training(changed, f"Set {field.label.lower()} to {shown}")
+        if isinstance(value, bool):
+            text = f"Turn {field.label.lower()} {'on' if value else 'off'}"
+        else:
+            text = f"Set {field.label.lower()} to {value:g}" if isinstance(value, float) \
+                else f"Set {field.label.lower()} to {value}"
+        self.editor.set_training(changed, text)
 
     def _on_settings(self, block: str) -> None:
         if block == "training":
@@ -352,6 +384,5 @@ class ConfigWorkspace(QScrollArea):
 
 
 def _find_devices() -> list[tuple[str, str]]:
-    from designer.core.session import available_devices  # torch loads here, off the GUI thread
-
-    return available_devices()
+    session = imported("designer.core.session")  # torch loads here, off the GUI thread
+    return session.available_devices()

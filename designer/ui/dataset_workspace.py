@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from designer.ui.main_window import MainWindow
 
 NONE = "(none)"
+STREAM_CHOICES = (("auto", "in memory, streamed from their files when too big"),
+                  ("always", "always streamed from their files (DataLoader workers)"),
+                  ("never", "always in memory"))
 ROLE_HELP = {"training": "the samples the network learns from",
              "validation": "samples held out to measure the network after each epoch (without "
                            "one, training holds out part of the training set)"}
@@ -121,10 +124,25 @@ class DatasetWorkspace(QWidget):
         self.normalize_check.setToolTip("Images are stored as 0…255; most networks train better "
                                         "on 0…1 (Neural Network Console's Image Normalization)")
         self.normalize_check.clicked.connect(lambda on: self._set_option("normalize", on))
+        self.cache_check = QCheckBox("Cache: decode the images once into a file beside the CSV")
+        self.cache_check.setToolTip("Later runs read the decoded images from the cache while "
+                                    "the CSV and its images are unchanged (Neural Network "
+                                    "Console's Enable Cache)")
+        self.cache_check.clicked.connect(lambda on: self._set_option("cache", on))
+        self.stream_box = QComboBox()
+        for value, text in STREAM_CHOICES:
+            self.stream_box.addItem(text, value)
+        self.stream_box.activated.connect(
+            lambda i: self._set_option("stream", self.stream_box.itemData(i)))
+        stream_row = QHBoxLayout()
+        stream_row.addWidget(self.stream_box)
+        stream_row.addStretch(1)
         form = QFormLayout()
         form.addRow("Source:", source_row)
         form.addRow("", self.shuffle_check)
         form.addRow("", self.normalize_check)
+        form.addRow("", self.cache_check)
+        form.addRow("Images:", stream_row)
         self.preview = DatasetPreview()
         right = QWidget()
         right_layout = QVBoxLayout(right)
@@ -188,12 +206,17 @@ class DatasetWorkspace(QWidget):
                                                    "only training and validation"))
         self._fill_sources(dataset.source if dataset else None)
         for check, value in ((self.shuffle_check, dataset.shuffle if dataset else True),
-                             (self.normalize_check, dataset.normalize if dataset else False)):
+                             (self.normalize_check, dataset.normalize if dataset else False),
+                             (self.cache_check, dataset.cache if dataset else False)):
             check.setChecked(value)
             check.setEnabled(dataset is not None)
+        self.stream_box.setCurrentIndex(max(self.stream_box.findData(
+            dataset.stream if dataset else "auto"), 0))
         embedded = dataset is not None and dataset.source.startswith(EMBEDDED_PREFIX)
-        if embedded:  # their images are 0…1 already
+        self.stream_box.setEnabled(dataset is not None and not embedded)
+        if embedded:  # in memory, and their images are 0…1 already
             self.normalize_check.setEnabled(False)
+            self.cache_check.setEnabled(False)
         self.rename_button.setEnabled(dataset is not None)
         self.remove_button.setEnabled(dataset is not None or name in self.extra_rows)
         if dataset is None:
@@ -246,14 +269,19 @@ class DatasetWorkspace(QWidget):
         except ValueError:  # another drive (Windows)
             return str(path)
 
-    def _set_option(self, option: str, value: bool) -> None:
+    def _set_option(self, option: str, value: bool | str) -> None:
         name = self.current
         datasets = dict(self.project.datasets)
         if name not in datasets:
             return
         datasets[name] = replace(datasets[name], **{option: value})
-        what = {"shuffle": "shuffle", "normalize": "image normalization"}[option]
-        self.editor.set_datasets(datasets, f"Turn {what} {'on' if value else 'off'} for {name}")
+        if option == "stream":
+            text = f"Stream the images of {name}: {value}"
+        else:
+            what = {"shuffle": "shuffle", "normalize": "image normalization",
+                    "cache": "the image cache"}[option]
+            text = f"Turn {what} {'on' if value else 'off'} for {name}"
+        self.editor.set_datasets(datasets, text)
 
     def name_problem(self, name: str) -> str | None:
         if not DATASET_NAME.fullmatch(name):

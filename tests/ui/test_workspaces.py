@@ -433,3 +433,49 @@ def test_a_seed_beyond_a_spin_boxs_range_is_shown_and_edited_whole(qtbot, window
     assert window.project.training.seed == 2**64 - 1
     window.undo_action.trigger()
     assert window.project.training.seed == 2**40 and seed.widget.text() == str(2**40)
+
+
+def test_bigger_run_settings_and_streaming_are_in_the_forms_and_saved(qtbot, window,
+                                                                      dialog_answers, tmp_path):
+    from designer.core.project import SPEED_SWITCHES, STREAMING
+    from designer.ui.dataset_workspace import STREAM_CHOICES
+
+    window.show_workspace(CONFIG)
+    config = window.config_workspace
+    assert {f"speed.{name}" for name in SPEED_SWITCHES} <= set(config.editors)
+    set_text(qtbot, config.editors["processes"].widget, "2")
+    set_text(qtbot, config.editors["workers"].widget, "0")
+    config.editors["deterministic"].widget.click()
+    config.editors["speed.channels_last"].widget.click()
+    training = window.project.training
+    assert (training.processes, training.workers, training.deterministic, training.speed) == \
+        (2, 0, True, {"channels_last": True})
+    assert window.editor.undo_stack.undoText() == "Turn channels last on"
+    config.editors["speed.channels_last"].widget.click()
+    assert window.project.training.speed == {}  # a switch is kept only while on
+    window.undo_action.trigger()
+    assert window.project.training.speed == {"channels_last": True}
+    assert config.editors["speed.channels_last"].widget.isChecked()
+
+    window.show_workspace(DATASET)
+    datasets = window.dataset_workspace
+    assert [value for value, _ in STREAM_CHOICES] == list(STREAMING)
+    bad = tmp_path / "d.csv"
+    bad.write_text("x__0,y\n1,0\n")
+    dialog_answers.dataset_answer = bad
+    datasets.file_button.click()
+    assert datasets.stream_box.isEnabled() and datasets.cache_check.isEnabled()
+    datasets.cache_check.click()
+    choose_in(datasets.stream_box, "always")
+    dataset = window.project.datasets["training"]
+    assert (dataset.cache, dataset.stream) == (True, "always")
+
+    dialog_answers.save_answer = tmp_path / "big.nnd"
+    window.save_action.trigger()
+    saved = load(tmp_path / "big.nnd")
+    assert (saved.training.processes, saved.training.workers, saved.training.deterministic,
+            saved.training.speed) == (2, 0, True, {"channels_last": True})
+    assert (saved.datasets["training"].cache, saved.datasets["training"].stream) == \
+        (True, "always")
+    window.undo_action.trigger()
+    assert datasets.stream_box.currentData() == "auto"
