@@ -479,3 +479,21 @@ def test_bigger_run_settings_and_streaming_are_in_the_forms_and_saved(qtbot, win
         (True, "always")
     window.undo_action.trigger()
     assert datasets.stream_box.currentData() == "auto"
+
+
+def test_creating_a_dataset_shows_progress_and_cancel_writes_nothing(qtbot, window, tmp_path):
+    pictures = image_folder(tmp_path / "pictures", per_class=100)
+    window.create_dataset_action.trigger()
+    dialog = window.dataset_workspace.create_dialog
+    dialog.set_image_folder(pictures)
+    qtbot.waitUntil(lambda: "300 images in 3 classes" in dialog.found.text(), timeout=30_000)
+    out = tmp_path / "out"
+    dialog.out.setText(str(out))
+    dialog.create_button.click()
+    assert dialog.progress.isVisible() and dialog.close_button.text() == "Cancel"
+    dialog.close_button.click()  # Cancel, while the first pictures are converted
+    qtbot.waitUntil(lambda: not dialog.busy(), timeout=60_000)
+    assert dialog.message.text() == "Cancelled: nothing was written."
+    assert not dialog.progress.isVisible() and dialog.close_button.text() == "Close"
+    assert dialog.created is None and not out.exists()
+    assert window.project.datasets == {} and dialog.isVisible()
