@@ -11,6 +11,7 @@ first optimizer's).
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ from nodes.spec import quoted
 
 OPTIMIZERS = ("Adam", "AdamW", "SGD", "Momentum", "Nesterov", "RMSprop", "Adagrad", "Adadelta")
 SCHEDULES = ("constant", "exponential", "step", "cosine", "polynomial")
-DEVICES = ("auto", "cpu", "cuda", "mps")
+DEVICES = ("auto", "cpu", "cuda", "mps")  # and "cuda:N" for the N-th CUDA GPU (is_device)
 # half: float16 with a gradient scaler on CUDA, bfloat16 elsewhere; bfloat16 and float16 ask
 # for one of them (float16 needs CUDA)
 PRECISIONS = ("float", "half", "bfloat16", "float16")
@@ -36,6 +37,11 @@ MAX_EPOCHS = 10**9
 MAX_BATCH = 2**31 - 1
 MAX_PROCESSES = 2**16  # training processes on one machine (torchrun's nproc-per-node)
 MAX_WORKERS = 256  # loader processes for a streamed dataset
+
+
+def is_device(name: str) -> bool:
+    """A training.device value: one of DEVICES, or cuda:N for one GPU of several."""
+    return name in DEVICES or re.fullmatch(r"cuda:\d+", name) is not None
 
 
 def _adam() -> dict[str, Any]:
@@ -253,11 +259,12 @@ class TrainingReader:
                     raise r.fail(f"training.{what}[{i}].name",
                                  f"two {what} are named {quoted(entry.name)}")
                 seen.add(entry.name)
-        for key, value, allowed in (("device", cfg.device, DEVICES),
-                                    ("precision", cfg.precision, PRECISIONS)):
-            if value not in allowed:
-                raise r.fail(f"training.{key}", f"{quoted(value)} is not one of "
-                                                f"{', '.join(allowed)}")
+        if not is_device(cfg.device):
+            raise r.fail("training.device", f"{quoted(cfg.device)} is not one of "
+                                            f"{', '.join(DEVICES)} or cuda:N")
+        if cfg.precision not in PRECISIONS:
+            raise r.fail("training.precision", f"{quoted(cfg.precision)} is not one of "
+                                               f"{', '.join(PRECISIONS)}")
         if not 0.0 <= cfg.validation_split < 1.0:
             raise r.fail("training.validation_split",
                          f"must be from 0 up to (not including) 1, not {cfg.validation_split}")

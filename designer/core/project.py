@@ -20,13 +20,13 @@ from nodes.spec import number_text, quoted
 from designer.core.config import (DEVICES, MAX_BATCH, MAX_EPOCHS, MAX_PROCESSES, MAX_SEED,
                                    MAX_WORKERS, OPTIMIZERS, PRECISIONS, SCHEDULES,
                                    SPEED_SWITCHES, ExecutorConfig, MonitorConfig,
-                                   OptimizerConfig, TrainingConfig, TrainingReader,
+                                   OptimizerConfig, TrainingConfig, TrainingReader, is_device,
                                    migrate_training)
 from designer.core.files import atomic_write, remove_stale_temps, size_text
 
 __all__ = ["DEVICES", "MAX_BATCH", "MAX_EPOCHS", "MAX_PROCESSES", "MAX_SEED", "MAX_WORKERS",
            "OPTIMIZERS", "PRECISIONS", "SCHEDULES", "SPEED_SWITCHES", "ExecutorConfig",
-           "MonitorConfig", "OptimizerConfig", "TrainingConfig"]
+           "MonitorConfig", "OptimizerConfig", "TrainingConfig", "is_device"]
 
 FORMAT = "nn-designer-project"
 VERSION = 4
