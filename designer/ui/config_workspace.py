@@ -23,6 +23,7 @@ from designer.core.imports import imported
 from designer.core.project import (MAX_PROCESSES, MAX_SEED, MAX_WORKERS, PRECISIONS,
                                    SPEED_SWITCHES, Project, TrainingConfig)
 from designer.ui.commands import DocumentEditor
+from designer.ui.config_entries import add_entries, entries_key
 from designer.ui.worker import run_later
 
 _INT_MAX = 2**31 - 1
@@ -211,9 +212,10 @@ class ConfigWorkspace(QScrollArea):
         types = (self.training.optimizer.get("type"),
                  self.training.schedule.get("type", "constant"))
         networks = [n.name for n in self.editor.project.networks]
-        if types != self._shown_types or networks != getattr(self, "_networks", None):
+        shown = (networks, entries_key(self.training))
+        if types != self._shown_types or shown != getattr(self, "_networks", None):
             self._build(types)
-            self._networks = networks
+            self._networks = shown
         for key, editor in self.editors.items():
             editor.show(value_of(self.training, key))
 
@@ -255,6 +257,7 @@ class ConfigWorkspace(QScrollArea):
             row += 1
             for field in fields:
                 row = self._add_field(grid, row, field)
+        row = add_entries(self, grid, row)
         grid.setRowStretch(row, 1)
         outer = QWidget()
         box = QHBoxLayout(outer)

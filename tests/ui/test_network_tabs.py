@@ -133,3 +133,25 @@ def test_properties_of_unit_networks_edit_as_text(qtbot, window):
     maps.editingFinished.emit()
     assert block.find("Convolution").props["OutMaps"] == "Maps*2"
     assert window.analysis.nodes[block.find("Convolution").id].shape == (16, 8, 8)
+
+
+def test_the_config_workspace_lists_optimizers_monitors_and_executors(qtbot, window):
+    from designer.ui.workspaces import CONFIG
+
+    assert window.files.open_path(PROJECTS / "digits_gan.nnd")
+    window.show_workspace(CONFIG)
+    config = window.config_workspace
+    boxes = config.entry_boxes
+    assert sorted(boxes) == [("executors", 0, "dataset"), ("executors", 0, "network"),
+                             ("optimizers", 0, "dataset"), ("optimizers", 0, "network"),
+                             ("optimizers", 1, "dataset"), ("optimizers", 1, "network")]
+    assert boxes[("optimizers", 1, "network")].currentText() == "TrainG"
+    assert boxes[("executors", 0, "network")].currentText() == "Generate"
+    executor = boxes[("executors", 0, "network")]
+    executor.setCurrentIndex(executor.findText("Generator"))
+    executor.activated.emit(executor.currentIndex())
+    assert window.project.training.executors[0].network == "Generator"
+    assert config.entry_boxes[("executors", 0, "network")].currentText() == "Generator"
+    window.undo_action.trigger()
+    assert window.project.training.executors[0].network == "Generate"
+    assert config.entry_boxes[("executors", 0, "network")].currentText() == "Generate"
