@@ -11,7 +11,7 @@ import math
 import platform
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Collection
+from typing import Callable, Collection
 
 import numpy as np
 import torch
@@ -22,7 +22,9 @@ from nodes import Prediction, shape_text
 from designer.core.analysis import analyze
 from designer.core.compiler import CompileError, Compiled, LossInfo, compile_network
 from designer.core.data import DataError, DataSet, open_dataset, split
+from designer.core.distill import DistillError, load_teacher, objective
 from designer.core.project import DATASET_ROLES, DEVICES, Network, Project, ProjectError
+from designer.core.transfer import InitError, InitReport, start_from
 
 FAILURE_KINDS = ("data", "diverged", "memory", "error")
 
@@ -129,6 +131,9 @@ class Prepared:
     classes: int
     loss_modules: list[torch.nn.Module] = field(default_factory=list)  # as compiled.losses
     modules: list[torch.nn.Module] = field(default_factory=list)  # all of compiled.layers
+    init: InitReport | None = None  # the layers taken from training.init's run
+    # the training step's loss when it is not the training graph's (training.distill)
+    objective: Callable[..., torch.Tensor] | None = None
 
     def feeder(self, data: DataSet) -> Feeder:
         """A Feeder of ``data`` for this network: the class numbers its losses read travel as
@@ -150,12 +155,14 @@ class Prepared:
             object.__setattr__(module, "training", training)
 
 
-def prepare(project: Project, data: DataSet | None = None) -> Prepared:
+def prepare(project: Project, data: DataSet | None = None,
+            for_training: bool = False) -> Prepared:
     """Compile the training network, load and check its data, pick the device.
 
     Weights are initialised from ``training.seed``. ``data`` replaces the project's data (to
-    evaluate on another dataset; nothing is then loaded for training). Raises TrainingError with
-    a message naming the node, file or field at fault.
+    evaluate on another dataset; nothing is then loaded for training). ``for_training`` also
+    starts from ``training.init``'s run and sets up ``training.distill``. Raises TrainingError
+    with a message naming the node, file or field at fault.
     """
     cfg = project.training
     device, device_name = resolve_device(cfg.device)
@@ -164,6 +171,13 @@ def prepare(project: Project, data: DataSet | None = None) -> Prepared:
     except ProjectError as e:
         raise TrainingError("error", str(e), bad_input=True) from None
     compiled = compile_seeded(network, cfg.seed)
+    init = None
+    if for_training and cfg.init:
+        try:
+            init = start_from(compiled, network, project.resolve(cfg.init["run"]),
+                              cfg.init["weights"])
+        except InitError as e:
+            raise TrainingError("error", f"training.init: {e}", bad_input=True) from None
     if data is None:
         train_data, val_data = project_data(project)
         train_data = fit_to_network(train_data, compiled, network)
@@ -177,8 +191,24 @@ def prepare(project: Project, data: DataSet | None = None) -> Prepared:
                     for loss in compiled.losses]
     task, classes = task_of(compiled.losses[0])
     compiled.layers.to(device)
-    return Prepared(project, compiled, train_data, val_data, device, device_name, task, classes,
-                    loss_modules, list(compiled.layers.modules()))
+    prepared = Prepared(project, compiled, train_data, val_data, device, device_name, task,
+                        classes, loss_modules, list(compiled.layers.modules()), init)
+    if for_training and cfg.distill:
+        prepared.objective = _distillation(prepared)
+    return prepared
+
+
+def _distillation(prepared: Prepared) -> Callable[..., torch.Tensor]:
+    """The mixed loss of training.distill, its teacher on the run's device."""
+    setting, project = prepared.project.training.distill, prepared.project
+    try:
+        teacher = load_teacher(project.resolve(setting["teacher"]), setting["weights"],
+                               prepared.compiled)
+    except DistillError as e:
+        raise TrainingError("error", str(e), bad_input=True) from None
+    teacher.infer.to(prepared.device)
+    return objective(teacher, prepared.compiled, prepared.loss_modules,
+                     setting["temperature"], setting["alpha"])
 
 
 def project_data(project: Project) -> tuple[DataSet, DataSet]:

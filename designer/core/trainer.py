@@ -27,6 +27,7 @@ from designer.core.dataset_choice import add_dataset_option, apply_choices
 from designer.core.optim import ConfigError, make_optimizer, make_schedule, optimizer_settings
 from designer.core.project import DEVICES, MAX_SEED, Project, ProjectError, load
 from designer.core.session import Prepared, TrainingError, autocast, prepare, score
+from designer.core.transfer import InitReport
 
 EVENTS_PER_SECOND = 20
 
@@ -59,7 +60,7 @@ def train(project: Project, run_dir: str | Path | None = None, *, on_event: Emit
     record = _Record(on_event)
     try:
         check_settings(project)
-        prepared = prepare(project)
+        prepared = prepare(project, for_training=True)
         record.loop = _Loop(prepared, record.emit, stop or threading.Event())
     except TrainingError as e:
         if run_dir is not None:  # the caller chose the folder and will look there
@@ -161,8 +162,9 @@ class _Loop:
         self.scaler = torch.amp.GradScaler("cuda") if (
             cfg.precision == "half" and prepared.device.type == "cuda") else None
         # the graph's own forward: the module call around it runs hooks nobody registered and
-        # an error-message wrapper, a few percent of a small network's step
-        self.forward = compiled.train.forward
+        # an error-message wrapper, a few percent of a small network's step (a distilled run
+        # computes its own loss from the same batch)
+        self.forward = prepared.objective or compiled.train.forward
         self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
         self.precision = autocast(prepared)  # entered once a step
         self.feeder = prepared.feeder(prepared.train_data)
@@ -216,6 +218,11 @@ class _Loop:
                    "iterations_per_epoch": len(batches), "train_samples": len(p.train_data),
                    "val_samples": len(p.val_data), "task": p.task, "classes": p.classes,
                    "time": runs.now()})
+        if p.init is not None:
+            self.emit(p.init.to_event())
+        if cfg.distill:
+            self.emit({"event": "distill", **cfg.distill,
+                       "teacher": str(p.project.resolve(cfg.distill["teacher"]))})
         self.start = self._last_written = time.monotonic()
         self.last_report = (0, self.start)
 
@@ -402,6 +409,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=DEVICES, help="train on this device instead of the "
                                                      "project's choice")
     add_dataset_option(p, "train on this dataset instead of the project's")
+    p.add_argument("--init", metavar="RUN_DIR",
+                   help="start from this run's weights: each layer whose name, type and weight "
+                        "shapes match takes them (the others keep their initialisation)")
+    p.add_argument("--init-weights", choices=runs.WEIGHTS, default="best",
+                   help="the run's best or last weights (default: best)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -423,6 +435,9 @@ def run(args: argparse.Namespace) -> int:
         if args.device is not None:
             project.training.device = args.device
         apply_choices(project, args.dataset)
+        if args.init is not None:  # from the current folder, as the command line reads paths
+            project.training.init = {"run": str(Path(args.init).resolve()),
+                                     "weights": args.init_weights}
     except ProjectError as e:
         say({"event": "failed", "kind": "error", "message": str(e)})
         return 2
@@ -447,23 +462,36 @@ def _print_event(event: dict[str, Any]) -> None:
 
 
 def _print_text(event: dict[str, Any]) -> None:
+    text = event_text(event)
+    if text is not None:
+        print(text, file=sys.stderr if event["event"] == "failed" else sys.stdout, flush=True)
+
+
+def event_text(event: dict[str, Any]) -> str | None:
+    """An event as the command line prints it (None: not printed)."""
     kind = event["event"]
     if kind == "started":
-        print(f"training on {event['device']} ({event['device_name']}): "
-              f"{event['train_samples']} training and {event['val_samples']} validation "
-              f"samples, {event['epochs']} epochs of {event['iterations_per_epoch']} "
-              f"iterations\nrun folder: {event['run_dir']}", flush=True)
-    elif kind == "epoch":
+        return (f"training on {event['device']} ({event['device_name']}): "
+                f"{event['train_samples']} training and {event['val_samples']} validation "
+                f"samples, {event['epochs']} epochs of {event['iterations_per_epoch']} "
+                f"iterations\nrun folder: {event['run_dir']}")
+    if kind == "epoch":
         val = "" if event["val_loss"] is None else (
             f"  val loss {event['val_loss']:.4f}  val error {event['val_error']:.4f}")
-        print(f"epoch {event['epoch']:>4}  train loss {event['train_loss']:.4f}{val}  "
-              f"lr {event['lr']:.3g}  {_clock(event['elapsed'])}", flush=True)
-    elif kind == "finished":
+        return (f"epoch {event['epoch']:>4}  train loss {event['train_loss']:.4f}{val}  "
+                f"lr {event['lr']:.3g}  {_clock(event['elapsed'])}")
+    if kind == "init":
+        return "\n".join(InitReport.from_event(event).lines())
+    if kind == "distill":
+        return (f"learning from teacher run {Path(event['teacher']).name} ({event['weights']} "
+                f"weights) at temperature {event['temperature']:g}, alpha {event['alpha']:g}")
+    if kind == "finished":
         best = "" if event["best_val_error"] is None else (
             f": best val error {event['best_val_error']:.4f} at epoch {event['best_epoch']}")
-        print(f"{event['status']}{best} ({_clock(event['elapsed'])})", flush=True)
-    elif kind == "failed":
-        print(f"error: {event['message']}", file=sys.stderr, flush=True)
+        return f"{event['status']}{best} ({_clock(event['elapsed'])})"
+    if kind == "failed":
+        return f"error: {event['message']}"
+    return None
 
 
 def _clock(seconds: float) -> str:
