@@ -7,6 +7,7 @@ that is edited and undone saves byte for byte as before.
 """
 from __future__ import annotations
 
+import copy
 import json
 import re
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ class Change:
     props: list[str] = field(default_factory=list)
     renamed: list[str] = field(default_factory=list)
     select: list[str] | None = None  # ids to select afterwards (None: leave the selection)
+    training: bool = False  # the training settings changed
 
     @property
     def affects_analysis(self) -> bool:
@@ -119,6 +121,12 @@ class DocumentEditor(QObject):
         if node.props.get(name) == value:
             return
         self.undo_stack.push(SetPropCommand(self, self.network, node_id, name, value))
+
+    def set_training(self, name: str, value: Any, text: str) -> None:
+        """Set one training setting (``training.init``, say) as one undo step."""
+        if getattr(self.project.training, name) == value:
+            return
+        self.undo_stack.push(SetTrainingCommand(self, self.network, name, value, text))
 
     def rename(self, node_id: str, name: str) -> str | None:
         """Rename a node; returns a message instead when the name is not usable."""
@@ -339,6 +347,23 @@ class SetPropCommand(_Edit):
         else:
             props[self.name] = value
         self.editor.notify(Change(self.network, props=[self.node_id]))
+
+    def redo(self) -> None:
+        self._set(self.value)
+
+    def undo(self) -> None:
+        self._set(self.old)
+
+
+class SetTrainingCommand(_Edit):
+    def __init__(self, editor, network, name: str, value: Any, text: str):
+        super().__init__(editor, network, text)
+        self.name, self.value = name, copy.deepcopy(value)
+        self.old = copy.deepcopy(getattr(editor.project.training, name))
+
+    def _set(self, value: Any) -> None:
+        setattr(self.editor.project.training, self.name, copy.deepcopy(value))
+        self.editor.notify(Change(self.editor.network, training=True))
 
     def redo(self) -> None:
         self._set(self.value)

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDockWidget, QLabel, QMa
 
 from designer.core.analysis import Analysis, analyze
 from designer.core.project import Link, Project
-from designer.ui import dialogs, icons, layout, theme
+from designer.ui import dialogs, icons, layout, start_from, theme
 from designer.ui.canvas import NODE_HEIGHT, NODE_WIDTH, Canvas
 from designer.ui.commands import (Change, DocumentEditor, clipboard_payload,
                                   empty_project, has_output, parse_clipboard)
@@ -124,8 +124,10 @@ class MainWindow(QMainWindow):
         self.train_progress.hide()
         self.weights_label = QLabel()
         self.weights_label.hide()
+        self.init_label = QLabel()  # the run the next training starts from
+        self.init_label.hide()
         for widget in (self.train_device, self.train_progress, self.weights_label,
-                       self.problem_count, self.totals):
+                       self.init_label, self.problem_count, self.totals):
             self.statusBar().addPermanentWidget(widget)
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -217,6 +219,13 @@ class MainWindow(QMainWindow):
         self.evaluate_action = self._action(
             "&Evaluate Latest Run", training.evaluate_latest,
             tip="Evaluate the current weights on the validation data")
+        self.start_from_action = self._action(
+            "Start From &Run…", lambda: start_from.choose_run(self),
+            tip="Start the next training from a run's weights: layers whose names and shapes "
+                "match take them")
+        self.start_fresh_action = self._action(
+            "Start From Scra&tch", lambda: start_from.start_fresh(self),
+            tip="Start the next training from fresh initial weights")
         self.gradients_action = QAction("Show &Gradient Norms", self, checkable=True)
         self.gradients_action.setStatusTip("While training, colour each layer by the gradient "
                                            "norm of its parameters")
@@ -269,6 +278,8 @@ class MainWindow(QMainWindow):
 
         self.training_menu = bar.addMenu("&Training")
         self.training_menu.addActions([self.train_action, self.stop_action])
+        self.training_menu.addSeparator()
+        self.training_menu.addActions([self.start_from_action, self.start_fresh_action])
         self.training_menu.addSeparator()
         self.training_menu.addAction(self.evaluate_action)
 
@@ -330,6 +341,8 @@ class MainWindow(QMainWindow):
         if change.affects_analysis:
             self.reanalyze()
         self._update_actions()
+        if change.training:
+            self._show_init()
 
     def _on_replaced(self) -> None:
         self.canvas.show_network(self.editor.network)
@@ -343,6 +356,15 @@ class MainWindow(QMainWindow):
         self.reanalyze()
         self.update_title()
         self._update_actions()
+        self._show_init()
+
+    def _show_init(self) -> None:
+        text = start_from.describe(self)
+        self.init_label.setText(text)
+        self.init_label.setToolTip(f"training.init: {self.project.training.init}" if text
+                                   else "")
+        self.init_label.setVisible(bool(text))
+        self.start_fresh_action.setEnabled(bool(text))
 
     def show_project(self, project: Project, modified: bool) -> None:
         """Edit ``project`` from now on (the file controller decides which)."""

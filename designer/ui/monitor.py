@@ -187,6 +187,7 @@ class TrainingMonitor(QWidget):
         self.val_losses: list[float] = []
         self.val_errors: list[float] = []
         self.best: tuple[int, float] | None = None  # (epoch, validation error)
+        self.origin_note = ""  # the run this one started from, and what it took
         self.last_iteration = 0
         self.last_epoch = 0
         self.state = "idle"  # idle, running, done, stopped, failed
@@ -199,6 +200,7 @@ class TrainingMonitor(QWidget):
         self._progress_shown: tuple | None = None
         self.device_label.setText("Device: –")
         self._set_status("Not trained yet: press Train to start.")
+        self.status_label.setToolTip("")
         self._set_error_axis()
         self.refresh()
 
@@ -271,6 +273,14 @@ class TrainingMonitor(QWidget):
             for plot in (self.epoch_plot, self.error_plot):
                 plot.setXRange(1, max(self.epochs, 2), padding=0.03)
 
+    def _on_init(self, event: dict) -> None:
+        """The run started from another run's weights: say so beside the progress."""
+        from designer.ui.start_from import init_event_text
+
+        self.origin_note = init_event_text(event)
+        self.status_label.setToolTip(self.origin_note)
+        self._set_status(f"{self.status_label.text()} {self.origin_note}.")
+
     def _on_iteration(self, event: dict) -> None:
         iteration = int(event.get("iteration", self.last_iteration + 1))
         loss = _number(event.get("loss"))
@@ -315,7 +325,8 @@ class TrainingMonitor(QWidget):
         if self.state == "running":
             best = (f" · best validation error {format_error(self.best[1], self.task)} "
                     f"(epoch {self.best[0]})" if self.best else "")
-            self._set_status(f"Training…{best}")
+            origin = f" · {self.origin_note}" if self.origin_note else ""
+            self._set_status(f"Training…{best}{origin}")
 
     def _on_finished(self, event: dict) -> None:
         status = event.get("status", "done")

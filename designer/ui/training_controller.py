@@ -89,6 +89,7 @@ class TrainingController(QObject):
         runs_view.message.connect(lambda text: w.statusBar().showMessage(text, 6000))
         runs_view.evaluate_requested.connect(self.evaluate_run)
         runs_view.open_weights_requested.connect(self.open_weights)
+        runs_view.compress_requested.connect(self.compress_run)
         evaluation.evaluation_failed.connect(
             lambda message: dialogs.error(w, "Evaluation failed", message))
         self._views = monitor, runs_view, evaluation
@@ -296,6 +297,14 @@ class TrainingController(QObject):
                 "No trained run to evaluate yet: press Train (F5).", 6000)
             return
         self.evaluate_run(run)
+
+    def compress_run(self, run_dir: Path) -> None:
+        """Runs → Compress…: the dialog compresses the run; the Runs view shows the result."""
+        from designer.ui.compress_dialog import CompressDialog
+
+        dialog = CompressDialog(Path(run_dir), self.window)
+        dialog.finished_compress.connect(lambda result: self.runs_view.refresh())
+        dialog.exec()
 
     def export(self) -> None:
         """File → Export… with the current weights (or the newest run's)."""
