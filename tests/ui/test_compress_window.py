@@ -1,0 +1,154 @@
+"""Reusing and shrinking a trained run from the window: a frozen layer looks frozen, Training →
+Start From Run… sets where the next run starts (and says what it takes), Runs → Compress…
+quantizes a run in a child process and the Runs view shows the result beside its origin."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from designer.core import runs
+from designer.core.project import load
+from designer.core.trainer import train
+from designer.ui import start_from
+from designer.ui.compress_dialog import CompressDialog
+from designer.ui.layer_card import FROZEN_MARK
+
+from tests.conftest import PROJECTS
+
+WAIT_MS = 240_000  # a cold child process imports torch and ONNX Runtime on a busy machine
+
+
+@pytest.fixture(scope="module")
+def iris_run(tmp_path_factory):
+    """A saved copy of iris_mlp with one run of three epochs in its runs folder."""
+    folder = tmp_path_factory.mktemp("compress-window")
+    shutil.copy(PROJECTS / "iris_mlp.nnd", folder / "iris_mlp.nnd")
+    project = load(folder / "iris_mlp.nnd")
+    project.training.epochs = 3
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    result = train(project, runs.new_run_dir(project.path))
+    torch.set_num_threads(threads)
+    assert result.status == "done", result.message
+    return folder / "iris_mlp.nnd", result.run_dir
+
+
+def _card(window, name):
+    return window.canvas.items[window.editor.network.find(name).id].view
+
+
+def test_a_layer_frozen_by_its_learning_rate_multiplier_looks_frozen(qtbot, window, tmp_path):
+    path = load(PROJECTS / "iris_mlp.nnd").save(tmp_path / "iris_mlp.nnd")
+    assert window.files.open_path(path)
+    affine = window.editor.network.find("Affine").id
+    card = _card(window, "Affine")
+    assert card.frozen == "" and FROZEN_MARK not in card.toolTip()
+    window.editor.set_prop(affine, "W.LRateMultiplier", 0.0)
+    qtbot.waitUntil(lambda: card.frozen == "some")  # the bias still learns
+    assert "Frozen: W (LRateMultiplier 0)" in card.toolTip()
+    window.editor.set_prop(affine, "b.LRateMultiplier", 0.1)
+    qtbot.waitUntil(lambda: "b ×0.1" in card.toolTip())
+    assert card.frozen == "some"
+    window.editor.set_prop(affine, "b.LRateMultiplier", 0.0)
+    qtbot.waitUntil(lambda: card.frozen == "all")
+    assert _card(window, "Affine_2").frozen == ""
+    window.editor.undo_stack.undo()
+    qtbot.waitUntil(lambda: card.frozen == "some")
+
+
+def test_start_from_a_run_says_what_is_taken_and_is_one_undo_step(
+        qtbot, window, dialog_answers, iris_run):
+    path, run = iris_run
+    assert window.files.open_path(path)
+    assert window.init_label.isHidden() and not window.start_fresh_action.isEnabled()
+    head = window.editor.network.find("Affine_2").id
+    window.editor.set_prop(head, "OutShape", [5])  # a new head: it cannot take the run's
+
+    assert start_from.start_from(window, run)
+    assert window.project.training.init == {"run": f"iris_mlp.runs/{run.name}",
+                                            "weights": "best"}
+    title, text = dialog_answers.infos[-1]
+    assert text.splitlines() == [
+        f"Starting from the best weights of run {run.name}: 1 layer taken (Affine)",
+        "left at their initialisation: 1 layer",
+        "  Affine_2: W is 5×16 here but 3×16 in the run"]
+    assert window.init_label.isVisible()
+    assert window.init_label.text() == f"Starts from: {runs.run_name(run)} (best)"
+    assert window.start_fresh_action.isEnabled()
+
+    window.editor.undo_stack.undo()  # the setting, not the head
+    assert window.project.training.init is None and window.init_label.isHidden()
+    window.editor.undo_stack.redo()
+    assert window.project.training.init["run"] == f"iris_mlp.runs/{run.name}"
+    window.start_fresh_action.trigger()
+    assert window.project.training.init is None and window.init_label.isHidden()
+
+
+def test_a_run_of_another_network_is_refused_and_nothing_changes(window, dialog_answers,
+                                                                 iris_run, tmp_path):
+    path, run = iris_run
+    assert window.files.open_path(path)
+    for name in ("Affine", "Affine_2"):  # nothing left of the run's names
+        assert window.editor.rename(window.editor.network.find(name).id, f"{name}_new") is None
+    assert not start_from.start_from(window, run)
+    title, text = dialog_answers.errors[-1]
+    assert title == "Cannot start from this run"
+    assert "no layer of network 'Main' matches a layer of the run" in text
+    assert "Affine_new: the run has no layer of this name" in text
+    assert not start_from.start_from(window, tmp_path)
+    assert "not a run folder (it has no project.nnd)" in dialog_answers.errors[-1][1]
+    assert window.project.training.init is None and window.init_label.isHidden()
+
+
+def test_compress_a_run_from_the_runs_view_and_see_it_beside_its_origin(
+        qtbot, window, iris_run, monkeypatch, tmp_path):
+    path, run = iris_run
+    assert window.files.open_path(path)
+    view = window.training.runs_view
+    view.refresh()
+    view.select_runs([run])
+    asked = []
+    monkeypatch.setattr(CompressDialog, "exec", lambda dialog: asked.append(dialog.run_dir))
+    assert view.compress_button.isEnabled()
+    view.compress_button.click()
+    assert asked == [run]
+
+    dialog = CompressDialog(run, window)
+    qtbot.addWidget(dialog)
+    assert dialog.output_edit.text() == str(path.with_name("iris_mlp_int8.onnx"))
+    dialog.method_box.setCurrentIndex(dialog.method_box.findData("prune"))
+    assert dialog.output_edit.text() == str(path.with_name("iris_mlp_pruned.nnd"))
+    dialog.layers_edit.setText("Nowhere")  # a bad choice comes back as a message
+    with qtbot.waitSignal(dialog.finished_compress, timeout=WAIT_MS) as failed:
+        dialog.compress_button.click()
+    assert not failed.args[0]["ok"]
+    assert dialog.headline.text() == "✗ Not compressed"
+    assert "Nowhere" in dialog.details.toPlainText()
+    assert dialog.compress_button.isEnabled()
+
+    out = tmp_path / "iris_int8.onnx"
+    dialog.method_box.setCurrentIndex(dialog.method_box.findData("quantize"))
+    dialog.output_edit.setText(str(out))
+    with qtbot.waitSignal(dialog.finished_compress, timeout=WAIT_MS) as done:
+        dialog.compress_button.click()
+        assert not dialog.compress_button.isEnabled() and dialog.cancel_button.isEnabled()
+    result = done.args[0]
+    assert result["ok"], result
+    assert out.is_file() and result["after"]["size"] == out.stat().st_size
+    assert dialog.headline.text().startswith("✓ ")
+    table = dialog.details.toPlainText()
+    for row in ("file size", "latency, batch 1", "latency, batch 32", "validation accuracy"):
+        assert row in table
+
+    view.refresh()
+    panel = view.compression
+    assert [(name, origin, report.method) for name, report, origin in panel.rows] == [
+        (runs.run_name(run), True, "quantize"), (runs.run_name(run), False, "quantize")]
+    assert panel.table.rowCount() == 2
+    assert panel.table.item(1, 1).text() == "int8 quantized"
+    assert panel.table.item(1, 7).text() == out.name
+    before, after = result["before"], result["after"]
+    assert panel.points["original"] == [(before["size"] / 1024, before["error"] * 100)]
+    assert panel.points["int8 quantized"] == [(after["size"] / 1024, after["error"] * 100)]
