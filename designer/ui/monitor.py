@@ -338,7 +338,8 @@ class TrainingMonitor(QWidget):
                 f"{best_epoch}" if math.isfinite(best_error) and best_epoch is not None else "")
         head = (f"Stopped after epoch {self.last_epoch}" if self.state == "stopped"
                 else "Training finished")
-        self._set_status(f"{head}{best}.")
+        origin = f" {self.origin_note}." if self.origin_note else ""
+        self._set_status(f"{head}{best}.{origin}")
 
     def _on_failed(self, event: dict) -> None:
         self.state = "failed"

@@ -152,3 +152,29 @@ def test_compress_a_run_from_the_runs_view_and_see_it_beside_its_origin(
     before, after = result["before"], result["after"]
     assert panel.points["original"] == [(before["size"] / 1024, before["error"] * 100)]
     assert panel.points["int8 quantized"] == [(after["size"] / 1024, after["error"] * 100)]
+
+
+def test_training_from_the_window_starts_from_the_run_and_keeps_a_frozen_layer(
+        qtbot, window, iris_run):
+    path, run = iris_run
+    assert window.files.open_path(path)
+    affine = window.editor.network.find("Affine").id
+    window.editor.set_prop(window.editor.network.find("Affine_2").id, "OutShape", [5])
+    for tensor in ("W", "b"):
+        window.editor.set_prop(affine, f"{tensor}.LRateMultiplier", 0.0)
+    assert start_from.start_from(window, run)
+    with qtbot.waitSignal(window.training.trainer.finished, timeout=WAIT_MS) as finished:
+        window.train_action.trigger()
+    assert finished.args == ["done"]
+    status = window.training.monitor.status_label.text()
+    assert status.startswith("Training finished; best validation error")
+    assert status.endswith(f"Started from run {run.name}: 1 layer taken; left at their "
+                           "initialisation: Affine_2 (W is 5×16 here but 3×16 in the run).")
+    new_run = window.training.weights_run
+    assert load(runs.project_path(new_run)).training.init == {"run": str(run.resolve()),
+                                                              "weights": "best"}
+    before = runs.load_weights(runs.weights_path(run, "best"))
+    after = runs.load_weights(runs.weights_path(new_run, "last"))
+    for key in ("Affine.linear.weight", "Affine.linear.bias"):
+        assert torch.equal(before[key], after[key]), key
+    assert not torch.equal(before["Affine_2.linear.bias"][:3], after["Affine_2.linear.bias"][:3])
