@@ -17,7 +17,7 @@ import nodes
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from designer.core.project import Link, Network, Node, Project, to_json_props
+from designer.core.project import Link, Network, Node, Project, TrainingConfig, to_json_props
 
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 CLIPBOARD_FORMAT = "nn-designer-nodes"
@@ -35,7 +35,6 @@ class Change:
     props: list[str] = field(default_factory=list)
     renamed: list[str] = field(default_factory=list)
     select: list[str] | None = None  # ids to select afterwards (None: leave the selection)
-    training: bool = False  # the training settings changed
 
     @property
     def affects_analysis(self) -> bool:
@@ -48,6 +47,7 @@ class DocumentEditor(QObject):
 
     changed = Signal(object)  # Change
     project_replaced = Signal()  # a new, opened or restored project
+    settings_changed = Signal(str)  # "training": that block of the project
 
     def __init__(self, project: Project | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -122,11 +122,10 @@ class DocumentEditor(QObject):
             return
         self.undo_stack.push(SetPropCommand(self, self.network, node_id, name, value))
 
-    def set_training(self, name: str, value: Any, text: str) -> None:
-        """Set one training setting (``training.init``, say) as one undo step."""
-        if getattr(self.project.training, name) == value:
-            return
-        self.undo_stack.push(SetTrainingCommand(self, self.network, name, value, text))
+    def set_training(self, training: TrainingConfig, text: str) -> None:
+        """Replace the project's training settings as one undo step."""
+        if training != self.project.training:
+            self.undo_stack.push(SetTrainingCommand(self, training, text))
 
     def rename(self, node_id: str, name: str) -> str | None:
         """Rename a node; returns a message instead when the name is not usable."""
@@ -355,23 +354,6 @@ class SetPropCommand(_Edit):
         self._set(self.old)
 
 
-class SetTrainingCommand(_Edit):
-    def __init__(self, editor, network, name: str, value: Any, text: str):
-        super().__init__(editor, network, text)
-        self.name, self.value = name, copy.deepcopy(value)
-        self.old = copy.deepcopy(getattr(editor.project.training, name))
-
-    def _set(self, value: Any) -> None:
-        setattr(self.editor.project.training, self.name, copy.deepcopy(value))
-        self.editor.notify(Change(self.editor.network, training=True))
-
-    def redo(self) -> None:
-        self._set(self.value)
-
-    def undo(self) -> None:
-        self._set(self.old)
-
-
 class RenameCommand(_Edit):
     def __init__(self, editor, network, node_id: str, name: str):
         node = network.node(node_id)
@@ -387,6 +369,32 @@ class RenameCommand(_Edit):
 
     def undo(self) -> None:
         self._set(self.old)
+
+
+class _SettingsCommand(QUndoCommand):
+    """Swap one block of the project (copied, so later edits cannot reach into the history)."""
+
+    block = ""
+
+    def __init__(self, editor: DocumentEditor, value: Any, text: str):
+        super().__init__(text)
+        self.editor, self.project = editor, editor.project
+        self.new, self.old = copy.deepcopy(value), copy.deepcopy(getattr(editor.project,
+                                                                         self.block))
+
+    def _set(self, value: Any) -> None:
+        setattr(self.project, self.block, copy.deepcopy(value))
+        self.editor.settings_changed.emit(self.block)
+
+    def redo(self) -> None:
+        self._set(self.new)
+
+    def undo(self) -> None:
+        self._set(self.old)
+
+
+class SetTrainingCommand(_SettingsCommand):
+    block = "training"
 
 
 def _remove_objects(items: list, doomed: list) -> None:

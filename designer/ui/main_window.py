@@ -309,6 +309,7 @@ class MainWindow(QMainWindow):
         ed = self.editor
         ed.changed.connect(self._on_change)
         ed.project_replaced.connect(self._on_replaced)
+        ed.settings_changed.connect(lambda block: block == "training" and self._show_init())
         ed.undo_stack.cleanChanged.connect(self.update_title)
         c = self.canvas
         c.selection_changed.connect(self._on_selection)
@@ -341,8 +342,6 @@ class MainWindow(QMainWindow):
         if change.affects_analysis:
             self.reanalyze()
         self._update_actions()
-        if change.training:
-            self._show_init()
 
     def _on_replaced(self) -> None:
         self.canvas.show_network(self.editor.network)

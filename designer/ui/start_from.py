@@ -8,6 +8,7 @@ setting holds; the trainer's own report arrives as its run starts.
 """
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,16 +42,21 @@ def start_from(window: MainWindow, run_dir: Path, weights: str | None = None) ->
     except InitError as e:
         dialogs.error(window, "Cannot start from this run", str(e))
         return False
-    window.editor.set_training("init", {"run": _stored(run_dir, project.path),
-                                        "weights": weights},
-                               f"Start From Run {runs.run_name(run_dir)}")
+    _set_init(window, {"run": _stored(run_dir, project.path), "weights": weights},
+              f"Start From Run {runs.run_name(run_dir)}")
     dialogs.info(window, "Start from run", report_text(report))
     return True
 
 
 def start_fresh(window: MainWindow) -> None:
     """Training → Start From Scratch: the next run starts from fresh initial weights."""
-    window.editor.set_training("init", None, "Start From Scratch")
+    _set_init(window, None, "Start From Scratch")
+
+
+def _set_init(window: MainWindow, init: dict | None, text: str) -> None:
+    training = copy.deepcopy(window.project.training)
+    training.init = init
+    window.editor.set_training(training, text)
 
 
 def _stored(run_dir: Path, project_path: Path | None) -> str:

@@ -66,9 +66,12 @@ def test_start_from_a_run_says_what_is_taken_and_is_one_undo_step(
     head = window.editor.network.find("Affine_2").id
     window.editor.set_prop(head, "OutShape", [5])  # a new head: it cannot take the run's
 
+    window.editor.undo_stack.setClean()
     assert start_from.start_from(window, run)
     assert window.project.training.init == {"run": f"iris_mlp.runs/{run.name}",
                                             "weights": "best"}
+    assert not window.editor.undo_stack.isClean()  # an edit of the project, saved with it
+    assert window.editor.undo_stack.undoText() == f"Start From Run {runs.run_name(run)}"
     title, text = dialog_answers.infos[-1]
     assert text.splitlines() == [
         f"Starting from the best weights of run {run.name}: 1 layer taken (Affine)",
