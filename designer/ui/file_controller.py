@@ -151,8 +151,7 @@ class FileController(QObject):
         self.settings.setValue("last_folder", str(path.parent))
         if notes:
             dialogs.info(self.window, "Saved for Neural Network Console",
-                         f"Wrote {path}.\n\n" + "\n".join(f"Not carried over: {n}"
-                                                          for n in notes))
+                         f"Wrote {path}.\n\n" + "\n".join(f"- {n}" for n in notes))
         self.window.statusBar().showMessage(f"Saved a Neural Network Console copy to {path}",
                                             4000)
         return True

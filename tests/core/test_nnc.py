@@ -211,7 +211,7 @@ def test_import_nnc_writes_a_project_and_says_what_is_missing(tmp_path, capsys):
                      "--dataset", f"Training={data}"]) == 0
     printed = capsys.readouterr().out.splitlines()
     assert printed == [
-        r"Dataset not found: Validation ({SDCPATH}samples\sample_dataset\iris_flower_dataset"
+        r"- Dataset not found: Validation ({SDCPATH}samples\sample_dataset\iris_flower_dataset"
         r"\iris_flower_dataset_validation_delo.csv); point it at a local NNC-format CSV file "
         "(--dataset Validation=PATH)",
         f"wrote {out}: network Main with 6 layers and 5 links"]
@@ -614,3 +614,13 @@ def test_layers_nnc_lacks_are_refused_and_flatten_becomes_reshape(tmp_path):
     nnc.write_project(project, tmp_path / "flat.sdcproj")
     back = nnc.import_project(tmp_path / "flat.sdcproj").project.network()
     assert back.find("Flat").type == "Reshape" and back.find("Flat").props == {"OutShape": [4]}
+
+
+def test_an_old_windows_file_in_shift_jis_opens_and_says_so(tmp_path):
+    text = sdcproj([INPUT, LOSS], [(0, 1, 0)]) + "[Description]\nText=手書き数字\\n2行目\n"
+    path = tmp_path / "old.sdcproj"
+    path.write_bytes(text.replace("\n", "\r\n").encode("cp932"))
+    imported = nnc.import_project(path)
+    assert imported.project.description == "手書き数字\n2行目"
+    assert imported.encoding == "cp932"
+    assert imported.message().endswith("- The file was read as cp932 (Shift-JIS).")

@@ -180,22 +180,24 @@ def pad_case(draw):
 @st.composite
 def onehot_case(draw):
     shape = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=2)))
-    last = len(shape) if draw(st.integers(0, 5)) else draw(st.integers(1, 3))
+    last = len(shape) + (0 if draw(st.integers(0, 2)) else draw(st.integers(1, 2)))
     return (draw(shapes(0, 2, 3)) + (last,),), {"Shape": shape}
 
 
 @st.composite
 def augment_case(draw):
     x = draw(ranked([3, 3, 2, 4], 6))
-    shape = draw(st.sampled_from(["same", "empty", "crop", "other"]))
+    shape = draw(st.sampled_from(["same", "empty", "crop", "rank", "channels"]))
     if shape == "same":
         out = x
     elif shape == "empty":
         out = ()
     elif shape == "crop":
         out = tuple(x[:-2]) + tuple(draw(st.integers(1, d + 2)) for d in x[-2:])
-    else:
-        out = draw(shapes(1, 4, 6))
+    elif shape == "rank" or len(x) == 2:  # refused: another number of axes
+        out = x + (1,)
+    else:  # refused: the channels change
+        out = (x[0] + 1,) + tuple(x[1:])
     low = draw(st.floats(0.5, 1.5))
     return (x,), {"Shape": out, "MinScale": low, "MaxScale": low * draw(st.floats(1.0, 2.0)),
                   "Angle": draw(st.floats(0, 0.5)), "AspectRatio": draw(st.floats(1, 1.5)),

@@ -141,7 +141,7 @@ def test_tab_on_canvas_then_typing_a_name_adds_that_layer(qtbot, window):
 def test_palette_search_filters_by_name_and_category(qtbot, window):
     qtbot.keyClicks(window.palette.search, "pool")
     assert sorted(window.palette.visible_layers()) == [
-        "AveragePooling", "GlobalAveragePooling", "MaxPooling"]
+        "AveragePooling", "GlobalAveragePooling", "MaxPooling", "SumPooling", "Unpooling"]
     window.palette.search.clear()
     qtbot.keyClicks(window.palette.search, "loss")
     assert "SoftmaxCrossEntropy" in window.palette.visible_layers()

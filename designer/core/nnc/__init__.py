@@ -29,12 +29,12 @@ class Imported:
 
     def message(self) -> str:
         """All of it in one message, for the window and the command line."""
-        lines = [f"Not carried over: {note}" for note in self.notes]
+        lines = [f"- {note}" for note in self.notes]
         for name, uri in self.missing_datasets.items():
-            lines.append(f"Dataset not found: {name} ({uri or 'no file named'}); point it at "
+            lines.append(f"- Dataset not found: {name} ({uri or 'no file named'}); point it at "
                          f"a local NNC-format CSV file (--dataset {name}=PATH)")
         if self.encoding != "utf-8":
-            lines.append(f"The file was read as {self.encoding} (Shift-JIS).")
+            lines.append(f"- The file was read as {self.encoding} (Shift-JIS).")
         return "\n".join(lines)
 
 
@@ -76,7 +76,7 @@ def import_project(path: str | Path, datasets: dict[str, str] | None = None,
     samples = found.sizes.get("training") or _rows(found, "training")
     training = config.read_training(ini, optimizers[0] if optimizers else None, trained,
                                     samples // batch if samples else None, notes)
-    config.check_monitors_and_executors(ini, trained, [n.name for n in networks], notes)
+    config.check_monitors_and_executors(ini, trained, notes)
     project = Project(name=path.stem, description=config.description(ini), networks=networks,
                       datasets=found.by_role, training=training)
     notes += _terminal_outputs(project.network())
@@ -98,7 +98,7 @@ def _rows(found: config.Datasets, role: str) -> int:
 
 def _terminal_outputs(network: Network) -> list[str]:
     """In NNC every output of the trained network that feeds nothing adds to the loss; here
-    only loss layers do."""
+    only loss layers do (this note goes once the app follows NNC's rule)."""
     feeding = {link.src for link in network.links}
     return [f"{node.type} `{node.name}`: its output feeds nothing, so in NNC it adds to the "
             "loss; not carried over (here only loss layers make the loss)"

@@ -343,8 +343,7 @@ def _whole(value: float) -> float | int:
 
 # ---- monitors, executors, the rest -------------------------------------------------------------
 
-def check_monitors_and_executors(ini: Ini, trained: str, networks: list[str],
-                                 notes: list[str]) -> None:
+def check_monitors_and_executors(ini: Ini, trained: str, notes: list[str]) -> None:
     """NNC's default monitors and executor are what this app does anyway; others are noted."""
     own = (trained, f"{trained}Validation", f"{trained}Runtime")
     for section in [s for s in ini.sections if re.fullmatch(r"Monitor_\d+", s)]:

@@ -21,6 +21,9 @@ from designer.core.project import Link, Network, Node, to_json_props
 MAX_LAYERS = 100_000  # per network; more is refused before anything is read
 MAX_LINKS = 400_000
 MAX_PROPERTIES = 1_000
+# ``*Input`` values are resolved in rounds of shape inference, one round per layer whose input
+# waits for another's; NNC's samples need one round. More rounds than this are noted instead.
+MAX_INPUT_ROUNDS = 50
 
 # The structures NNC has and this app does not yet: what each type is part of, for the list.
 STRUCTURES = {"RepeatStart": "repeat blocks", "RepeatEnd": "repeat blocks",
@@ -245,7 +248,9 @@ def _resolve_input_shapes(network: Network, pending: dict[str, list[str]],
                           notes: list[str]) -> None:
     """``*Input`` values (Slice's Stop, ImageAugmentation's Shape) become the input's shape,
     layer after layer as shape inference reaches them."""
-    while pending:
+    for _ in range(MAX_INPUT_ROUNDS):
+        if not pending:
+            break
         info = analyze(network).nodes
         ready = [i for i in pending if info[i].inputs]
         for node_id in ready:
