@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpin
                                QWidget)
 
 from designer.core import runs
+from designer.core.compress.prune import prunable
 from designer.core.compress.result import Compressed
 from designer.core.project import SUFFIX, Network, ProjectError, load
 from designer.ui import dialogs, launcher, theme
@@ -119,7 +120,7 @@ class CompressDialog(QDialog):
     def _prune_page(self) -> QWidget:
         self.layers_edit = QLineEdit(", ".join(
             n.name for n in (self.network.nodes if self.network else [])
-            if n.type == "Convolution"))
+            if prunable(n) == "conv"))  # as the command's default
         self.layers_edit.setToolTip("Convolution or Affine layers whose least important maps "
                                     "(L1 norm of weights) are removed")
         self.amount_spin = QDoubleSpinBox()
