@@ -10,11 +10,12 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
-                               QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
-                               QProgressBar, QPushButton, QSpinBox, QStackedWidget, QVBoxLayout,
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogButtonBox,
+                               QDoubleSpinBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel,
+                               QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QSpinBox,
+                               QStackedWidget, QTableWidget, QTableWidgetItem, QVBoxLayout,
                                QWidget)
 
 from designer.core import runs
@@ -59,13 +60,20 @@ class CompressDialog(QDialog):
         self.status_label.setWordWrap(True)
         self.headline = QLabel()
         self.headline.setWordWrap(True)
-        self.details = QPlainTextEdit()
+        self.table = QTableWidget(0, 4)  # the before/after figures
+        self.table.setHorizontalHeaderLabels(["", "before", "after", "after / before"])
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.hide()
+        self.details = QPlainTextEdit()  # notes, or what went wrong
         self.details.setReadOnly(True)
         self.details.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.details.setPlaceholderText("The before/after table appears here.")
-        self.details.setMinimumHeight(170)
+        self.details.setPlaceholderText("The before/after figures appear here.")
+        self.details.setMinimumHeight(90)
         for widget in (self.progress, self.status_label, self.headline):
             layout.addWidget(widget)
+        layout.addWidget(self.table, 2)
         layout.addWidget(self.details, 1)
         self.buttons = QDialogButtonBox()
         self.compress_button = self.buttons.addButton("Compress",
@@ -231,6 +239,7 @@ class CompressDialog(QDialog):
         self.result = None
         self.headline.clear()
         self.details.clear()
+        self.table.hide()
         self._set_busy(True)
         self.status_label.setText("Starting…")
         self.command_runner.start(self.command(), self.run_dir)
@@ -254,6 +263,7 @@ class CompressDialog(QDialog):
             return
         if not result.get("ok"):
             self.status_label.setText("The compression failed.")
+            self.table.hide()
             self.headline.setText("✗ Not compressed")
             self.headline.setStyleSheet(f"color: {theme.current().error};")
             self.details.setPlainText(str(result.get("error", "")))
@@ -267,7 +277,24 @@ class CompressDialog(QDialog):
                    else f"error {before.error:.4g} → {after.error:.4g}")
         self.headline.setText(f"✓ {ratio:.0%} of the file size, {quality}")
         self.headline.setStyleSheet(f"color: {SUCCESS_COLOR};")
-        self.details.setPlainText(report.summary())
+        rows = report.rows()
+        self.table.setHorizontalHeaderLabels(["", before.label, after.label, "after / before"])
+        self.table.setRowCount(len(rows))
+        for row, cells in enumerate(rows):
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if column:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight
+                                          | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(row, column, item)
+        self.table.setMinimumHeight(self.table.horizontalHeader().sizeHint().height() + 4
+                                    + sum(self.table.rowHeight(r) for r in range(len(rows))))
+        self.table.show()
+        lines = [f"{report.method}: {report.output}"]
+        if report.agreement is not None:
+            lines.append(f"The int8 model classifies {report.agreement:.2%} of the validation "
+                         "samples as the float model does.")
+        self.details.setPlainText("\n".join(lines + report.notes))
 
     def done(self, code: int) -> None:
         """Closing the dialog ends the work still running (nothing half-written stays)."""

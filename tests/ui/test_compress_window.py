@@ -139,11 +139,19 @@ def test_compress_a_run_from_the_runs_view_and_see_it_beside_its_origin(
         assert not dialog.compress_button.isEnabled() and dialog.cancel_button.isEnabled()
     result = done.args[0]
     assert result["ok"], result
+    before, after = result["before"], result["after"]
     assert out.is_file() and result["after"]["size"] == out.stat().st_size
     assert dialog.headline.text().startswith("✓ ")
-    table = dialog.details.toPlainText()
-    for row in ("file size", "latency, batch 1", "latency, batch 32", "validation accuracy"):
-        assert row in table
+    table = dialog.table
+    assert not table.isHidden()
+    assert [table.horizontalHeaderItem(c).text() for c in range(4)] == [
+        "", "float32", "int8", "after / before"]
+    assert [table.item(r, 0).text() for r in range(table.rowCount())] == [
+        "file size", "latency, batch 1", "latency, batch 32", "validation accuracy",
+        "parameters", "multiply-adds"]
+    assert table.item(0, 3).text() == f"{after['size'] / before['size']:.2f}×"
+    assert table.item(3, 1).text() == f"{before['accuracy']:.2%}"
+    assert "classifies" in dialog.details.toPlainText()
 
     view.refresh()
     panel = view.compression
@@ -152,7 +160,6 @@ def test_compress_a_run_from_the_runs_view_and_see_it_beside_its_origin(
     assert panel.table.rowCount() == 2
     assert panel.table.item(1, 1).text() == "int8 quantized"
     assert panel.table.item(1, 7).text() == out.name
-    before, after = result["before"], result["after"]
     assert panel.points["original"] == [(before["size"] / 1024, before["error"] * 100)]
     assert panel.points["int8 quantized"] == [(after["size"] / 1024, after["error"] * 100)]
 

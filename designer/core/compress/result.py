@@ -60,9 +60,9 @@ class Compressed:
         values["notes"] = values["notes"] or []
         return cls(**values)
 
-    def table(self) -> str:
-        """The before/after table as the command line prints it."""
-        rows = [("", self.before.label, self.after.label, "after / before")]
+    def rows(self) -> list[tuple[str, str, str, str]]:
+        """The before/after table: (figure, before, after, after against before) per row."""
+        rows = []
         b, a = self.before, self.after
 
         def ratio(x, y) -> str:
@@ -82,6 +82,11 @@ class Compressed:
         for name, x, y in (("parameters", b.params, a.params), ("multiply-adds", b.macs, a.macs)):
             if x is not None and y is not None:
                 rows.append((name, f"{x:,}", f"{y:,}", ratio(x, y)))
+        return rows
+
+    def table(self) -> str:
+        """The before/after table as the command line prints it."""
+        rows = [("", self.before.label, self.after.label, "after / before"), *self.rows()]
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
         lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
                            for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
