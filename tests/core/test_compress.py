@@ -263,3 +263,6 @@ def test_the_before_after_table_reads_as_a_table():
     assert Compressed.from_json(json.loads(json.dumps(report.to_json()))) == report
     assert "classifies 99.50% of the validation samples as the float model does" in \
         report.summary()
+    assert report.summary().splitlines()[0] == "quantize: b.onnx"
+    pruned = Compressed("prune", "run", "small.runs/1", before, after, project="small.nnd")
+    assert pruned.summary().splitlines()[0] == "prune: small.nnd (its run: small.runs/1)"

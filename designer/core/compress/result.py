@@ -94,7 +94,9 @@ class Compressed:
         return "\n".join(lines)
 
     def summary(self) -> str:
-        lines = [f"{self.method}: {self.output}", self.table()]
+        made = (f"{self.project} (its run: {self.output})" if self.project
+                else self.output)
+        lines = [f"{self.method}: {made}", self.table()]
         if self.agreement is not None:
             lines.append(f"the int8 model classifies {self.agreement:.2%} of the validation "
                          "samples as the float model does")
