@@ -4,6 +4,7 @@ quantizes a run in a child process and the Runs view shows the result beside its
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 
 import pytest
 import torch
@@ -188,3 +189,40 @@ def test_training_from_the_window_starts_from_the_run_and_keeps_a_frozen_layer(
     for key in ("Affine.linear.weight", "Affine.linear.bias"):
         assert torch.equal(before[key], after[key]), key
     assert not torch.equal(before["Affine_2.linear.bias"][:3], after["Affine_2.linear.bias"][:3])
+
+
+def test_the_start_from_panel_follows_the_setting_and_the_network(qtbot, window, iris_run,
+                                                                  monkeypatch):
+    path, run = iris_run
+    assert window.files.open_path(path)
+    panel = start_from.StartFromPanel(window)
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.waitExposed(panel)
+    assert panel.run_label.text().startswith("Training starts from fresh initial weights")
+    assert not panel.fresh_button.isEnabled() and not panel.weights_box.isEnabled()
+    monkeypatch.setattr(start_from.dialogs, "run_folder", lambda parent, start: run)
+    panel.choose_button.click()
+    assert window.project.training.init["run"] == f"iris_mlp.runs/{run.name}"
+    assert panel.run_label.text().startswith(f"Training starts from run {runs.run_name(run)}")
+    assert panel.report_label.text() == (
+        f"Starting from the best weights of run {run.name}: 2 layers taken (Affine, Affine_2)")
+    head = window.editor.network.find("Affine_2").id
+    window.editor.set_prop(head, "OutShape", [4])  # the panel says at once what that changes
+    assert panel.report_label.text().splitlines()[1:] == [
+        "left at their initialisation: 1 layer",
+        "  Affine_2: W is 4×16 here but 3×16 in the run"]
+    panel.weights_box.setCurrentIndex(panel.weights_box.findData("last"))
+    panel.weights_box.activated.emit(panel.weights_box.currentIndex())
+    assert window.project.training.init["weights"] == "last"
+    assert panel.report_label.text().startswith("Starting from the last weights")
+    panel.hide()  # a hidden panel checks again only when it is shown
+    gone = {"run": "iris_mlp.runs/gone", "weights": "best"}  # a run deleted since
+    window.editor.set_training(replace(window.project.training, init=gone), "Start From gone")
+    assert panel.report_label.text().startswith("Starting from the last weights")
+    panel.show()
+    assert panel.report_label.text().startswith("Training would stop: ")
+    assert "run folder not found" in panel.report_label.text()
+    panel.fresh_button.click()
+    assert window.project.training.init is None
+    assert panel.run_label.text().startswith("Training starts from fresh initial weights")
