@@ -281,6 +281,15 @@ class TrainingMonitor(QWidget):
         self.status_label.setToolTip(self.origin_note)
         self._set_status(f"{self.status_label.text()} {self.origin_note}.")
 
+    def _on_distill(self, event: dict) -> None:
+        """The run learns from a teacher run: say so beside the progress."""
+        note = (f"Learning from teacher run {Path(str(event.get('teacher', ''))).name} at "
+                f"temperature {_number(event.get('temperature')):g}, teacher's share "
+                f"{_number(event.get('alpha')):g}")
+        self.origin_note = f"{self.origin_note}. {note}" if self.origin_note else note
+        self.status_label.setToolTip(self.origin_note)
+        self._set_status(f"{self.status_label.text()} {note}.")
+
     def _on_iteration(self, event: dict) -> None:
         iteration = int(event.get("iteration", self.last_iteration + 1))
         loss = _number(event.get("loss"))

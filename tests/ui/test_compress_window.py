@@ -226,3 +226,18 @@ def test_the_start_from_panel_follows_the_setting_and_the_network(qtbot, window,
     panel.fresh_button.click()
     assert window.project.training.init is None
     assert panel.run_label.text().startswith("Training starts from fresh initial weights")
+
+
+def test_the_training_tab_says_a_run_learns_from_a_teacher(window):
+    monitor = window.training.monitor
+    for event in (
+            {"event": "started", "run_dir": "r", "device": "cpu", "device_name": "CPU",
+             "epochs": 2, "iterations_per_epoch": 1, "train_samples": 8, "val_samples": 2,
+             "task": "classification", "classes": 10, "time": ""},
+            {"event": "distill", "teacher": "/x/lenet.runs/20261128-100000", "weights": "best",
+             "temperature": 4.0, "alpha": 0.9},
+            {"event": "finished", "status": "done", "best_val_error": 0.1, "best_epoch": 2,
+             "elapsed": 1.0}):
+        monitor.handle_event(event)
+    assert monitor.status_label.text().endswith(
+        "Learning from teacher run 20261128-100000 at temperature 4, teacher's share 0.9.")
