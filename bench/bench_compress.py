@@ -7,7 +7,7 @@ as the compress report does) at batch 1 and 32: ROUNDS interleaved pairs, each t
 median of many runs. Printed are the file sizes, validation accuracies, median milliseconds
 and the median of the per-pair ratios (int8 / float), so the figure holds on a noisy machine.
 
-    python bench/bench_compress.py [--rounds 5] [--epochs 3]
+    python bench/bench_compress.py [--rounds 5] [--epochs 5]
 """
 import argparse
 import statistics
@@ -31,7 +31,7 @@ from designer.core.trainer import train  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory(prefix="bench-compress-") as tmp:

@@ -72,12 +72,15 @@ def is_number(text: str) -> bool:
     return True
 
 
-def read_image(path: Path) -> np.ndarray:
+def read_image(path: Path | str, checked: bool = False) -> np.ndarray:
     """C×H×W uint8: one channel for grayscale, three for color (alpha is dropped). 16-bit
-    images are scaled to 8 bits (65535 becomes 255), not clipped."""
+    images are scaled to 8 bits (65535 becomes 255), not clipped. ``checked``: the caller made
+    sure ``path`` is a regular file (streaming does, once for all files: the check costs as much
+    as decoding a small image)."""
     from PIL import Image, UnidentifiedImageError
 
-    check_file(path)
+    if not checked:
+        check_file(path)
     try:
         with Image.open(path) as image:
             width, height = image.size

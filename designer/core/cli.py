@@ -15,7 +15,9 @@ COMMANDS = {
     "info": ("designer.core.info", "print network statistics (shapes, parameters, multiply-adds)"),
     "dataset": ("designer.core.data", "list or write out the embedded datasets; create one "
                 "from images or a table (dataset create)"),
-    "train": ("designer.core.trainer", "train a project's network"),
+    "train": ("designer.core.train_command", "train a project's network (or resume a run)"),
+    "launch": ("designer.core.launch",
+               "print the torchrun commands (or a Slurm script) to train on several machines"),
     "evaluate": ("designer.core.evaluation", "evaluate a trained run on the validation data"),
     "export": ("designer.core.export.command",
                "export a network to ONNX, PyTorch code or weights"),

@@ -7,8 +7,10 @@ header cell of a column is ``NAME[__INDEX][:LABEL]``: ``y:label`` is a one-value
 (grayscale becomes 1×H×W, color 3×H×W) or a data CSV file (an R×C array), with paths relative to
 the dataset CSV file. A folder holding ``index.csv`` names that file.
 
-Everything is loaded into memory once. Images stay 8-bit (``scales`` says how to turn stored
-values into the values a network sees), so a large image set costs a quarter of its float size.
+Everything is loaded into memory once, unless the caller reads image columns its own way
+(``read_csv(..., images=...)``: ``designer.core.stream`` reads them as they are needed). Images
+stay 8-bit (``scales`` says how to turn stored values into the values a network sees), so a
+large image set costs a quarter of its float size.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -155,8 +158,14 @@ class _Column:
     label: str
 
 
-def read_csv(path: str | os.PathLike, normalize: bool = False) -> DataSet:
-    """Read a dataset CSV file (Neural Network Console's format)."""
+# (image files, their cells, their lines, the column's header, the CSV file) -> an array-like
+ImageColumn = Callable[[list[Path], list[str], list[int], str, Path], Any]
+
+
+def read_csv(path: str | os.PathLike, normalize: bool = False,
+             images: ImageColumn | None = None) -> DataSet:
+    """Read a dataset CSV file (Neural Network Console's format). ``images`` makes each image
+    column's array instead of reading every image now."""
     path, text = _csv_text(path)
     columns, rows, lines = _csv_rows(text, path)
     groups: dict[str, list[_Column]] = {}
@@ -169,7 +178,7 @@ def read_csv(path: str | os.PathLike, normalize: bool = False) -> DataSet:
         group = _check_indices(name, group, path)
         labels[name] = [c.label for c in group]
         if len(group) == 1:
-            arrays[name], is_image = _read_cells(name, group[0], rows, lines, path)
+            arrays[name], is_image = _read_cells(name, group[0], rows, lines, path, images)
             if is_image and normalize:
                 scales[name] = 1 / 255
         else:
@@ -304,7 +313,8 @@ def _read_numbers(group: list[_Column], rows, lines, path: Path) -> np.ndarray:
     return values
 
 
-def _read_cells(name: str, column: _Column, rows, lines, path: Path) -> tuple[np.ndarray, bool]:
+def _read_cells(name: str, column: _Column, rows, lines, path: Path,
+                images: ImageColumn | None = None) -> tuple[np.ndarray, bool]:
     """One column: numbers (N×1), images (N×C×H×W uint8) or data CSV files (N×R×C)."""
     first = rows[0][column.position]
     if is_number(first) or not first.strip():
@@ -328,6 +338,9 @@ def _read_cells(name: str, column: _Column, rows, lines, path: Path) -> tuple[np
                               f"every sample of variable {quoted(name)} must be the same kind")
         file = Path(cell)
         files.append(file if file.is_absolute() else path.parent / file)
+    if images is not None and kind == "image":
+        return images(files, [row[column.position] for row in rows], lines, column.header,
+                      path), True
 
     def load(r: int) -> np.ndarray:
         cell = quoted(rows[r][column.position])

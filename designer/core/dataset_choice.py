@@ -2,12 +2,13 @@
 data without editing the file.
 
 SOURCE is an embedded dataset (``embedded:iris``) or a dataset CSV file or folder, relative to
-the current folder. A dataset the project already has keeps its shuffle and normalize settings;
-a new one takes those of the training dataset.
+the current folder. A dataset the project already has keeps its settings (shuffle, normalize,
+cache, stream); a new one takes those of the training dataset.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 
@@ -45,5 +46,5 @@ def apply_choices(project: Project, choices: list[str], relative: bool = False) 
             source = os.path.relpath(path, project.folder.absolute()) if relative else str(path)
             source = Path(source).as_posix() if relative else source
         old = project.datasets.get(name) or project.datasets.get("training")
-        project.datasets[name] = Dataset(source, old.shuffle if old else True,
-                                         old.normalize if old else False)
+        project.datasets[name] = (Dataset(source) if old is None else
+                                  dataclasses.replace(old, source=source))

@@ -26,7 +26,17 @@ SUFFIX = ".nnd"
 OPTIMIZERS = ("Adam", "AdamW", "SGD", "Momentum", "Nesterov", "RMSprop", "Adagrad", "Adadelta")
 SCHEDULES = ("constant", "exponential", "step", "cosine", "polynomial")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("float", "half")
+# half: float16 with a gradient scaler on CUDA, bfloat16 elsewhere; bfloat16 and float16 ask
+# for one of them (float16 needs CUDA)
+PRECISIONS = ("float", "half", "bfloat16", "float16")
+STREAMING = ("auto", "always", "never")  # when a dataset's images stream from their files
+# speed switches, each off unless turned on: (what it does, the devices it applies to)
+SPEED_SWITCHES = {
+    "channels_last": ("convolutions on channels-last tensors", ("cuda", "cpu")),
+    "compile": ("torch.compile of the network", ("cuda", "cpu")),
+    "cudnn_benchmark": ("cuDNN benchmark mode (the fastest convolution for each shape)",
+                        ("cuda",)),
+}
 WEIGHTS = ("best", "last")  # a run's weights files, as training.init and training.distill name them
 # Optional training settings, written only when set (files without them stay as they were):
 # init starts from a run's weights, distill trains against a teacher run's outputs.
@@ -132,6 +142,8 @@ class Dataset:
     source: str
     shuffle: bool = True
     normalize: bool = False  # divide image pixel values by 255, as NNC's "Image normalization"
+    cache: bool = False  # decoded images kept in a memory-mapped file beside the CSV (NNC's)
+    stream: str = "auto"  # stream images from their files: auto (when large), always, never
 
 
 @dataclass
@@ -151,6 +163,13 @@ class TrainingConfig:
     # {"teacher": RUN_DIR, "weights", "temperature", "alpha"}: the loss mixes the teacher's soft
     # targets (share alpha) with the true labels (share 1 - alpha)
     distill: dict[str, Any] | None = None
+    processes: int = 1  # training processes on this machine (torchrun), each with batch_size
+    sync_batchnorm: bool = False  # batch statistics over every process's batch (CUDA)
+    workers: int = 4  # loader processes for streamed datasets (0: the training process)
+    deterministic: bool = False  # deterministic algorithms only (bitwise-repeatable runs)
+    speed: dict[str, bool] = field(default_factory=dict)  # SPEED_SWITCHES turned on
+
+    OPTIONAL = {"processes": 1, "sync_batchnorm": False, "workers": 4, "deterministic": False}
 
 
 @dataclass
@@ -199,8 +218,7 @@ class Project:
                 }
                 for net in self.networks
             ],
-            "datasets": {key: {"source": d.source, "shuffle": d.shuffle, "normalize": d.normalize}
-                         for key, d in self.datasets.items()},
+            "datasets": {key: _dataset_dict(d) for key, d in self.datasets.items()},
             "training": {
                 "network": self.training.network,
                 "epochs": self.training.epochs,
@@ -211,8 +229,7 @@ class Project:
                 "device": self.training.device,
                 "precision": self.training.precision,
                 "validation_split": self.training.validation_split,
-                **({"init": dict(self.training.init)} if self.training.init else {}),
-                **({"distill": dict(self.training.distill)} if self.training.distill else {}),
+                **_optional_training(self.training),
             },
         }
 
@@ -227,6 +244,30 @@ class Project:
         atomic_write(target, self.to_json())
         self.path = target
         return target
+
+
+def _dataset_dict(d: Dataset) -> dict[str, Any]:
+    """A dataset's keys; those added after format 2 only when set, so older apps read it."""
+    out: dict[str, Any] = {"source": d.source, "shuffle": d.shuffle, "normalize": d.normalize}
+    if d.cache:
+        out["cache"] = True
+    if d.stream != "auto":
+        out["stream"] = d.stream
+    return out
+
+
+def _optional_training(cfg: TrainingConfig) -> dict[str, Any]:
+    """Training keys added after format 2, written only when they differ from their default
+    (a project that does not use them keeps its file as it was)."""
+    out = {key: getattr(cfg, key) for key, default in TrainingConfig.OPTIONAL.items()
+           if getattr(cfg, key) != default}
+    speed = {key: True for key, on in cfg.speed.items() if on}
+    if speed:
+        out["speed"] = speed
+    for key in ("init", "distill"):  # starting from a run, learning from one
+        if getattr(cfg, key):
+            out[key] = dict(getattr(cfg, key))
+    return out
 
 
 def to_json_props(props: dict[str, Any]) -> dict[str, Any]:
@@ -244,6 +285,8 @@ MAX_NAME = 255  # characters of a node name
 MAX_SEED = 2**64 - 1  # torch and numpy take seeds from 0 to 2**64 - 1
 MAX_EPOCHS = 10**9
 MAX_BATCH = 2**31 - 1
+MAX_PROCESSES = 2**16  # training processes on one machine (torchrun's nproc-per-node)
+MAX_WORKERS = 256  # loader processes for a streamed dataset
 NODE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -503,9 +546,14 @@ class _Reader:
             project.datasets[key] = Dataset(
                 source=self.get(ds, "source", str, where),
                 shuffle=self.get(ds, "shuffle", bool, where, True),
-                normalize=self.get(ds, "normalize", bool, where, False))
+                normalize=self.get(ds, "normalize", bool, where, False),
+                cache=self.get(ds, "cache", bool, where, False),
+                stream=self.get(ds, "stream", str, where, "auto"))
             if "\0" in project.datasets[key].source:
                 raise self.fail(f"{where}.source", "a file name cannot hold the NUL character")
+            if project.datasets[key].stream not in STREAMING:
+                raise self.fail(f"{where}.stream", f"{quoted(project.datasets[key].stream)} is "
+                                f"not one of {', '.join(STREAMING)}")
         project.training = self.training(self.get(d, "training", dict, "project", {}))
         if project.training.network not in names:
             raise self.fail("training.network", f"no network named "
@@ -580,6 +628,11 @@ class _Reader:
             device=self.get(d, "device", str, w, "auto"),
             precision=self.get(d, "precision", str, w, "float"),
             validation_split=self.get(d, "validation_split", float, w, 0.2),
+            processes=self.whole(d, "processes", 1, 1, MAX_PROCESSES),
+            sync_batchnorm=self.get(d, "sync_batchnorm", bool, w, False),
+            workers=self.whole(d, "workers", 4, 0, MAX_WORKERS),
+            deterministic=self.get(d, "deterministic", bool, w, False),
+            speed=self.speed(self.get(d, "speed", dict, w, {})),
         )
         if cfg.optimizer.get("type") not in OPTIMIZERS:
             raise self.fail("training.optimizer.type", f"{quoted(cfg.optimizer.get('type'))} is "
@@ -625,6 +678,13 @@ class _Reader:
             raise self.fail(f"{where}.weights", f"{quoted(out['weights'])} is not one of "
                             f"{', '.join(WEIGHTS)}")
         return out
+
+    def speed(self, d: dict) -> dict[str, bool]:
+        for key in d:
+            if key not in SPEED_SWITCHES:
+                raise self.fail(f"training.speed.{key}", f"unknown speed switch; the switches "
+                                f"are {', '.join(SPEED_SWITCHES)}")
+        return {key: self.get(d, key, bool, "training.speed") for key in d}
 
 
 _TYPE_NAMES = {str: "text", int: "a whole number", float: "a number", bool: "true or false",

@@ -3,9 +3,11 @@ name in a run folder; no other module spells them.
 
 ``<project stem>.runs/<YYYYMMDD-HHMMSS>/`` holds ``project.nnd`` (the exact project trained),
 ``run.json`` (status and best result), ``metrics.csv`` (one row per epoch), ``events.jsonl``
-(every progress event), ``best.safetensors`` / ``last.safetensors`` (the weights) and
-``compressed/`` (a report for each model compressed from the run: quantized, pruned, distilled).
-The trainer writes them as it goes, so a run can be watched, or inspected after a crash.
+(every progress event), ``best.safetensors`` / ``last.safetensors`` (the weights),
+``checkpoint.safetensors`` (everything a resumed run needs) and ``compressed/`` (a report for
+each model compressed from the run: quantized, pruned, distilled). The trainer writes them as it
+goes, so a run can be watched, resumed, or inspected after a crash. A file named ``stop`` in
+the folder asks its trainer to stop, wherever it runs.
 run.json names the machine and process that train and is touched every half minute while they
 do, so a run whose trainer was killed reads as "interrupted", here or on another machine that
 shares the folder.
@@ -39,6 +41,8 @@ METRICS_FILE = "metrics.csv"
 EVENTS_FILE = "events.jsonl"
 WEIGHTS = ("best", "last")  # the weights files of a run, in order of preference
 WEIGHTS_SUFFIX = ".safetensors"
+CHECKPOINT_FILE = "checkpoint.safetensors"
+STOP_FILE = "stop"
 METRICS_HEADER = ("epoch", "train_loss", "val_loss", "val_error", "lr", "elapsed")
 TASKS = ("classification", "regression")
 HEARTBEAT_EVERY = 30.0  # seconds between touches of a running run's run.json
@@ -64,6 +68,23 @@ def project_path(run_dir: str | os.PathLike) -> Path:
 
 def events_path(run_dir: str | os.PathLike) -> Path:
     return Path(run_dir) / EVENTS_FILE
+
+
+def checkpoint_path(run_dir: str | os.PathLike) -> Path:
+    """The run's resumable state: weights, optimizer, position and random state."""
+    return Path(run_dir) / CHECKPOINT_FILE
+
+
+def stop_path(run_dir: str | os.PathLike) -> Path:
+    return Path(run_dir) / STOP_FILE
+
+
+def request_stop(run_dir: str | os.PathLike) -> Path:
+    """Ask the run's trainer to stop after its current step and save: a file in the run folder,
+    seen by a trainer on this machine or any other that shares the folder."""
+    path = stop_path(run_dir)
+    path.write_text(f"stop requested {now()}\n", encoding="utf-8")
+    return path
 
 
 def run_weights(run_dir: str | os.PathLike) -> str | None:
@@ -122,8 +143,15 @@ def snapshot(project: Project, run_dir: Path) -> Path:
 class RunLog:
     """Appends events and metrics to a run folder and keeps run.json current."""
 
-    def __init__(self, run_dir: Path, info: dict[str, Any]):
+    def __init__(self, run_dir: Path, info: dict[str, Any], resumed_epochs: int | None = None):
+        """A new run's log; ``resumed_epochs``: go on with the run already in the folder, its
+        metrics kept up to that epoch (rows of later epochs are redone by the resumed run)."""
         self.run_dir = Path(run_dir)
+        if resumed_epochs is not None:
+            info = {**read_run(run_dir), **info, "status": "running", "finished": None,
+                    "message": "", "host": host_id(), "pid": os.getpid(), "heartbeat": now()}
+            info.pop("path", None)
+            _keep_metrics(self.run_dir / METRICS_FILE, resumed_epochs)
         self.info = {"name": self.run_dir.name, "started": now(), "finished": None,
                      "status": "running", "device": None, "device_name": None, "epochs": None,
                      "epochs_done": 0, "best_val_error": None, "best_epoch": None,
@@ -199,6 +227,18 @@ class RunLog:
         self._closed.set()
         self._events.close()
         self._metrics_file.close()
+
+
+def _keep_metrics(path: Path, epochs: int) -> None:
+    """metrics.csv with the rows of the first ``epochs`` epochs only."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except FileNotFoundError:
+        return
+    kept = [row for row in rows[1:] if row and _float_or_none(row[0], math.inf) <= epochs]
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([METRICS_HEADER, *kept])
 
 
 def _current_name(run_dir: Path) -> str | None:
@@ -392,15 +432,17 @@ def read_task(run_dir: str | os.PathLike) -> str:
     return task if task in TASKS else "classification"
 
 
-def mark_failed(run_dir: str | os.PathLike, message: str) -> bool:
+def mark_failed(run_dir: str | os.PathLike, message: str, replace: bool = False) -> bool:
     """Record in run.json that a run still marked "running" has failed (its trainer died and
-    could not say so); True when run.json was changed."""
+    could not say so); ``replace`` also rewrites the message of a run already marked failed
+    (a launcher that knows better which process failed). True when run.json was changed."""
     path = Path(run_dir) / RUN_FILE
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    if not isinstance(info, dict) or info.get("status") != "running":
+    allowed = ("running", "failed") if replace else ("running",)
+    if not isinstance(info, dict) or info.get("status") not in allowed:
         return False
     info.update(status="failed", message=message.splitlines()[0] if message else "",
                 finished=now())

@@ -1,13 +1,16 @@
 """The run session: a project's network compiled, its data loaded and checked, on a device.
 
 Training, evaluation and export all start here: ``prepare`` picks the device, compiles the
-network with its seed and checks the data against it; ``Feeder`` hands batches to the device;
-``score`` runs the network over a dataset as training scores it. Every problem with the user's
-project or data is a TrainingError whose message names the node, file or field at fault.
+network with its seed and checks the data against it; ``check_speed`` checks the speed settings
+against the device; ``Feeder`` hands batches to the device (``stream.StreamFeeder`` for datasets
+read as they are needed); ``score`` runs the network over a dataset as training scores it. Every
+problem with the user's project or data is a TrainingError whose message names the node, file or
+field at fault.
 """
 from __future__ import annotations
 
 import math
+import os
 import platform
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -21,9 +24,11 @@ from nodes import Prediction, shape_text
 
 from designer.core.analysis import analyze
 from designer.core.compiler import CompileError, Compiled, LossInfo, compile_network
-from designer.core.data import DataError, DataSet, open_dataset, split
+from designer.core.data import EMBEDDED_PREFIX, DataError, DataSet, open_dataset, split
 from designer.core.distill import DistillError, load_teacher, objective
-from designer.core.project import DATASET_ROLES, DEVICES, Network, Project, ProjectError
+from designer.core.project import (DATASET_ROLES, DEVICES, SPEED_SWITCHES, Network, Project,
+                                   ProjectError)
+from designer.core.stream import Progress, StreamFeeder, as_read, is_streamed, open_csv
 from designer.core.transfer import InitError, InitReport, start_from
 
 FAILURE_KINDS = ("data", "diverged", "memory", "error")
@@ -42,8 +47,9 @@ class TrainingError(Exception):
 
 # ---- devices -------------------------------------------------------------------------------
 
-def resolve_device(choice: str = "auto") -> tuple[torch.device, str]:
-    """The torch device for ``training.device`` and its name in words."""
+def resolve_device(choice: str = "auto", local_rank: int = 0) -> tuple[torch.device, str]:
+    """The torch device for ``training.device`` and its name in words; ``local_rank``: which
+    of the machine's GPUs (one per training process)."""
     if choice not in DEVICES:
         raise TrainingError("error", f"training.device: {choice!r} is not one of "
                                      f"{', '.join(DEVICES)}", bad_input=True)
@@ -56,6 +62,14 @@ def resolve_device(choice: str = "auto") -> tuple[torch.device, str]:
             raise TrainingError("error", f"training.device is cuda, but this PyTorch "
                                          f"({torch.__version__}) {build}; choose auto or cpu",
                                 bad_input=True)
+        if local_rank >= torch.cuda.device_count():
+            raise TrainingError("error", f"training process {local_rank} needs GPU "
+                                         f"{local_rank}, but this machine has "
+                                         f"{torch.cuda.device_count()} CUDA GPUs; start at "
+                                         "most one process per GPU", bad_input=True)
+        if local_rank:
+            torch.cuda.set_device(local_rank)
+            return torch.device("cuda", local_rank), torch.cuda.get_device_name(local_rank)
         return torch.device("cuda"), torch.cuda.get_device_name(0)
     if choice == "mps":
         if not has_mps:
@@ -74,6 +88,40 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or "CPU"
+
+
+def check_speed(project: Project, device: torch.device, processes: int = 1) -> None:
+    """Refuse, by field, settings that cannot work on ``device``: nothing is silently ignored.
+
+    On the CPU: bfloat16 autocast, torch.compile and channels-last apply; float16 with a
+    gradient scaler, cuDNN benchmark mode and synchronised batch normalization need CUDA.
+    """
+    cfg, kind = project.training, device.type
+    where = "the CPU" if kind == "cpu" else f"{kind}"
+
+    def refuse(field: str, message: str) -> None:
+        raise TrainingError("error", f"training.{field}: {message}", bad_input=True)
+
+    if cfg.precision == "float16" and kind != "cuda":
+        refuse("precision", f"float16 (with a gradient scaler) needs a CUDA GPU; this run is on "
+                            f"{where}: choose bfloat16, or half (bfloat16 off CUDA)")
+    if cfg.precision == "bfloat16" and kind == "cuda" and not torch.cuda.is_bf16_supported():
+        refuse("precision", f"bfloat16 is not supported by {torch.cuda.get_device_name()}; "
+                            "choose float16 or half")
+    for switch, on in cfg.speed.items():
+        what, devices = SPEED_SWITCHES[switch]
+        if on and kind not in devices:
+            refuse(f"speed.{switch}", f"{what} needs a CUDA GPU; this run is on {where}: turn "
+                                      "it off")
+    if cfg.speed.get("cudnn_benchmark") and cfg.deterministic:
+        refuse("speed.cudnn_benchmark", "benchmark mode picks convolution algorithms by speed, "
+                                        "which training.deterministic forbids: turn one off")
+    if cfg.sync_batchnorm and kind != "cuda":
+        refuse("sync_batchnorm", f"PyTorch synchronises batch normalization between CUDA GPUs "
+                                 f"only; this run is on {where}, where each process normalizes "
+                                 "its own batch: turn it off")
+    if processes > 1 and kind not in ("cuda", "cpu"):
+        refuse("processes", f"several processes train on CUDA GPUs or CPUs, not on {where}")
 
 
 # ---- tasks ---------------------------------------------------------------------------------
@@ -135,15 +183,19 @@ class Prepared:
     # the training step's loss when it is not the training graph's (training.distill)
     objective: Callable[..., torch.Tensor] | None = None
 
-    def feeder(self, data: DataSet) -> Feeder:
-        """A Feeder of ``data`` for this network: the class numbers its losses read travel as
-        int64, as the losses read them, so no step converts them."""
+    def feeder(self, data: DataSet) -> Feeder | StreamFeeder:
+        """A feeder of ``data`` for this network, in memory or streamed by the training's
+        loader processes: the class numbers its losses read travel as int64, as the losses
+        read them, so no step converts them."""
         compiled = self.compiled
         kinds = {}
         for loss in compiled.losses:
             kinds.setdefault(loss.target, set()).add(loss.target_spec.kind)
         classes = {name for name, kind in kinds.items()
                    if kind == {"index"} and name not in compiled.input_vars}
+        if is_streamed(data):
+            return StreamFeeder(data, compiled.train_vars, self.device,
+                                self.project.training.workers, classes)
         return Feeder(data, compiled.train_vars, self.device, classes)
 
     def train_mode(self, training: bool) -> None:
@@ -155,17 +207,20 @@ class Prepared:
             object.__setattr__(module, "training", training)
 
 
-def prepare(project: Project, data: DataSet | None = None,
-            for_training: bool = False) -> Prepared:
+def prepare(project: Project, data: DataSet | None = None, *, local_rank: int = 0,
+            progress: Progress | None = None, for_training: bool = False) -> Prepared:
     """Compile the training network, load and check its data, pick the device.
 
     Weights are initialised from ``training.seed``. ``data`` replaces the project's data (to
-    evaluate on another dataset; nothing is then loaded for training). ``for_training`` also
-    starts from ``training.init``'s run and sets up ``training.distill``. Raises TrainingError
-    with a message naming the node, file or field at fault.
+    evaluate on another dataset; nothing is then loaded for training). ``local_rank``: this
+    process's GPU; ``progress`` hears of image caches being written. ``for_training`` also
+    starts from ``training.init``'s run and sets up ``training.distill``. Raises
+    TrainingError with a message naming the node, file or field at fault.
     """
     cfg = project.training
-    device, device_name = resolve_device(cfg.device)
+    if cfg.deterministic:  # cuBLAS reads this when CUDA starts
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    device, device_name = resolve_device(cfg.device, local_rank)
     try:
         network = project.network()
     except ProjectError as e:
@@ -179,7 +234,7 @@ def prepare(project: Project, data: DataSet | None = None,
         except InitError as e:
             raise TrainingError("error", f"training.init: {e}", bad_input=True) from None
     if data is None:
-        train_data, val_data = project_data(project)
+        train_data, val_data = project_data(project, progress)
         train_data = fit_to_network(train_data, compiled, network)
         check_targets(train_data, compiled)
     else:
@@ -211,16 +266,23 @@ def _distillation(prepared: Prepared) -> Callable[..., torch.Tensor]:
                      setting["temperature"], setting["alpha"])
 
 
-def project_data(project: Project) -> tuple[DataSet, DataSet]:
-    """(training, validation) data: the validation dataset, or a seeded split of the training."""
+def project_data(project: Project, progress: Progress | None = None) -> tuple[DataSet, DataSet]:
+    """(training, validation) data: the validation dataset, or a seeded split of the training.
+    Image datasets too large for memory (or set to stream) read their images as needed."""
     datasets = project.datasets
     if "training" not in datasets:
         raise TrainingError("data", "the project has no training dataset; choose one (a CSV "
                                     "file or an embedded dataset) under datasets.training",
                             bad_input=True)
+
+    def load(d) -> DataSet:
+        if d.source.startswith(EMBEDDED_PREFIX):
+            return open_dataset(d.source, project.folder, d.normalize)
+        return open_csv(project.resolve(d.source), d.normalize, cache=d.cache,
+                        stream=d.stream, workers=project.training.workers, progress=progress)
+
     try:
-        loaded = {role: open_dataset(d.source, project.folder, d.normalize)
-                  for role, d in datasets.items() if role in DATASET_ROLES}
+        loaded = {role: load(d) for role, d in datasets.items() if role in DATASET_ROLES}
     except DataError as e:
         raise TrainingError("data", str(e), bad_input=True) from None
     if "validation" not in loaded:
@@ -259,17 +321,17 @@ def fit_to_network(data: DataSet, compiled: Compiled, network: Network) -> DataS
 def check_targets(data: DataSet, compiled: Compiled) -> None:
     """Class targets must be class numbers the network scores; 0/1 targets must be 0 to 1."""
     for loss in compiled.losses:
+        if loss.target_spec.kind != "index" and loss.meaning.pick != "threshold":
+            continue  # any value will do (and a streamed image target stays unread)
         values = data.values(loss.target).reshape(len(data), math.prod(loss.target_spec.shape))
         if loss.target_spec.kind == "index":
             classes = loss.target_spec.classes
             bad = (values != np.round(values)) | (values < 0) | (values >= classes)
             rule = f"a class number from 0 to {classes - 1} ({loss.prediction} scores " \
                    f"{classes} classes)"
-        elif loss.meaning.pick == "threshold":
+        else:
             bad = (values < 0) | (values > 1)
             rule = "from 0 to 1"
-        else:
-            continue
         rows = np.flatnonzero(bad.any(axis=1))
         if len(rows):
             value = values[rows[0]][bad[rows[0]]][0]
@@ -309,13 +371,20 @@ class Feeder:
     def __len__(self) -> int:
         return len(self.tensors[0]) if self.tensors else 0
 
+    def batches(self, index_batches: list[torch.Tensor]):
+        """The variables of each index batch, on the device, in order."""
+        return map(self.batch, index_batches)
+
     def batch(self, indices: torch.Tensor) -> list[torch.Tensor]:
         if indices.device != self.home:
             indices = indices.to(self.home)
         if self.ready:
             return [x.index_select(0, indices) for x in self.tensors]
-        return [self._as_read(x.index_select(0, indices).to(self.device, non_blocking=True), scale)
+        return [as_read(x.index_select(0, indices).to(self.device, non_blocking=True), scale)
                 for x, scale in zip(self.tensors, self.scales)]
+
+    def close(self) -> None:
+        pass  # nothing to end: the tensors go with the feeder
 
     def in_order(self, batch_size: int) -> list[torch.Tensor]:
         """The indices of every sample, in order, in batches of ``batch_size``."""
@@ -324,14 +393,6 @@ class Feeder:
                                             .split(batch_size))
         return self._splits[batch_size]
 
-    @staticmethod
-    def _as_read(x: torch.Tensor, scale: float) -> torch.Tensor:
-        """Stored values as the network reads them: float32, times the dataset's scale."""
-        if x.dtype == torch.int64:  # class numbers
-            return x
-        if x.dtype != torch.float32:
-            x = x.float()
-        return x * scale if scale != 1.0 else x
 
 
 def _writable(array: np.ndarray) -> np.ndarray:
@@ -339,12 +400,21 @@ def _writable(array: np.ndarray) -> np.ndarray:
 
 
 def autocast(prepared: Prepared):
-    """The context the network runs in: half precision when the project asks for it. It can be
-    entered again and again, one block after another."""
-    if prepared.project.training.precision != "half":
-        return nullcontext()
+    """The context the network runs in: mixed precision when the project asks for it (half:
+    float16 on CUDA, bfloat16 elsewhere). It can be entered again and again, one block after
+    another."""
+    precision = prepared.project.training.precision
     kind = prepared.device.type
-    return torch.autocast(kind, dtype=torch.bfloat16 if kind == "cpu" else torch.float16)
+    if precision == "float" or (precision == "float16" and kind != "cuda"):
+        return nullcontext()  # (training refuses float16 off CUDA; evaluation uses float32)
+    half = precision == "float16" or (precision == "half" and kind == "cuda")
+    return torch.autocast(kind, dtype=torch.float16 if half else torch.bfloat16)
+
+
+def uses_scaler(prepared: Prepared) -> bool:
+    """float16 on CUDA needs its gradients scaled (bfloat16 has float32's range)."""
+    return (prepared.device.type == "cuda"
+            and prepared.project.training.precision in ("half", "float16"))
 
 
 # ---- scoring -------------------------------------------------------------------------------
@@ -361,11 +431,16 @@ class Scores:
 
 
 def score(prepared: Prepared, data: DataSet, batch_size: int, keep: bool = False,
-          feeder: Feeder | None = None) -> Scores:
+          feeder: Feeder | StreamFeeder | None = None) -> Scores:
     """Run the network over ``data`` without training; losses as in training. Pass the
     ``feeder`` of ``data`` when scoring it repeatedly, so it is not moved to the device again."""
     compiled = prepared.compiled
-    feeder = feeder or prepared.feeder(data)
+    if feeder is None:
+        feeder = prepared.feeder(data)
+        try:
+            return score(prepared, data, batch_size, keep, feeder)
+        finally:
+            feeder.close()
     position = {name: i for i, name in enumerate(compiled.train_vars)}
     n_inputs = len(compiled.input_vars)
     classifying = prepared.task == "classification"
@@ -375,8 +450,8 @@ def score(prepared: Prepared, data: DataSet, batch_size: int, keep: bool = False
     chosen_parts, confidence_parts = [], []
     prepared.train_mode(False)
     with torch.no_grad(), autocast(prepared):
-        for indices in feeder.in_order(batch_size):
-            batch, n = feeder.batch(indices), len(indices)
+        for batch in feeder.batches(feeder.in_order(batch_size)):
+            n = len(batch[0])
             # the graph's own forward: its module call only adds hooks nobody registered
             outputs = compiled.infer.forward(*batch[:n_inputs])
             outputs = list(outputs) if isinstance(outputs, tuple) else [outputs]

@@ -1,17 +1,20 @@
 """Train a project's network and record the run in a folder beside the project.
 
-One engine, several front ends: ``python -m designer train PROJECT`` (add ``--events`` for JSON
-lines on stdout, which is how the desktop app watches a run from a child process) and
-``train(project, ...)`` for Python callers. SIGINT or SIGTERM finishes the current step, saves
-the weights and ends the run as "stopped". Preparing the run (device, data, compiled network)
-is the run session's work (``designer.core.session``); this module keeps the loop.
+One engine, several front ends: ``python -m designer train PROJECT`` (``train_command``: add
+``--events`` for JSON lines on stdout, which is how the desktop app watches a run from a child
+process; ``--processes N`` or torchrun for several processes) and ``train(project, ...)`` for
+Python callers. A stop request (the ``stop`` event, a ``stop`` file in the run folder, or
+SIGINT/SIGTERM on the command line) finishes the current step, saves the weights and a
+checkpoint and ends the run as "stopped"; ``train(..., resume=True)`` goes on from the
+checkpoint. Preparing the run (device, data, compiled network) is the run session's work
+(``designer.core.session``), several processes are ``designer.core.distributed``'s and
+checkpoints ``designer.core.checkpoint``'s; this module keeps the loop.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import signal
+import os
+import re
 import sys
 import threading
 import time
@@ -22,17 +25,24 @@ from typing import Any, Callable
 
 import torch
 
-from designer.core import runs
-from designer.core.dataset_choice import add_dataset_option, apply_choices
+from designer.core import checkpoint, runs
+from designer.core.checkpoint import Checkpoint, CheckpointError
+from designer.core.distributed import Distributed, is_peer_loss, sync_batchnorm
 from designer.core.optim import ConfigError, make_optimizer, make_schedule, optimizer_settings
-from designer.core.project import DEVICES, MAX_SEED, Project, ProjectError, load
-from designer.core.session import Prepared, TrainingError, autocast, prepare, score
-from designer.core.transfer import InitReport
+from designer.core.project import Project
+from designer.core.session import (Prepared, TrainingError, autocast, check_speed, prepare,
+                                   score, uses_scaler)
 
 EVENTS_PER_SECOND = 20
 
 
 # ---- training --------------------------------------------------------------------------------
+
+def _without_init(project: Project) -> Project:
+    fresh = project.copy()
+    fresh.training.init = None
+    return fresh
+
 
 @dataclass
 class RunResult:
@@ -44,26 +54,44 @@ class RunResult:
     message: str = ""
     kind: str | None = None  # the failure kind, when failed
     bad_input: bool = False
+    peer_lost: bool = False  # another process of the run went away
 
 
 Emit = Callable[[dict[str, Any]], None]
 
 
 def train(project: Project, run_dir: str | Path | None = None, *, on_event: Emit | None = None,
-          stop: threading.Event | None = None) -> RunResult:
+          stop: threading.Event | None = None, resume: bool = False,
+          checkpoint_every: float | None = None) -> RunResult:
     """Train ``project`` and record the run; never raises for a failed run.
 
     The run folder is ``run_dir`` when given, else a new one beside the project file. Every
     event goes to ``on_event`` as it happens and to the folder's events.jsonl. Setting ``stop``
-    ends the run after the current step with its weights saved.
+    (or writing the folder's stop file) ends the run after the current step with its weights
+    and a checkpoint saved. ``resume``: go on with the run in ``run_dir`` from its checkpoint
+    (``project`` is the run's own copy). Under torchrun, each process calls this; only rank 0
+    reports and writes the folder.
     """
-    record = _Record(on_event)
+    dist = Distributed.from_environment()
+    record = _Record(on_event if dist.is_main else None, dist)
+    saved = None
     try:
+        if resume:
+            saved = _checkpoint_of(run_dir)
         check_settings(project)
-        prepared = prepare(project, for_training=True)
-        record.loop = _Loop(prepared, record.emit, stop or threading.Event())
+        # a resumed run's weights come from its checkpoint, not from training.init's run
+        prepared = prepare(_without_init(project) if resume else project,
+                           local_rank=dist.local_rank, progress=record.cache_progress,
+                           for_training=True)
+        check_speed(project, prepared.device, dist.world_size)
+        dist.start(prepared.device)
+        record.loop = _Loop(prepared, record.emit, stop or threading.Event(), dist)
+        if checkpoint_every is not None:
+            record.loop.checkpoint_every = checkpoint_every
+        if saved is not None:
+            record.loop.restore(saved)
     except TrainingError as e:
-        if run_dir is not None:  # the caller chose the folder and will look there
+        if run_dir is not None and not resume:  # the caller chose the folder and looks there
             try:
                 record.open(project, run_dir, {})
             except (OSError, ValueError):
@@ -75,7 +103,7 @@ def train(project: Project, run_dir: str | Path | None = None, *, on_event: Emit
     try:
         record.open(project, run_dir, {"device": str(prepared.device),
                                        "device_name": prepared.device_name,
-                                       "epochs": project.training.epochs})
+                                       "epochs": project.training.epochs}, saved)
     except (OSError, ValueError) as e:
         return record.fail("error", f"cannot create the run folder: {e}", bad_input=True)
     try:
@@ -88,44 +116,84 @@ def train(project: Project, run_dir: str | Path | None = None, *, on_event: Emit
                                      f"{project.training.batch_size}; lower "
                                      "training.batch_size or make the network smaller")
     except Exception as e:  # a bug or an unforeseen layer error must not lose the run's record
+        if dist.several and is_peer_loss(e):
+            said = re.sub(r"^\[[^\]]*\]\s*", "", str(e).splitlines()[0])[:120]  # no source path
+            return record.fail("error", f"process rank {dist.rank} lost contact with the other "
+                                        f"processes of the run ({said})", peer_lost=True)
         traceback.print_exc(file=sys.stderr)
         return record.fail("error", f"training stopped by an error: {type(e).__name__}: {e}")
     finally:
         record.close()
 
 
-class _Record:
-    """Where a run's events go: the caller, and the run folder once it exists."""
+def _checkpoint_of(run_dir: str | Path | None) -> Checkpoint:
+    if run_dir is None:
+        raise TrainingError("error", "resuming needs the run folder", bad_input=True)
+    try:
+        status = runs.read_run(run_dir).get("status")
+    except (OSError, ValueError) as e:
+        raise TrainingError("error", str(e), bad_input=True) from None
+    if status == "done":
+        raise TrainingError("error", f"{run_dir}: the run trained all its epochs; there is "
+                                     "nothing to resume", bad_input=True)
+    try:
+        return checkpoint.load(runs.checkpoint_path(run_dir))
+    except CheckpointError as e:
+        raise TrainingError("error", str(e), bad_input=True) from None
 
-    def __init__(self, on_event: Emit | None):
+
+class _Record:
+    """Where a run's events go: the caller, and the run folder once it exists (rank 0 only;
+    the other processes of a run leave their failures where torchrun reports them)."""
+
+    def __init__(self, on_event: Emit | None, dist: Distributed):
         self.on_event = on_event or (lambda event: None)
+        self.dist = dist
         self.log: runs.RunLog | None = None
         self.loop: _Loop | None = None
+        self._cache_reported = 0.0
 
     def emit(self, event: dict[str, Any]) -> None:
         if self.log is not None:
             self.log.event(event)
         self.on_event(event)
 
-    def open(self, project: Project, run_dir: str | Path | None, info: dict) -> None:
-        """Create the run folder with the project as trained; the loop records into it."""
-        folder = runs.new_run_dir(project.path, run_dir)
-        runs.snapshot(project, folder)
-        self.log = runs.RunLog(folder, info)
+    def cache_progress(self, variable: str, done: int, total: int) -> None:
+        self.on_event({"event": "cache", "variable": variable, "done": done, "total": total})
+
+    def open(self, project: Project, run_dir: str | Path | None, info: dict,
+             saved: Checkpoint | None = None) -> None:
+        """Create the run folder with the project as trained (or reopen the resumed one); the
+        loop records into it."""
+        if not self.dist.is_main:
+            return
+        if saved is not None:
+            folder = Path(run_dir)
+            runs.stop_path(folder).unlink(missing_ok=True)  # the request that stopped it
+            self.log = runs.RunLog(folder, info, resumed_epochs=saved.info["epochs_done"])
+        else:
+            folder = runs.new_run_dir(project.path, run_dir)
+            runs.snapshot(project, folder)
+            self.log = runs.RunLog(folder, info)
         if self.loop is not None:
             self.loop.log = self.log
 
-    def fail(self, kind: str, message: str, bad_input: bool = False) -> RunResult:
+    def fail(self, kind: str, message: str, bad_input: bool = False,
+             peer_lost: bool = False) -> RunResult:
         loop, log = self.loop, self.log
         if loop is not None:
             loop.flush_best()  # a diverged run keeps its best weights
         self.emit({"event": "failed", "kind": kind, "message": message})
         if log is not None:
             log.update(status="failed", finished=runs.now(), message=message)
+        self.dist.record_failure(message)
         done = (loop.epochs_done, loop.best_val_error, loop.best_epoch) if loop else (0, None, None)
-        return RunResult(log.run_dir if log else None, "failed", *done, message, kind, bad_input)
+        return RunResult(log.run_dir if log else None, "failed", *done, message, kind, bad_input,
+                         peer_lost)
 
     def close(self) -> None:
+        if self.loop is not None:
+            self.loop.close()
         if self.log is not None:
             self.log.close()
 
@@ -145,12 +213,17 @@ class _Loop:
 
     LAST_EVERY = 30.0  # seconds between saves of last.safetensors (also saved at the end)
     BEST_EVERY = 2.0  # seconds between saves of best.safetensors (also saved at the end)
+    CHECKPOINT_EVERY = 30.0  # seconds between checkpoints, at a step (and when stopped)
+    STOP_POLL = 0.25  # seconds between looks for a stop file
 
-    def __init__(self, prepared: Prepared, emit: Emit, stop: threading.Event):
+    def __init__(self, prepared: Prepared, emit: Emit, stop: threading.Event,
+                 dist: Distributed):
         self.p = prepared
-        self.log: runs.RunLog | None = None  # set once the run folder exists
+        self.log: runs.RunLog | None = None  # set once the run folder exists (rank 0)
         self.emit = emit
         self.stop = stop
+        self.dist = dist
+        self.main = dist.is_main
         cfg = self.cfg = prepared.project.training
         compiled = prepared.compiled
         try:
@@ -159,24 +232,21 @@ class _Loop:
                                           cfg.epochs)
         except ConfigError as e:
             raise TrainingError("error", str(e), bad_input=True) from None
-        self.scaler = torch.amp.GradScaler("cuda") if (
-            cfg.precision == "half" and prepared.device.type == "cuda") else None
-        # the graph's own forward: the module call around it runs hooks nobody registered and
-        # an error-message wrapper, a few percent of a small network's step (a distilled run
-        # computes its own loss from the same batch)
-        self.forward = prepared.objective or compiled.train.forward
+        self.scaler = torch.amp.GradScaler("cuda") if uses_scaler(prepared) else None
+        self.forward = self._forward()
         self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
         self.precision = autocast(prepared)  # entered once a step
         self.feeder = prepared.feeder(prepared.train_data)
-        self.val_feeder = prepared.feeder(prepared.val_data)
+        self.val_feeder = prepared.feeder(prepared.val_data) if self.main else None
         self.batch_size = min(cfg.batch_size, max(len(prepared.train_data), 1))
-        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.sampler = dist.sampler(len(self.feeder),
+                                    prepared.project.datasets["training"].shuffle, cfg.seed)
         self.lr = self.schedule.base_lr  # the optimizer's rate now; each group has its factor
         names = {n.id: n.name for n in prepared.project.network().nodes}
         weights = {node_id: list(compiled.layers.get_submodule(attr).parameters())
                    for node_id, attr in compiled.attr_of.items()}
         self.parametrised = [(names[i], params) for i, params in weights.items() if params]
-        self.sizes = torch.zeros(0)  # samples per batch, the same every epoch (set at start)
+        self.sizes = torch.zeros(0)  # samples per global batch, the same every epoch
         self.samples = 0  # samples per epoch (one left over may be skipped: see batches)
         self.start = time.monotonic()
         self.iteration = 0
@@ -189,50 +259,99 @@ class _Loop:
         self._best: tuple[int, dict] | None = None  # best weights not yet on disk
         self._best_written = -self.BEST_EVERY
         self._last_written = self.start
+        self.checkpoint_every = self.CHECKPOINT_EVERY
+        self._checkpointed = self.start
+        self._stop_polled = 0.0
+        self._launcher = os.getppid() if dist.several else None
+        self._resume: tuple[int, int, list[torch.Tensor]] | None = None  # epoch, position, losses
+        self.elapsed_before = 0.0  # of the run this one resumes
+
+    def _forward(self) -> Callable:
+        """The training graph as the steps call it: shared by the processes (DDP), on
+        channels-last tensors, compiled, as the speed settings say."""
+        p, cfg, compiled = self.p, self.cfg, self.p.compiled
+        if cfg.deterministic:
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
+        if cfg.speed.get("cudnn_benchmark"):
+            torch.backends.cudnn.benchmark = True
+        self.channels_last = bool(cfg.speed.get("channels_last"))
+        if self.channels_last:
+            compiled.layers.to(memory_format=torch.channels_last)
+        if cfg.sync_batchnorm and self.dist.several:
+            sync_batchnorm(compiled.layers, compiled.train, compiled.infer)
+            p.modules = list(compiled.layers.modules())
+        if p.objective is not None:  # training.distill: the student's loss beside a teacher
+            if self.dist.several:
+                raise TrainingError("error", "training.distill trains in one process (the "
+                                             "teacher's targets are computed beside the student "
+                                             "on each batch); set training.processes to 1",
+                                    bad_input=True)
+            return torch.compile(p.objective) if cfg.speed.get("compile") else p.objective
+        model = self.dist.wrap(compiled.train, p.device)
+        if cfg.speed.get("compile"):
+            return torch.compile(model)
+        # alone, the graph's own forward: the module call around it runs hooks nobody
+        # registered and an error-message wrapper, a few percent of a small network's step
+        return model if self.dist.several else compiled.train.forward
 
     # ---- the run ------------------------------------------------------------------------------
 
     def run(self) -> RunResult:
         self.emit_started()
         self.p.compiled.train.train()
-        stopped, epoch = False, 0
-        for epoch in range(1, self.cfg.epochs + 1):
+        first = self._resume[0] if self._resume else 1
+        stopped, epoch = False, first - 1
+        for epoch in range(first, self.cfg.epochs + 1):
             losses = self.train_epoch(epoch)
             if losses is None:  # a stop request ended the epoch before its bookkeeping
                 stopped, epoch = True, epoch - 1
                 break
             self.end_epoch(epoch, losses)
-            if self.stop.is_set():
-                stopped = epoch < self.cfg.epochs
-                break
         return self.finish(epoch, stopped)
 
     def emit_started(self) -> None:
-        p, cfg = self.p, self.cfg
-        batches = self.batches()
-        self.generator.manual_seed(cfg.seed)  # counting the batches must not shift the shuffles
-        self.sizes = torch.tensor([len(b) for b in batches], dtype=torch.float32, device=p.device)
-        self.samples = sum(len(b) for b in batches)
+        p, cfg, dist = self.p, self.cfg, self.dist
+        batches = self.batches(1)
+        # each step takes one batch in every process: the samples of the global batch
+        self.sizes = torch.tensor([len(b) * dist.world_size for b in batches],
+                                  dtype=torch.float32, device=p.device)
+        self.samples = int(self.sizes.sum().item())
+        pids = dist.gather(torch.tensor([os.getpid()]), p.device)
+        self.start = self._last_written = self._checkpointed = time.monotonic()
+        self.start -= self.elapsed_before
+        self.last_report = (self.iteration, time.monotonic())
+        if not self.main:
+            return
+        resumed = None
+        if self._resume is not None:
+            resumed = {"epoch": self._resume[0], "position": self._resume[1],
+                       "iteration": self.iteration, "epochs_done": self.epochs_done}
         self.emit({"event": "started", "run_dir": str(self.log.run_dir.resolve()),
                    "device": str(p.device), "device_name": p.device_name, "epochs": cfg.epochs,
                    "iterations_per_epoch": len(batches), "train_samples": len(p.train_data),
                    "val_samples": len(p.val_data), "task": p.task, "classes": p.classes,
-                   "time": runs.now()})
+                   "time": runs.now(), "batch_size": self.batch_size,
+                   "processes": dist.world_size, "global_batch": self.batch_size *
+                   dist.world_size, "pids": [int(x) for x in pids], "resumed": resumed})
         if p.init is not None:
             self.emit(p.init.to_event())
         if cfg.distill:
             self.emit({"event": "distill", **cfg.distill,
                        "teacher": str(p.project.resolve(cfg.distill["teacher"]))})
-        self.start = self._last_written = time.monotonic()
-        self.last_report = (0, self.start)
 
     def finish(self, epoch: int, stopped: bool) -> RunResult:
-        self.flush_best()
-        if stopped:
-            self.save_last(epoch)
         status = "stopped" if stopped else "done"
         message = (f"stopped after {epoch} of {self.cfg.epochs} epochs" if stopped
                    else f"trained {self.cfg.epochs} epochs")
+        if not self.main:
+            return RunResult(None, status, epoch, None, None, message)
+        self.flush_best()
+        if stopped:
+            self.save_last(epoch)
+        else:  # nothing left to resume: the checkpoint would only take room
+            runs.checkpoint_path(self.log.run_dir).unlink(missing_ok=True)
+        runs.stop_path(self.log.run_dir).unlink(missing_ok=True)
         self.log.update(status=status, finished=runs.now(), epochs_done=epoch,
                         best_val_error=self.best_val_error, best_epoch=self.best_epoch,
                         message=message)
@@ -244,10 +363,11 @@ class _Loop:
 
     # ---- steps --------------------------------------------------------------------------------
 
-    def batches(self) -> list[torch.Tensor]:
-        n = len(self.feeder)
-        shuffle = self.p.project.datasets["training"].shuffle
-        order = torch.randperm(n, generator=self.generator) if shuffle else torch.arange(n)
+    def batches(self, epoch: int) -> list[torch.Tensor]:
+        """This process's batches of ``epoch``: its share of the epoch's order, which depends
+        on the seed and the epoch only (a resumed run finds it again)."""
+        self.sampler.set_epoch(epoch)
+        order = torch.tensor(list(self.sampler), dtype=torch.long)
         batches = list(order.to(self.feeder.home).split(self.batch_size))
         if len(batches) > 1 and len(batches[-1]) == 1:
             # a batch of one breaks batch normalization; with shuffling that sample comes back
@@ -256,23 +376,47 @@ class _Loop:
 
     def train_epoch(self, epoch: int) -> list[torch.Tensor] | None:
         """Step through one shuffled pass: the loss of each step, or None when a stop request
-        ended it (after the step in progress)."""
-        batches = self.batches()
-        losses = []  # summed once per epoch: no sync per step
+        ended it (after the step in progress, with a checkpoint)."""
+        batches = self.batches(epoch)
+        start, losses = 0, []  # losses: summed once per epoch, no sync per step
+        if self._resume is not None:
+            _, start, losses = self._resume
+            self._resume = None
         lr = self.schedule.base_lr
-        for i, indices in enumerate(batches):
+        for i, batch in enumerate(self.feeder.batches(batches[start:]), start):
             if not self.schedule.constant:
                 lr = self.set_lr(epoch - 1 + i / len(batches))
-            loss = self.step(indices)
+            loss = self.step(batch)
+            due = self.main and time.monotonic() - self._checkpointed >= self.checkpoint_every
+            loss, stop, due = self.dist.share(loss, self.stop_requested(), due)
             losses.append(loss.detach())
             self.iteration += 1
             last_in_epoch = i == len(batches) - 1
-            if last_in_epoch or self.iteration % self.every == 0:
+            if self.main and (last_in_epoch or self.iteration % self.every == 0):
                 self.report(epoch, loss, lr, gradients=last_in_epoch
                             or self.iteration % (10 * self.every) == 0)
-            if self.stop.is_set():
+            if stop or (not self.dist.several and self.stop.is_set()):  # (set while reporting)
+                self.save_checkpoint(epoch, i + 1, losses)
                 return None
+            if due and not last_in_epoch:
+                self.save_checkpoint(epoch, i + 1, losses)
         return losses
+
+    def stop_requested(self) -> bool:
+        """The caller's stop event, a stop file in the run folder, or (for a process torchrun
+        started) the end of torchrun itself; looked for a few times a second: a file check
+        every step would cost more than a small network's step."""
+        if self.stop.is_set():
+            return True
+        now = time.monotonic()
+        if now - self._stop_polled < self.STOP_POLL:
+            return False
+        self._stop_polled = now
+        if self.log is not None and runs.stop_path(self.log.run_dir).exists():
+            self.stop.set()
+        if self._launcher is not None and os.getppid() != self._launcher:
+            self.stop.set()  # torchrun was killed: stop and save rather than train on, orphaned
+        return self.stop.is_set()
 
     def set_lr(self, epoch: float) -> float:
         """The schedule's learning rate at ``epoch`` (fractional: mid-epoch), set if it moved."""
@@ -283,10 +427,13 @@ class _Loop:
                 group["lr"] = lr * group["lr_multiplier"]
         return lr
 
-    def step(self, indices: torch.Tensor) -> torch.Tensor:
-        """One optimization step on the samples ``indices``; returns its loss, not synced."""
+    def step(self, batch: list[torch.Tensor]) -> torch.Tensor:
+        """One optimization step on ``batch``; returns its loss, not synced."""
+        if self.channels_last:
+            batch = [x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+                     for x in batch]
         with self.precision:
-            loss = self.forward(*self.feeder.batch(indices))
+            loss = self.forward(*batch)
         for p in self.params:  # what optimizer.zero_grad(set_to_none=True) does, unprofiled
             p.grad = None
         if self.scaler is None:
@@ -332,10 +479,14 @@ class _Loop:
     # ---- epochs and checkpoints -----------------------------------------------------------------
 
     def end_epoch(self, epoch: int, losses: list[torch.Tensor]) -> None:
-        """Validation, the metrics row and event, and checkpoints after a whole epoch."""
+        """Validation, the metrics row and event, and checkpoints after a whole epoch (rank 0:
+        the others only check the loss, which they share)."""
         p, cfg, log = self.p, self.cfg, self.log
         train_loss = float(torch.stack(losses).float() @ self.sizes) / self.samples
         self._check_finite(train_loss, epoch)
+        self.epochs_done = epoch
+        if not self.main:
+            return
         val_loss = val_error = None
         if len(p.val_data):
             scores = score(p, p.val_data, self.batch_size * 2, feeder=self.val_feeder)
@@ -354,7 +505,6 @@ class _Loop:
             self.keep_best(epoch)
         if epoch == cfg.epochs or time.monotonic() - self._last_written >= self.LAST_EVERY:
             self.save_last(epoch)
-        self.epochs_done = epoch
         self.best_val_error = self._best_criterion if val_error is not None else None
         log.update(epochs_done=epoch, best_val_error=self.best_val_error,
                    best_epoch=self.best_epoch)
@@ -384,6 +534,58 @@ class _Loop:
         self.emit({"event": "checkpoint", "epoch": epoch, "path": str(path.resolve()),
                    "best": False})
 
+    def save_checkpoint(self, epoch: int, position: int, losses: list[torch.Tensor]) -> None:
+        """Everything needed to go on after ``position`` batches of ``epoch``: every process
+        hands its random state to rank 0, which writes the checkpoint."""
+        states = self.dist.gather(checkpoint.random_state(), self.p.device)
+        self._checkpointed = time.monotonic()
+        if not self.main:
+            return
+        self.flush_best()  # best.safetensors must match the best result the checkpoint keeps
+        info = {"epoch": epoch, "position": position, "iteration": self.iteration,
+                "epochs_done": self.epochs_done, "epochs": self.cfg.epochs,
+                "elapsed": time.monotonic() - self.start, "best_criterion": self._best_criterion,
+                "best_epoch": self.best_epoch, "best_val_error": self.best_val_error,
+                "world_size": self.dist.world_size, "batch_size": self.batch_size}
+        path = runs.checkpoint_path(self.log.run_dir)
+        checkpoint.save(path, self.p.compiled.layers, self.optimizer, info, losses, states,
+                        self.scaler)
+        self.emit({"event": "resume_point", "epoch": epoch, "position": position,
+                   "iteration": self.iteration, "path": str(path.resolve())})
+
+    def restore(self, saved: Checkpoint) -> None:
+        """Take up the run where ``saved`` left it: weights, optimizer, position, best result
+        and random state."""
+        info, dist = saved.info, self.dist
+        if info["world_size"] != dist.world_size or info["batch_size"] != self.batch_size:
+            raise TrainingError(
+                "error", f"the run trained with {info['world_size']} process(es) of batch "
+                         f"{info['batch_size']}; resume it with the same (this start has "
+                         f"{dist.world_size} of batch {self.batch_size}), or the batches differ",
+                bad_input=True)
+        try:
+            self.p.compiled.layers.load_state_dict(saved.model)
+            checkpoint.restore_optimizer(self.optimizer, saved)
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise TrainingError("error", f"the checkpoint does not fit the run's network "
+                                         f"({str(e).splitlines()[0]})", bad_input=True) from None
+        if self.scaler is not None and info.get("scaler"):
+            self.scaler.load_state_dict(info["scaler"])
+        self.iteration, self.epochs_done = info["iteration"], info["epochs_done"]
+        self._best_criterion, self.best_epoch = info["best_criterion"], info["best_epoch"]
+        self.best_val_error, self.elapsed_before = info["best_val_error"], info["elapsed"]
+        self._resume = (info["epoch"], info["position"],
+                        list(saved.tensors["epoch_losses"].to(self.p.device).unbind()))
+        state = saved.random_state(dist.rank)
+        if state is not None:
+            checkpoint.set_random_state(state, info["random_layout"])
+
+    def close(self) -> None:
+        """End the data loaders' worker processes, if any."""
+        for feeder in (self.feeder, self.val_feeder):
+            if feeder is not None:
+                feeder.close()
+
     def _check_finite(self, value: float, epoch: int, what: str = "training loss") -> None:
         if not math.isfinite(value):
             kept = (f"; best.safetensors keeps epoch {self.best_epoch}"
@@ -393,108 +595,3 @@ class _Loop:
                             f"{self.iteration}): training diverged. Lower the learning rate "
                             f"(training.optimizer.lr is {self.schedule.base_lr:g}) or check the "
                             f"data for extreme values{kept}")
-
-
-# ---- command line --------------------------------------------------------------------------
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("project", help="project file (.nnd)")
-    p.add_argument("--out", metavar="DIR",
-                   help="run folder (default: a new folder in <project>.runs/ named by the time)")
-    p.add_argument("--events", action="store_true",
-                   help="print progress as JSON lines (one event per line) instead of text")
-    p.add_argument("--epochs", type=int, help="train this many epochs instead of the project's")
-    p.add_argument("--batch-size", type=int, help="use this batch size instead of the project's")
-    p.add_argument("--seed", type=int, help="use this random seed instead of the project's")
-    p.add_argument("--device", choices=DEVICES, help="train on this device instead of the "
-                                                     "project's choice")
-    add_dataset_option(p, "train on this dataset instead of the project's")
-    p.add_argument("--init", metavar="RUN_DIR",
-                   help="start from this run's weights: each layer whose name, type and weight "
-                        "shapes match takes them (the others keep their initialisation)")
-    p.add_argument("--init-weights", choices=runs.WEIGHTS, default="best",
-                   help="the run's best or last weights (default: best)")
-
-
-def run(args: argparse.Namespace) -> int:
-    say = _print_event if args.events else _print_text
-    try:
-        project = load(args.project)
-        if args.epochs is not None:
-            if args.epochs < 1:
-                raise ProjectError(f"--epochs must be at least 1, not {args.epochs}")
-            project.training.epochs = args.epochs
-        if args.batch_size is not None:
-            if args.batch_size < 1:
-                raise ProjectError(f"--batch-size must be at least 1, not {args.batch_size}")
-            project.training.batch_size = args.batch_size
-        if args.seed is not None:
-            if not 0 <= args.seed <= MAX_SEED:
-                raise ProjectError(f"--seed must be from 0 to {MAX_SEED}, not {args.seed}")
-            project.training.seed = args.seed
-        if args.device is not None:
-            project.training.device = args.device
-        apply_choices(project, args.dataset)
-        if args.init is not None:  # from the current folder, as the command line reads paths
-            project.training.init = {"run": str(Path(args.init).resolve()),
-                                     "weights": args.init_weights}
-    except ProjectError as e:
-        say({"event": "failed", "kind": "error", "message": str(e)})
-        return 2
-    stop = threading.Event()
-
-    def request_stop(signum, frame) -> None:
-        stop.set()
-
-    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        result = train(project, args.out, on_event=say, stop=stop)
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-    if result.status == "failed":
-        return 2 if result.bad_input else 1
-    return 0
-
-
-def _print_event(event: dict[str, Any]) -> None:
-    print(json.dumps(event), flush=True)
-
-
-def _print_text(event: dict[str, Any]) -> None:
-    text = event_text(event)
-    if text is not None:
-        print(text, file=sys.stderr if event["event"] == "failed" else sys.stdout, flush=True)
-
-
-def event_text(event: dict[str, Any]) -> str | None:
-    """An event as the command line prints it (None: not printed)."""
-    kind = event["event"]
-    if kind == "started":
-        return (f"training on {event['device']} ({event['device_name']}): "
-                f"{event['train_samples']} training and {event['val_samples']} validation "
-                f"samples, {event['epochs']} epochs of {event['iterations_per_epoch']} "
-                f"iterations\nrun folder: {event['run_dir']}")
-    if kind == "epoch":
-        val = "" if event["val_loss"] is None else (
-            f"  val loss {event['val_loss']:.4f}  val error {event['val_error']:.4f}")
-        return (f"epoch {event['epoch']:>4}  train loss {event['train_loss']:.4f}{val}  "
-                f"lr {event['lr']:.3g}  {_clock(event['elapsed'])}")
-    if kind == "init":
-        return "\n".join(InitReport.from_event(event).lines())
-    if kind == "distill":
-        return (f"learning from teacher run {Path(event['teacher']).name} ({event['weights']} "
-                f"weights) at temperature {event['temperature']:g}, alpha {event['alpha']:g}")
-    if kind == "finished":
-        best = "" if event["best_val_error"] is None else (
-            f": best val error {event['best_val_error']:.4f} at epoch {event['best_epoch']}")
-        return f"{event['status']}{best} ({_clock(event['elapsed'])})"
-    if kind == "failed":
-        return f"error: {event['message']}"
-    return None
-
-
-def _clock(seconds: float) -> str:
-    minutes, seconds = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}"

@@ -89,7 +89,7 @@ def save_path(parent: QWidget | None, suggested: str) -> Path | None:
     return path
 
 
-def run_folder(parent: QWidget | None, start: str) -> Path | None:
+def start_run_folder(parent: QWidget | None, start: str) -> Path | None:
     """A run folder to start training from (one holding project.nnd and weights)."""
     path = QFileDialog.getExistingDirectory(parent, "Start from the weights of run", start)
     return Path(path) if path else None
@@ -105,4 +105,10 @@ def project_file(parent: QWidget | None, title: str, folder: str) -> Path | None
 def save_file(parent: QWidget | None, title: str, suggested: str) -> Path | None:
     """Where to write a file the app makes (a compressed model, say)."""
     path, _ = QFileDialog.getSaveFileName(parent, title, suggested)
+    return Path(path) if path else None
+
+
+def run_folder(parent: QWidget | None, folder: str) -> Path | None:
+    """File → Watch Run…: the folder of one run (on a shared or synced disk)."""
+    path = QFileDialog.getExistingDirectory(parent, "Watch a run: choose its folder", folder)
     return Path(path) if path else None

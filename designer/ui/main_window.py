@@ -12,6 +12,7 @@ Room for more: ``bottom_tabs`` takes more tabs, ``toolbar`` more actions, and
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import nodes
 from PySide6.QtCore import QPoint, QSettings, Qt, QTimer, Signal
@@ -175,6 +176,9 @@ class MainWindow(QMainWindow):
                                            tip="Save the project under another name")
         self.export_action = self._action("&Export…", training.export, "Ctrl+E",
                                           tip="Export the network (ONNX, PyTorch, …)")
+        self.watch_action = self._action("&Watch Run…", self.watch_run,
+                                         tip="Follow a run that trains elsewhere (a server, a "
+                                             "cluster) through its folder")
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
 
         self.undo_action = stack.createUndoAction(self, "&Undo")
@@ -206,6 +210,12 @@ class MainWindow(QMainWindow):
         self.shortcuts_action = self._action("&Keyboard Shortcuts", self.show_shortcuts)
         self.about_action = self._action("&About nn-designer", self.show_about)
         self._make_training_actions()
+
+    def watch_run(self) -> None:
+        start = self.project.path.parent if self.project.path else Path.home()
+        folder = dialogs.run_folder(self, str(start))
+        if folder is not None:
+            self.training.watch_run(folder)
 
     def _make_training_actions(self) -> None:
         training = self.training
@@ -246,6 +256,7 @@ class MainWindow(QMainWindow):
         self.file_menu.addActions([self.save_action, self.save_as_action])
         self.file_menu.addSeparator()
         self.file_menu.addAction(self.export_action)
+        self.file_menu.addAction(self.watch_action)
         self.file_menu.addSeparator()
         self.file_menu.addAction(self.quit_action)
 

@@ -29,11 +29,26 @@ SMOOTHING = 0.8  # default EMA weight of the past, bias-corrected as in TensorBo
 
 
 def device_text(event: dict) -> str:
+    """The device in words, and for several processes the global batch they make."""
     device = str(event.get("device") or "")
     name = str(event.get("device_name") or "")
     if device.startswith("cpu") or not device:
-        return f"Device: CPU{f' ({name})' if name and name.lower() != 'cpu' else ''}"
-    return f"Device: {name} ({device})" if name else f"Device: {device}"
+        text = f"Device: CPU{f' ({name})' if name and name.lower() != 'cpu' else ''}"
+    else:
+        text = f"Device: {name} ({device})" if name else f"Device: {device}"
+    processes = event.get("processes") or 1
+    if isinstance(processes, int) and processes > 1:
+        text += f" × {processes} · batch {event.get('global_batch')}"
+    return text
+
+
+def batch_text(event: dict) -> str:
+    """What the global batch is made of, for the device label's tooltip."""
+    processes = event.get("processes") or 1
+    if not isinstance(processes, int) or processes < 2:
+        return f"One process, batch {event.get('batch_size', '?')}"
+    return (f"{processes} processes, each taking batch {event.get('batch_size')} a step: "
+            f"global batch {event.get('global_batch')}")
 
 
 class TrainingMonitor(QWidget):
@@ -191,6 +206,7 @@ class TrainingMonitor(QWidget):
         self.last_iteration = 0
         self.last_epoch = 0
         self.state = "idle"  # idle, running, done, stopped, failed
+        self._caching: tuple[int, int] | None = None  # images cached, of how many
         self._clock_start: float | None = None
         self._elapsed_frozen: float | None = None
         self._trainer_elapsed = 0.0
@@ -252,13 +268,19 @@ class TrainingMonitor(QWidget):
         return count
 
     def _on_started(self, event: dict) -> None:
-        self.reset()
+        resumed = event.get("resumed")
+        if isinstance(resumed, dict) and self.state != "idle":
+            self._keep_until(int(resumed.get("iteration") or 0),
+                             int(resumed.get("epochs_done") or 0))
+        else:
+            self.reset()
         self.state = "running"
         self.task = event.get("task") or "classification"
         self.epochs = int(event.get("epochs") or 0)
         self.iterations_per_epoch = int(event.get("iterations_per_epoch") or 0)
         self._clock_start = time.monotonic()
         self.device_label.setText(device_text(event))
+        self.device_label.setToolTip(batch_text(event))
         samples = event.get("train_samples"), event.get("val_samples")
         detail = (f" on {samples[0]} training and {samples[1]} validation samples"
                   if None not in samples else "")
@@ -289,6 +311,26 @@ class TrainingMonitor(QWidget):
         self.origin_note = f"{self.origin_note}. {note}" if self.origin_note else note
         self.status_label.setToolTip(self.origin_note)
         self._set_status(f"{self.status_label.text()} {note}.")
+    def _keep_until(self, iteration: int, epochs: int) -> None:
+        """A resumed run goes on from ``iteration``: its curves as they were there."""
+        kept = [i for i, x in enumerate(self.iterations) if x <= iteration]
+        self.iterations = [self.iterations[i] for i in kept]
+        self.losses = [self.losses[i] for i in kept]
+        epoch_kept = [i for i, e in enumerate(self.epoch_numbers) if e <= epochs]
+        for name in ("epoch_numbers", "train_losses", "val_losses", "val_errors"):
+            setattr(self, name, [getattr(self, name)[i] for i in epoch_kept])
+        errors = [(e, v) for e, v in zip(self.epoch_numbers, self.val_errors) if math.isfinite(v)]
+        self.best = min(errors, key=lambda ev: ev[1]) if errors else None
+        self.last_iteration, self.last_epoch = iteration, epochs
+        self._elapsed_frozen = None
+        self.set_smoothing(self.smoothing)  # the smoothed curve again, from the kept losses
+        self._dirty.update(PLOT_GROUPS)
+
+    def _on_cache(self, event: dict) -> None:
+        done, total = int(event.get("done") or 0), int(event.get("total") or 0)
+        self._caching = (done, total)
+        self._set_status(f"Caching the images of {event.get('variable')}: {done:,} of "
+                         f"{total:,} (once; later runs read the cache)…")
 
     def _on_iteration(self, event: dict) -> None:
         iteration = int(event.get("iteration", self.last_iteration + 1))
@@ -374,6 +416,9 @@ class TrainingMonitor(QWidget):
         return time.monotonic() - self._clock_start
 
     def progress_text(self) -> str:
+        if self.state == "idle" and self._caching:
+            done, total = self._caching
+            return f"Caching images: {done:,} of {total:,}"
         if self.state == "idle":
             return "No run"
         total = self.epochs * self.iterations_per_epoch
@@ -414,6 +459,8 @@ class TrainingMonitor(QWidget):
         maximum = max(total, self.epochs, 1)
         progress = (maximum, min(self.last_iteration if total else self.last_epoch, maximum),
                     self.progress_text())
+        if self.state == "idle" and self._caching:
+            progress = (max(self._caching[1], 1), self._caching[0], self.progress_text())
         if progress != self._progress_shown:
             self._progress_shown = progress
             self.progress.setRange(0, maximum)

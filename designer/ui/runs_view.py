@@ -19,7 +19,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeade
                                QInputDialog, QLabel, QMessageBox, QPushButton, QSplitter,
                                QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
-from designer.core.runs import RunInfo, list_run_dirs, read_run_info, rename_run, run_weights
+from designer.core.runs import (RunInfo, checkpoint_path, list_run_dirs, read_run_info,
+                                rename_run, run_weights)
 from designer.ui.compression_view import CompressionPanel
 from designer.ui.plot_style import (SERIES_COLORS, EpochAxis, LossAxis, add_legend,
                                     recolor_plot, style_plot, style_plot_widget)
@@ -58,13 +59,15 @@ class RunsView(QWidget):
     ``refresh()`` rescans (the folder is also watched).
 
     Signals: ``open_weights_requested(Path)``, ``evaluate_requested(Path)``,
-    ``compress_requested(Path)`` (the run folder), ``message(str)`` (a line for the status bar).
+    ``resume_requested(Path)``, ``compress_requested(Path)`` (the run folder), ``message(str)``
+    (a line for the status bar).
 
     ``confirm(parent, title, text) -> bool`` asks before deleting; tests replace it.
     """
 
     open_weights_requested = Signal(Path)
     evaluate_requested = Signal(Path)
+    resume_requested = Signal(Path)
     compress_requested = Signal(Path)
     message = Signal(str)
 
@@ -152,6 +155,10 @@ class RunsView(QWidget):
         self.evaluate_button = QPushButton("Evaluate")
         self.evaluate_button.setToolTip("Evaluate this run's best weights on the validation data")
         self.evaluate_button.clicked.connect(self._request_evaluation)
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Go on with this stopped or interrupted run from its last "
+                                      "checkpoint")
+        self.resume_button.clicked.connect(self._request_resume)
         self.compress_button = QPushButton("Compress…")
         self.compress_button.setToolTip("Quantize, prune or distill this run's network, and "
                                         "measure it before and after")
@@ -162,7 +169,7 @@ class RunsView(QWidget):
         self.metric_combo.currentTextChanged.connect(lambda _text: self._draw_overlay())
         buttons = QHBoxLayout()
         for button in (self.rename_button, self.delete_button, self.weights_button,
-                       self.evaluate_button, self.compress_button):
+                       self.evaluate_button, self.resume_button, self.compress_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         buttons.addWidget(QLabel("Compare:"))
@@ -292,7 +299,13 @@ class RunsView(QWidget):
         self.delete_button.setEnabled(bool(runs))
         self.weights_button.setEnabled(has_weights)
         self.evaluate_button.setEnabled(has_weights)
+        self.resume_button.setEnabled(one and self.resumable(runs[0]))
         self.compress_button.setEnabled(has_weights and runs[0].path != self.active_run)
+
+    def resumable(self, run: RunInfo) -> bool:
+        """A run that did not finish, is not training now, and left a checkpoint."""
+        return (run.path != self.active_run and run.status not in ("done", "unreadable")
+                and checkpoint_path(run.path).is_file())
 
     def overlay_curves(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """{run name: (epochs, values)} of the curves drawn for the selected runs."""
@@ -404,6 +417,11 @@ class RunsView(QWidget):
         runs = self.selected_runs()
         if len(runs) == 1:
             self.open_weights_requested.emit(runs[0].path)
+
+    def _request_resume(self) -> None:
+        runs = self.selected_runs()
+        if len(runs) == 1 and self.resumable(runs[0]):
+            self.resume_requested.emit(runs[0].path)
 
     def _request_evaluation(self) -> None:
         runs = self.selected_runs()

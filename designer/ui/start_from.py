@@ -29,7 +29,7 @@ def choose_run(window: MainWindow, tell: bool = True) -> None:
     """Ask for a run folder, check it against the network and set it."""
     project = window.project
     start = runs.runs_folder(project.path) if project.path is not None else Path.home()
-    run_dir = dialogs.run_folder(window, str(start if start.is_dir() else start.parent))
+    run_dir = dialogs.start_run_folder(window, str(start if start.is_dir() else start.parent))
     if run_dir is not None:
         start_from(window, run_dir, tell=tell)
 

@@ -10,8 +10,10 @@ Typical use (all in the GUI thread)::
     process.finished.connect(on_finished)              # "done" or "stopped"
     process.failed.connect(on_failed)                  # a message for the user
     run_dir = process.start(project)                   # the in-memory project, unsaved edits too
+    process.resume(run_dir)                            # or: go on with a run from its checkpoint
     ...
-    process.stop()                                     # SIGTERM, then kill after a timeout
+    process.stop()                                     # the run's stop file; SIGTERM, then kill,
+                                                       # if the trainer does not end in time
 
 Exactly one of ``finished`` or ``failed`` is emitted per ``start``, after the child has exited.
 """
@@ -41,8 +43,14 @@ FAILURE_HEADLINES = {
 
 
 def trainer_command(snapshot: Path, run_dir: Path) -> list[str]:
-    """The default child command: ``python -m designer train SNAPSHOT --events --out RUN_DIR``."""
+    """The default child command: ``python -m designer train SNAPSHOT --events --out RUN_DIR``
+    (several processes when the project's training.processes says so)."""
     return launcher.designer_command("train", snapshot, "--events", "--out", run_dir)
+
+
+def resume_command(run_dir: Path) -> list[str]:
+    """``python -m designer train --resume RUN_DIR --events``."""
+    return launcher.designer_command("train", "--resume", run_dir, "--events")
 
 
 class TrainerProcess(QObject):
@@ -87,6 +95,9 @@ class TrainerProcess(QObject):
         self._kill_timer = QTimer(self)
         self._kill_timer.setSingleShot(True)
         self._kill_timer.timeout.connect(self._kill_after_timeout)
+        self._term_timer = QTimer(self)  # the signal, for a trainer that has not seen the file
+        self._term_timer.setSingleShot(True)
+        self._term_timer.timeout.connect(self._terminate)
         app = QCoreApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self._shutdown)
@@ -120,7 +131,20 @@ class TrainerProcess(QObject):
                        else f"Cannot prepare the run: {e}")
             QTimer.singleShot(0, lambda: self.failed.emit(message))
             return self.run_dir
-        command = self.command(snapshot, self.run_dir)
+        self._launch(self.command(snapshot, self.run_dir))
+        return self.run_dir
+
+    def resume(self, run_dir: Path | str) -> Path:
+        """Go on with the run in ``run_dir`` from its checkpoint (``train --resume``); the same
+        signals follow as for ``start``."""
+        if self._process is not None:
+            raise RuntimeError("a training run is already in progress; stop it first")
+        self.run_dir = Path(run_dir)
+        self._snapshot_names = ("", "")
+        self._launch(resume_command(self.run_dir))
+        return self.run_dir
+
+    def _launch(self, command: Sequence[str]) -> None:
         self._stdout.clear()
         self._stderr.clear()
         self._stderr_size = 0
@@ -136,19 +160,27 @@ class TrainerProcess(QObject):
         process.finished.connect(self._on_finished)
         self._process = process
         launcher.start(process, command, self.run_dir.parent)
-        return self.run_dir
 
     def stop(self) -> None:
-        """Ask the trainer to stop (it saves last.safetensors and reports "stopped").
+        """Ask the trainer to stop (it saves its weights and a checkpoint, reports "stopped").
 
-        Sends SIGTERM; a child still alive after ``stop_timeout_ms`` is killed and reported
-        through ``failed``.
+        Writes the run's stop file (the same request on every system, and for every process of
+        a run); a trainer still running after a third of ``stop_timeout_ms`` also gets SIGTERM,
+        and one still alive after ``stop_timeout_ms`` is killed and reported through ``failed``.
         """
         if self._process is None or self._stop_requested:
             return
         self._stop_requested = True
-        self._process.terminate()
+        try:
+            runs.request_stop(self.run_dir)
+            self._term_timer.start(self.stop_timeout_ms // 3)
+        except OSError:  # the folder cannot be written: the signal at once
+            self._terminate()
         self._kill_timer.start(self.stop_timeout_ms)
+
+    def _terminate(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
 
     def kill(self) -> None:
         """End the child at once (no weights saved); ``failed`` follows."""
@@ -267,6 +299,7 @@ class TrainerProcess(QObject):
 
     def _end(self) -> None:
         self._kill_timer.stop()
+        self._term_timer.stop()
         process, self._process = self._process, None
         if process is not None:
             process.deleteLater()

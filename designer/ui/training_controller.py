@@ -6,6 +6,10 @@ view and the gradient colours on the canvas. ``weights_run`` is the run whose we
 the project: the newest finished run, or one the user opened from the Runs tab. Evaluate and
 Export use it.
 
+File → Watch Run… follows a run folder written by a trainer anywhere (``RunWatcher``); Stop
+then asks that trainer to stop through the folder. Runs → Resume goes on with a stopped or killed
+run from its checkpoint.
+
 The window builds the widgets (tabs, status-bar labels, actions) and hands them over; the three
 views are built on first use, because their plots (pyqtgraph) cost more than the rest of the
 window and must not delay its first appearance.
@@ -20,9 +24,11 @@ from PySide6.QtWidgets import QVBoxLayout
 
 from designer.core.analysis import analyze
 from designer.core.project import ProjectError, load, structure
-from designer.core.runs import latest_run, project_path, run_name, run_weights
+from designer.core.runs import (RUN_FILE, events_path, latest_run, project_path, request_stop,
+                                run_name, run_weights)
 from designer.ui import dialogs
 from designer.ui.gradients import describe_norm, gradient_colors
+from designer.ui.run_watcher import RunWatcher
 from designer.ui.trainer_process import TrainerProcess
 
 if TYPE_CHECKING:
@@ -53,6 +59,9 @@ class TrainingController(QObject):
         self.trainer.event.connect(self._on_training_event)
         self.trainer.finished.connect(self._on_training_finished)
         self.trainer.failed.connect(self._on_training_failed)
+        self.watcher = RunWatcher(self)  # a run trained elsewhere, followed through its folder
+        self.watcher.event.connect(self._on_training_event)
+        self.watcher.ended.connect(self._on_watch_ended)
 
     # ---- the views, built on first use ----------------------------------------------------
 
@@ -89,6 +98,7 @@ class TrainingController(QObject):
         runs_view.message.connect(lambda text: w.statusBar().showMessage(text, 6000))
         runs_view.evaluate_requested.connect(self.evaluate_run)
         runs_view.open_weights_requested.connect(self.open_weights)
+        runs_view.resume_requested.connect(self.resume_run)
         runs_view.compress_requested.connect(self.compress_run)
         evaluation.evaluation_failed.connect(
             lambda message: dialogs.error(w, "Evaluation failed", message))
@@ -145,6 +155,7 @@ class TrainingController(QObject):
         """Train the project as it is in the editor (unsaved edits included)."""
         if self.trainer.is_running():
             return
+        self._stop_watching()
         w = self.window
         reason = self.training_refusal()
         if reason is not None:
@@ -174,13 +185,83 @@ class TrainingController(QObject):
     def stop_training(self) -> None:
         if self.trainer.is_running():
             self.trainer.stop()
-            self.window.stop_action.setEnabled(False)
-            self.window.statusBar().showMessage(
-                "Stopping after the current step; saving the weights…")
+        elif self.watcher.is_watching():
+            try:  # the trainer, wherever it runs, looks for this file between steps
+                request_stop(self.watcher.run_dir)
+            except OSError as e:
+                dialogs.error(self.window, "Cannot stop the run",
+                              f"The stop request cannot be written into {self.watcher.run_dir}: "
+                              f"{e.strerror or e}")
+                return
+        else:
+            return
+        self.window.stop_action.setEnabled(False)
+        self.window.statusBar().showMessage(
+            "Stopping after the current step; saving the weights and a checkpoint…")
+
+    # ---- runs trained elsewhere, and resumed runs -------------------------------------------
+
+    def watch_run(self, run_dir: Path) -> bool:
+        """Follow the run in ``run_dir`` (trained here or on another machine) in the Training
+        tab; its folder's runs appear in the Runs tab. False (with a message) if it cannot."""
+        w, run_dir = self.window, Path(run_dir)
+        if not (run_dir / RUN_FILE).is_file() and not events_path(run_dir).is_file():
+            dialogs.error(w, "Not a run folder",
+                          f"{run_dir} holds no {RUN_FILE} or events.jsonl: choose the folder of "
+                          "one run (inside a <project>.runs folder).")
+            return False
+        if self.trainer.is_running():
+            w.statusBar().showMessage("A run is training here; watch another when it ends.",
+                                      6000)
+            return False
+        self._stop_watching()
+        self.monitor.reset()
+        w.canvas.clear_gradients()
+        self.runs_view.set_runs_folder(run_dir.parent)
+        self.runs_view.set_active_run(run_dir)
+        self._show_training(True)
+        w.train_action.setEnabled(True)  # training here ends the watch
+        w.bottom_tabs.setCurrentWidget(w.training_page)
+        self.watcher.watch(run_dir)
+        if self.watcher.is_watching():
+            w.statusBar().showMessage(f"Watching run {run_name(run_dir)} in {run_dir.parent}")
+        return True
+
+    def _stop_watching(self) -> None:
+        if self.watcher.is_watching():
+            self.watcher.stop_watching()
+            self.runs_view.set_active_run(None)
+            self._show_training(False)
+
+    def _on_watch_ended(self, status: str, message: str) -> None:
+        self.runs_view.set_active_run(None)
+        self._show_training(False)
+        if status in ("done", "stopped"):
+            return
+        self.monitor.show_failure(message or f"the run ended as {status} without saying why")
+
+    def resume_run(self, run_dir: Path) -> None:
+        """Runs → Resume: go on with a stopped, killed or pre-empted run from its checkpoint,
+        its curves so far kept in the Training tab."""
+        w = self.window
+        if self.trainer.is_running():
+            w.statusBar().showMessage("A run is training; resume another when it ends.", 6000)
+            return
+        self._stop_watching()
+        self.monitor.reset()
+        if events_path(run_dir).is_file():
+            self.monitor.load_events(events_path(run_dir))  # the curves up to now
+        w.canvas.clear_gradients()
+        self._training_run = self.trainer.resume(run_dir)
+        self._show_training(True)
+        self.runs_view.set_active_run(run_dir)
+        w.bottom_tabs.setCurrentWidget(w.training_page)
+        w.statusBar().showMessage(f"Resuming run {run_name(run_dir)}…")
 
     def stop_training_first(self, doing: str) -> bool:
         """Before the project closes: True when no run trains (any more). Asks the user, then
-        stops the run and waits for it to save its weights."""
+        stops the run and waits for it to save its weights. A watched run goes on without us."""
+        self._stop_watching()
         if not self.trainer.is_running():
             return True
         if not dialogs.ask_stop_training(self.window, doing):

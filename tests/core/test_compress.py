@@ -13,7 +13,7 @@ from designer.core.compiler import compile_network
 from designer.core.compress.methods import prune_run, quantize_run
 from designer.core.compress.prune import plan, prune
 from designer.core.compress.result import CompressError, Compressed, Figures
-from designer.core.project import Dataset, load
+from designer.core.project import load
 from designer.core.trainer import train
 
 from tests.conftest import PROJECTS

@@ -145,6 +145,7 @@ def test_lenet_carries_its_settings_layout_description_and_training_config():
     assert project.datasets["training"].source == imported.missing_datasets["Training"]
     assert project.datasets["training"].normalize and project.datasets["training"].shuffle
     assert not project.datasets["validation"].shuffle
+    assert project.datasets["training"].cache  # NNC's EnableCache=1: our image cache
     assert "Dataset not found: Training" in imported.message()
 
 

@@ -185,6 +185,54 @@ def test_paths_resolve_against_the_project_folder(tmp_path):
     assert project.resolve("data/index.csv") == tmp_path / "data" / "index.csv"
 
 
+def test_settings_for_bigger_runs_are_optional_and_written_only_when_set(tmp_path):
+    project = load(PROJECTS / "digits_lenet.nnd")
+    before = project.to_dict()
+    assert not {"processes", "sync_batchnorm", "workers", "deterministic", "speed"} & set(
+        before["training"])
+    assert set(before["datasets"]["training"]) == {"source", "shuffle", "normalize"}
+    project.training.processes = 4
+    project.training.speed = {"channels_last": True, "compile": False}
+    project.training.precision = "bfloat16"
+    project.datasets["training"].cache = True
+    project.datasets["training"].stream = "always"
+    again = load(project.save(tmp_path / "big.nnd"))
+    data = again.to_dict()
+    assert data["training"]["processes"] == 4 and data["training"]["speed"] == {
+        "channels_last": True}
+    assert (again.datasets["training"].cache, again.datasets["training"].stream) == (
+        True, "always")
+    assert data["version"] == before["version"]  # no new format: older files read as before
+
+
+@pytest.mark.parametrize("training, field, message", [
+    ({"processes": 0}, "training.processes", "must be from 1 to 65536, not 0"),
+    ({"workers": -1}, "training.workers", "must be from 0 to 256, not -1"),
+    ({"speed": {"turbo": True}}, "training.speed.turbo",
+     "unknown speed switch; the switches are channels_last, compile, cudnn_benchmark"),
+    ({"speed": {"compile": "yes"}}, "training.speed.compile", "must be true or false"),
+    ({"precision": "fp8"}, "training.precision",
+     "'fp8' is not one of float, half, bfloat16, float16"),
+])
+def test_bad_settings_for_bigger_runs_name_their_field(tmp_path, training, field, message):
+    data = json.loads((PROJECTS / "iris_mlp.nnd").read_text())
+    data["training"].update(training)
+    path = tmp_path / "bad.nnd"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ProjectError, match=f"{field}: {message}"):
+        load(path)
+
+
+def test_a_dataset_stream_setting_is_checked(tmp_path):
+    data = json.loads((PROJECTS / "iris_mlp.nnd").read_text())
+    data["datasets"]["training"]["stream"] = "sometimes"
+    path = tmp_path / "bad.nnd"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ProjectError, match="datasets.training.stream: 'sometimes' is not one "
+                                           "of auto, always, never"):
+        load(path)
+
+
 def test_version_2_takes_nncs_property_names():
     """LeakyReLU's alpha became Alpha and KLMultinomial's target q.Dataset (NNC's names)."""
     doc = minimal()

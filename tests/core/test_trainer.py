@@ -22,13 +22,16 @@ from tests.conftest import PROJECTS, ROOT
 
 EVENT_FIELDS = {
     "started": {"run_dir", "device", "device_name", "epochs", "iterations_per_epoch",
-                "train_samples", "val_samples", "task", "classes", "time"},
+                "train_samples", "val_samples", "task", "classes", "time", "batch_size",
+                "processes", "global_batch", "pids", "resumed"},
     "iteration": {"epoch", "iteration", "loss", "lr"},
     "epoch": {"epoch", "train_loss", "val_loss", "val_error", "lr", "elapsed", "eta"},
     "gradients": {"epoch", "iteration", "norms"},
     "checkpoint": {"epoch", "path", "best"},
     "finished": {"status", "best_val_error", "best_epoch", "elapsed"},
     "failed": {"kind", "message"},
+    "resume_point": {"epoch", "position", "iteration", "path"},
+    "cache": {"variable", "done", "total"},
 }
 
 
@@ -110,6 +113,8 @@ def test_events_follow_the_contract(iris_run):
     assert (started["train_samples"], started["val_samples"]) == (120, 30)
     assert started["iterations_per_epoch"] == 8  # 120 samples in batches of 16
     assert (started["task"], started["classes"]) == ("classification", 3)
+    assert (started["batch_size"], started["processes"], started["global_batch"]) == (16, 1, 16)
+    assert started["pids"] == [os.getpid()] and started["resumed"] is None
     assert finished["status"] == "done" and finished["best_epoch"] == result.best_epoch
 
     iterations = [e["iteration"] for e in seen if e["event"] == "iteration"]

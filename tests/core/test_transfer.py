@@ -1,6 +1,8 @@
 """Starting from a run's weights: which layers take them, which are left and why, frozen layers
 that keep them bit for bit, and the typical flow of fine-tuning on new classes."""
 import json
+import shutil
+import threading
 
 import numpy as np
 import pytest
@@ -142,6 +144,27 @@ def test_train_init_on_the_command_line_prints_the_report(iris_run, tmp_path, ca
     trained = load(runs.project_path(tmp_path / "cli"))
     assert trained.training.init == {"run": str(run.resolve()), "weights": "last"}
 
+
+
+def test_a_resumed_run_goes_on_from_its_checkpoint_not_from_the_run_it_started_from(
+        iris_run, tmp_path, capsys):
+    _, run = iris_run
+    origin = tmp_path / "origin"
+    shutil.copytree(run, origin)
+    project = new_head(tmp_path, epochs=4)
+    project.training.init = {"run": str(origin), "weights": "best"}
+    stop = threading.Event()
+    first = train(project, tmp_path / "r", stop=stop,
+                  on_event=lambda e: e["event"] == "epoch" and stop.set())
+    assert first.status == "stopped", first.message
+    shutil.rmtree(origin)  # its weights are in the checkpoint now
+    seen = []
+    resumed = train(load(runs.project_path(tmp_path / "r")), tmp_path / "r", resume=True,
+                    on_event=seen.append)
+    assert resumed.status == "done", resumed.message
+    assert "init" not in [e["event"] for e in seen]
+    assert cli.main(["train", "--resume", str(tmp_path / "r"), "--init", str(run)]) == 2
+    assert "--init: a resumed run keeps its settings" in capsys.readouterr().err
 
 # ---- the typical flow: new classes on top of learned features ------------------------------
 

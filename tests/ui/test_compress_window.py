@@ -201,7 +201,7 @@ def test_the_start_from_panel_follows_the_setting_and_the_network(qtbot, window,
     qtbot.waitExposed(panel)
     assert panel.run_label.text().startswith("Training starts from fresh initial weights")
     assert not panel.fresh_button.isEnabled() and not panel.weights_box.isEnabled()
-    monkeypatch.setattr(start_from.dialogs, "run_folder", lambda parent, start: run)
+    monkeypatch.setattr(start_from.dialogs, "start_run_folder", lambda parent, start: run)
     panel.choose_button.click()
     assert window.project.training.init["run"] == f"iris_mlp.runs/{run.name}"
     assert panel.run_label.text().startswith(f"Training starts from run {runs.run_name(run)}")

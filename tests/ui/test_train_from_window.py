@@ -45,9 +45,10 @@ def confusion_total(view):
 
 
 # A stand-in trainer for the window's own behaviour (questions, toggles): it starts at once,
-# reports one epoch, then waits; SIGTERM makes it report "stopped" as the real one does.
+# reports one epoch, then waits; the stop file (or SIGTERM) makes it report "stopped" as the
+# real one does.
 IDLE_TRAINER = r"""
-import json, signal, sys, time
+import json, os, signal, sys, time
 run_dir = sys.argv[1]
 def say(**event):
     print(json.dumps(event), flush=True)
@@ -60,8 +61,9 @@ say(event="started", run_dir=run_dir, device="cpu", device_name="CPU", epochs=10
     time="")
 say(event="epoch", epoch=1, train_loss=1.0, val_loss=1.0, val_error=0.5, lr=0.1, elapsed=0.1,
     eta=9.9)
-while True:
+while not os.path.exists(os.path.join(run_dir, "stop")):
     time.sleep(0.05)
+stop()
 """
 
 

@@ -40,8 +40,10 @@ snapshot, run_dir, mode = sys.argv[1:4]
 stop = []
 def say(**event):
     print(json.dumps(event), flush=True)
-if mode == "stop":
+if mode == "signal":  # an older trainer: only SIGTERM stops it
     signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+if mode in ("stop", "stubborn"):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 if mode == "stubborn":
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 os.makedirs(run_dir, exist_ok=True)
@@ -65,11 +67,13 @@ elif mode == "fail":
 elif mode == "crash":
     sys.stderr.write("Traceback (most recent call last):\n  File 'x.py'\nRuntimeError: boom\n")
     sys.exit(3)
-elif mode in ("stop", "stubborn"):
+elif mode in ("stop", "stubborn", "signal"):
     say(event="epoch", epoch=1, train_loss=1.0, val_loss=1.0, val_error=0.5, lr=0.1,
         elapsed=1, eta=1)
     while not stop:
         time.sleep(0.02)
+        if mode == "stop" and os.path.exists(os.path.join(run_dir, "stop")):
+            stop.append(1)
     say(event="finished", status="stopped", best_val_error=0.5, best_epoch=1, elapsed=2)
 """
 
@@ -174,8 +178,19 @@ def test_a_crashed_child_reports_its_error_output_and_run_json_says_failed(qtbot
     assert info["status"] == "failed" and info["finished"]
 
 
-def test_stop_sends_sigterm_and_the_trainer_reports_stopped(qtbot, tmp_path):
-    process = TrainerProcess(command=fake("stop"))
+def test_stop_writes_the_stop_file_and_the_trainer_reports_stopped(qtbot, tmp_path):
+    process = TrainerProcess(command=fake("stop"))  # it ignores SIGTERM: the file does it
+    events, ends = collect(process)
+    run_dir = process.start(iris(tmp_path, 1))
+    qtbot.waitUntil(lambda: any(e["event"] == "epoch" for e in events), timeout=30000)
+    process.stop()
+    assert (run_dir / "stop").is_file()
+    qtbot.waitUntil(lambda: bool(ends), timeout=30000)
+    assert ends == [("finished", "stopped")]
+
+
+def test_a_trainer_that_misses_the_stop_file_gets_sigterm(qtbot, tmp_path):
+    process = TrainerProcess(command=fake("signal"), stop_timeout_ms=3000)
     events, ends = collect(process)
     process.start(iris(tmp_path, 1))
     qtbot.waitUntil(lambda: any(e["event"] == "epoch" for e in events), timeout=30000)

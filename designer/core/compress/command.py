@@ -20,7 +20,7 @@ from designer.core.compress.quantize import CALIBRATION_SAMPLES
 from designer.core.compress.result import CompressError
 from designer.core.export import ExportFailed
 from designer.core.project import ProjectError, load
-from designer.core.trainer import event_text
+from designer.core.train_command import event_text
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -84,7 +84,8 @@ def read_datasets(ini: Ini, folder: Path, overrides: dict[str, str], sdcpath: Pa
         override = overrides.get(name, overrides.get(role))
         source, found = _locate(uri, override, folder, sdcpath, name, notes)
         out.by_role[role] = Dataset(source, shuffle=ini.flag(section, "Shuffle", True),
-                                    normalize=ini.flag(section, "ImageNormalization", False))
+                                    normalize=ini.flag(section, "ImageNormalization", False),
+                                    cache=ini.flag(section, "EnableCache", False))
         if not found:
             out.missing[role] = uri
         size = ini.integer(section, "NumData", 0, low=0)

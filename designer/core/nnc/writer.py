@@ -137,7 +137,7 @@ def _datasets(project: Project, notes: list[str]) -> list[str]:
                          f"out with 'python -m designer dataset {ds.source[9:]} -o FOLDER' and "
                          "point NNC at FOLDER/index.csv")
         lines += [f"[Dataset_{i}]", f"Name={name}", f"URI={_uri(project, ds.source)}",
-                  f"Shuffle={int(ds.shuffle)}", "EnableCache=1",
+                  f"Shuffle={int(ds.shuffle)}", f"EnableCache={int(ds.cache)}",
                   f"ImageNormalization={int(ds.normalize)}", "NumData=0"]
     if "training" in project.datasets and "validation" not in project.datasets:
         notes.append(f"training.validation_split {project.training.validation_split:g} not "
