@@ -428,6 +428,10 @@ class RunsView(QWidget):
         if len(runs) == 1:
             self.evaluate_requested.emit(runs[0].path)
 
+    def show_compressions(self) -> None:
+        """The Compressed models tab: every compressed model beside its origin run."""
+        self.lower_tabs.setCurrentWidget(self.compression)
+
     def _request_compression(self) -> None:
         runs = self.selected_runs()
         if len(runs) == 1:

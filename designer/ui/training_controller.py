@@ -384,8 +384,13 @@ class TrainingController(QObject):
         from designer.ui.compress_dialog import CompressDialog
 
         dialog = CompressDialog(Path(run_dir), self.window)
-        dialog.finished_compress.connect(lambda result: self.runs_view.refresh())
+        dialog.finished_compress.connect(self._compressed)
         dialog.exec()
+
+    def _compressed(self, result: dict) -> None:
+        self.runs_view.refresh()
+        if result.get("ok"):  # the new model beside its origin
+            self.runs_view.show_compressions()
 
     def export(self) -> None:
         """File → Export… with the current weights (or the newest run's)."""

@@ -114,12 +114,11 @@ def test_compress_a_run_from_the_runs_view_and_see_it_beside_its_origin(
     view.refresh()
     view.select_runs([run])
     asked = []
-    monkeypatch.setattr(CompressDialog, "exec", lambda dialog: asked.append(dialog.run_dir))
+    monkeypatch.setattr(CompressDialog, "exec", lambda dialog: asked.append(dialog))
     assert view.compress_button.isEnabled()
-    view.compress_button.click()
-    assert asked == [run]
-
-    dialog = CompressDialog(run, window)
+    view.compress_button.click()  # opens the dialog the rest of the test drives
+    assert [dialog.run_dir for dialog in asked] == [run]
+    dialog = asked[0]
     qtbot.addWidget(dialog)
     assert dialog.output_edit.text() == str(path.with_name("iris_mlp_int8.onnx"))
     dialog.method_box.setCurrentIndex(dialog.method_box.findData("prune"))
@@ -128,6 +127,7 @@ def test_compress_a_run_from_the_runs_view_and_see_it_beside_its_origin(
     with qtbot.waitSignal(dialog.finished_compress, timeout=WAIT_MS) as failed:
         dialog.compress_button.click()
     assert not failed.args[0]["ok"]
+    assert view.lower_tabs.currentWidget() is view.plot_widget  # nothing new to show
     assert dialog.headline.text() == "✗ Not compressed"
     assert "Nowhere" in dialog.details.toPlainText()
     assert dialog.compress_button.isEnabled()
@@ -154,7 +154,7 @@ def test_compress_a_run_from_the_runs_view_and_see_it_beside_its_origin(
     assert table.item(3, 1).text() == f"{before['accuracy']:.2%}"
     assert "classifies" in dialog.details.toPlainText()
 
-    view.refresh()
+    assert view.lower_tabs.currentWidget() is view.compression  # shown when it is made
     panel = view.compression
     assert [(name, origin, report.method) for name, report, origin in panel.rows] == [
         (runs.run_name(run), True, "quantize"), (runs.run_name(run), False, "quantize")]
