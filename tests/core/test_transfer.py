@@ -10,6 +10,7 @@ import torch
 
 from designer.core import cli, runs, transfer
 from designer.core.data import embedded, write_csv
+from designer.core.nnc.writer import write_text
 from designer.core.project import Dataset, ProjectError, load, loads, rebase_datasets
 from designer.core.session import prepare
 from designer.core.trainer import train
@@ -165,6 +166,19 @@ def test_a_resumed_run_goes_on_from_its_checkpoint_not_from_the_run_it_started_f
     assert "init" not in [e["event"] for e in seen]
     assert cli.main(["train", "--resume", str(tmp_path / "r"), "--init", str(run)]) == 2
     assert "--init: a resumed run keeps its settings" in capsys.readouterr().err
+
+
+def test_saving_for_nnc_says_the_run_to_start_from_is_not_carried_over(iris_run, tmp_path):
+    _, run = iris_run
+    project = new_head(tmp_path)
+    project.training.init = {"run": str(run), "weights": "best"}
+    project.training.distill = {"teacher": str(run), "weights": "best", "temperature": 4.0,
+                                "alpha": 0.9}
+    _, notes = write_text(project)
+    assert f"training.init (start from the best weights of run {run}) not carried over (an NNC " \
+           "project has no such setting)" in notes
+    assert f"training.distill (learn from teacher run {run}) not carried over (an NNC project " \
+           "has no such setting)" in notes
 
 # ---- the typical flow: new classes on top of learned features ------------------------------
 
