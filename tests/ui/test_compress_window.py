@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
+from PySide6.QtWidgets import QPushButton
 
 from designer.core import runs
 from designer.core.project import load
 from designer.core.trainer import train
-from designer.ui import start_from
+from designer.ui import dialogs, start_from
 from designer.ui.compress_dialog import CompressDialog
 from designer.ui.layer_card import FROZEN_MARK
 
@@ -241,3 +243,37 @@ def test_the_training_tab_says_a_run_learns_from_a_teacher(window):
         monitor.handle_event(event)
     assert monitor.status_label.text().endswith(
         "Learning from teacher run 20261128-100000 at temperature 4, teacher's share 0.9.")
+
+
+def test_distill_a_run_into_a_smaller_project_from_the_dialog(qtbot, window, iris_run,
+                                                            tmp_path, monkeypatch):
+    from tests.core.test_trainer import mlp
+
+    path, run = iris_run
+    small = mlp(tmp_path, name="small", hidden=4, epochs=2)  # iris, 4 hidden units
+    dialog = CompressDialog(run, window)
+    qtbot.addWidget(dialog)
+    dialog.method_box.setCurrentIndex(dialog.method_box.findData("distill"))
+    dialog.compress_button.click()  # no student yet: said, nothing started
+    assert dialog.headline.text() == "✗ Not compressed"
+    assert dialog.details.toPlainText() == "Choose the student project to train."
+    assert not dialog.command_runner.running
+    monkeypatch.setattr(dialogs, "project_file", lambda parent, title, folder: small.path)
+    browse = dialog.pages.widget(2).findChildren(QPushButton)  # the student's Browse…
+    assert len(browse) == 1
+    browse[0].click()
+    assert dialog.student_edit.text() == str(small.path)
+    assert Path(dialog.output_edit.text()).parent == tmp_path / "small.runs"
+    dialog.temperature_spin.setValue(2.0)
+    command = dialog.command()
+    assert command[command.index("--temperature") + 1] == "2"
+    with qtbot.waitSignal(dialog.finished_compress, timeout=WAIT_MS) as done:
+        dialog.compress_button.click()
+    result = done.args[0]
+    assert result["ok"], result
+    assert result["method"] == "distill" and result["project"] == str(small.path)
+    assert result["settings"]["temperature"] == 2.0 and result["settings"]["epochs"] == 2
+    assert result["after"]["params"] < result["before"]["params"]
+    student = load(runs.project_path(Path(result["output"])))
+    assert student.training.distill["teacher"] == str(run.resolve())
+    assert dialog.table.item(5, 0).text() == "multiply-adds"
