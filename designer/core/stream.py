@@ -298,6 +298,11 @@ def _cache_column(name: str, source: ImageSource, workers: int,
     return CachedImages(file, stored)
 
 
+def _usable(workers: int) -> int:
+    """More loader processes than cores only slow each other down (a laptop, a CI machine)."""
+    return min(workers, os.cpu_count() or 1)
+
+
 def _write_cache(source: ImageSource, file: Path, stored: tuple[int, ...], workers: int,
                  progress: Callable[[int], None]) -> None:
     """Decode every image in order (by ``workers`` loader processes) into ``file``."""
@@ -308,6 +313,7 @@ def _write_cache(source: ImageSource, file: Path, stored: tuple[int, ...], worke
     starts = range(0, stored[0], CACHE_CHUNK)
     chunks = [np.arange(s, min(s + CACHE_CHUNK, stored[0])) for s in starts]
     column = _Samples([ImageFiles(source)])
+    workers = _usable(workers)
     loader = DataLoader(column, batch_sampler=chunks, num_workers=workers,
                         collate_fn=_first_array, prefetch_factor=PREFETCH if workers else None,
                         generator=torch.Generator())
@@ -414,8 +420,7 @@ class StreamFeeder:
         self.scales = [data.scales.get(name, 1.0) for name in names]
         self.classes = [name in classes for name in names]  # class numbers: as int64
         self.samples = _Samples([data.arrays[name] for name in names])
-        if _from_memory(self.samples.columns):
-            workers = 0
+        workers = 0 if _from_memory(self.samples.columns) else _usable(workers)
         self._order = _Batches()
         # its own generator: the workers' seeds must not be drawn from the run's random state
         # (a resumed run draws them at another moment than the run it continues)
