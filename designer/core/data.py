@@ -35,6 +35,7 @@ from nodes.spec import quoted
 from designer.core.cells import (CSV_MEMORY_FACTOR, IMAGE_SUFFIXES, check_file, csv_problem,
                                   is_number, number_problem, read_array, read_image, reason)
 from designer.core.files import available_memory, size_text
+from designer.core.imports import imported
 
 EMBEDDED_PREFIX = "embedded:"
 MAX_INDEX_DIGITS = 9  # x__123456789 is the largest vector index a header may name
@@ -447,7 +448,7 @@ def _digits():
 
 @_frozen
 def _digits28():
-    import torch
+    torch = imported("torch")  # torch loads here, maybe on a worker thread of the window
     import torch.nn.functional as F
 
     x, y = _digit_images()

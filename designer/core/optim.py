@@ -3,41 +3,58 @@
 ``training.optimizer`` is ``{"type": NAME, SETTING: value, ...}`` and ``training.schedule`` is
 ``{"type": NAME, SETTING: value, ...}``; every setting is optional and checked here, so a typo
 or a bad value is reported by its field name before training starts.
+
+The tables (settings, defaults, ranges, help) load without torch, so the window's Config
+workspace builds its form from them at once; torch loads when an optimizer is made.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 class ConfigError(ValueError):
     """A training setting is unusable; the message names the field."""
 
 
-# name: (torch class, its fixed arguments, {setting: default})
-OPTIMIZERS: dict[str, tuple[type, dict, dict[str, float]]] = {
-    "Adam": (torch.optim.Adam, {}, {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
-                                    "weight_decay": 0.0}),
-    "AdamW": (torch.optim.AdamW, {}, {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
-                                      "weight_decay": 0.01}),
-    "SGD": (torch.optim.SGD, {}, {"lr": 0.01, "weight_decay": 0.0}),
-    "Momentum": (torch.optim.SGD, {}, {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.0}),
-    "Nesterov": (torch.optim.SGD, {"nesterov": True},
-                 {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.0}),
-    "RMSprop": (torch.optim.RMSprop, {}, {"lr": 0.001, "rho": 0.99, "eps": 1e-8,
-                                          "momentum": 0.0, "weight_decay": 0.0}),
-    "Adagrad": (torch.optim.Adagrad, {}, {"lr": 0.01, "eps": 1e-10, "weight_decay": 0.0}),
-    "Adadelta": (torch.optim.Adadelta, {}, {"lr": 1.0, "rho": 0.9, "eps": 1e-6,
-                                            "weight_decay": 0.0}),
+# name: (torch.optim class name, its fixed arguments, {setting: default})
+OPTIMIZERS: dict[str, tuple[str, dict, dict[str, float]]] = {
+    "Adam": ("Adam", {}, {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
+                          "weight_decay": 0.0}),
+    "AdamW": ("AdamW", {}, {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
+                            "weight_decay": 0.01}),
+    "SGD": ("SGD", {}, {"lr": 0.01, "weight_decay": 0.0}),
+    "Momentum": ("SGD", {}, {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.0}),
+    "Nesterov": ("SGD", {"nesterov": True}, {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.0}),
+    "RMSprop": ("RMSprop", {}, {"lr": 0.001, "rho": 0.99, "eps": 1e-8, "momentum": 0.0,
+                                "weight_decay": 0.0}),
+    "Adagrad": ("Adagrad", {}, {"lr": 0.01, "eps": 1e-10, "weight_decay": 0.0}),
+    "Adadelta": ("Adadelta", {}, {"lr": 1.0, "rho": 0.9, "eps": 1e-6, "weight_decay": 0.0}),
 }
 
 # setting: (lowest, highest, whether the lowest is allowed)
-_RANGES = {"lr": (0.0, math.inf, False), "beta1": (0.0, 1.0, True), "beta2": (0.0, 1.0, True),
-           "eps": (0.0, math.inf, False), "weight_decay": (0.0, math.inf, True),
-           "momentum": (0.0, 1.0, True), "rho": (0.0, 1.0, True)}
+RANGES = {"lr": (0.0, math.inf, False), "beta1": (0.0, 1.0, True), "beta2": (0.0, 1.0, True),
+          "eps": (0.0, math.inf, False), "weight_decay": (0.0, math.inf, True),
+          "momentum": (0.0, 1.0, True), "rho": (0.0, 1.0, True)}
+
+HELP = {
+    "lr": "learning rate: how far each step moves the weights",
+    "beta1": "decay of the running mean of gradients (momentum)",
+    "beta2": "decay of the running mean of squared gradients",
+    "eps": "added to the denominator so it is never 0",
+    "weight_decay": "pulls every weight towards 0 (L2 regularisation)",
+    "momentum": "share of the previous step carried into the next",
+    "rho": "decay of the running mean of squared gradients",
+    "gamma": "factor the learning rate is multiplied by",
+    "step": "epochs between two reductions of the learning rate",
+    "min_lr": "the learning rate at the end of training",
+    "power": "shape of the decay: 1 is linear, 2 falls faster at first",
+    "warmup": "epochs at the start during which the learning rate rises from 1 % to its value",
+}
 
 
 def optimizer_settings(config: dict[str, Any]) -> dict[str, float]:
@@ -47,15 +64,18 @@ def optimizer_settings(config: dict[str, Any]) -> dict[str, float]:
         raise ConfigError(f"training.optimizer.type: {kind!r} is not one of "
                           f"{', '.join(OPTIMIZERS)}")
     defaults = OPTIMIZERS[kind][2]
-    return _settings(f"training.optimizer ({kind})", config, defaults, _RANGES)
+    return _settings(f"training.optimizer ({kind})", config, defaults, RANGES)
 
 
 def make_optimizer(groups: Iterable[tuple[float, list[torch.nn.Parameter]]],
                    config: dict[str, Any]) -> torch.optim.Optimizer:
     """The optimizer over ``groups`` of (learning-rate factor, parameters); each torch param
     group keeps its factor as ``lr_multiplier`` so a schedule can set ``lr × factor``."""
+    import torch
+
     settings = optimizer_settings(config)
-    cls, fixed, _ = OPTIMIZERS[config["type"]]
+    class_name, fixed, _ = OPTIMIZERS[config["type"]]
+    cls = getattr(torch.optim, class_name)
     args = dict(fixed)
     for key, value in settings.items():
         if key == "beta1":
@@ -104,7 +124,7 @@ SCHEDULE_DEFAULTS: dict[str, dict[str, float]] = {
     "cosine": {"min_lr": 0.0, "warmup": 0},  # half a cosine from lr down to min_lr
     "polynomial": {"power": 1.0, "min_lr": 0.0, "warmup": 0},  # (1 - progress)^power
 }
-_SCHEDULE_RANGES = {"gamma": (0.0, 1.0, False), "step": (1, math.inf, True),
+SCHEDULE_RANGES = {"gamma": (0.0, 1.0, False), "step": (1, math.inf, True),
                     "min_lr": (0.0, math.inf, True), "power": (0.0, math.inf, False),
                     "warmup": (0.0, math.inf, True)}
 
@@ -147,7 +167,7 @@ def make_schedule(config: dict[str, Any], base_lr: float, epochs: int) -> Schedu
         raise ConfigError(f"training.schedule.type: {kind!r} is not one of "
                           f"{', '.join(SCHEDULE_DEFAULTS)}")
     settings = _settings(f"training.schedule ({kind})", config, SCHEDULE_DEFAULTS[kind],
-                         _SCHEDULE_RANGES)
+                         SCHEDULE_RANGES)
     if settings["warmup"] >= epochs:
         raise ConfigError(f"training.schedule ({kind}).warmup: {settings['warmup']:g} epochs of "
                           f"warm-up leave none of the {epochs} epochs to train at full rate")

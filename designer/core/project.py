@@ -25,7 +25,7 @@ SUFFIX = ".nnd"
 
 OPTIMIZERS = ("Adam", "AdamW", "SGD", "Momentum", "Nesterov", "RMSprop", "Adagrad", "Adadelta")
 SCHEDULES = ("constant", "exponential", "step", "cosine", "polynomial")
-DEVICES = ("auto", "cpu", "cuda", "mps")
+DEVICES = ("auto", "cpu", "cuda", "mps")  # and "cuda:N" for the N-th CUDA GPU (is_device)
 # half: float16 with a gradient scaler on CUDA, bfloat16 elsewhere; bfloat16 and float16 ask
 # for one of them (float16 needs CUDA)
 PRECISIONS = ("float", "half", "bfloat16", "float16")
@@ -46,6 +46,11 @@ DISTILL_DEFAULTS = {"teacher": None, "weights": "best", "temperature": 4.0, "alp
 # datasets under names of its own (a "test" set to evaluate on, say).
 DATASET_ROLES = ("training", "validation")
 DATASET_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def is_device(name: str) -> bool:
+    """A training.device value: one of DEVICES, or cuda:N for one GPU of several."""
+    return name in DEVICES or re.fullmatch(r"cuda:\d+", name) is not None
 
 
 class ProjectError(ValueError):
@@ -640,9 +645,9 @@ class _Reader:
         if cfg.schedule.get("type", "constant") not in SCHEDULES:
             raise self.fail("training.schedule.type", f"{quoted(cfg.schedule.get('type'))} is "
                             f"not one of {', '.join(SCHEDULES)}")
-        if cfg.device not in DEVICES:
+        if not is_device(cfg.device):
             raise self.fail("training.device", f"{quoted(cfg.device)} is not one of "
-                            f"{', '.join(DEVICES)}")
+                            f"{', '.join(DEVICES)} (or cuda:N for the N-th GPU)")
         if cfg.precision not in PRECISIONS:
             raise self.fail("training.precision",
                             f"{quoted(cfg.precision)} is not one of {', '.join(PRECISIONS)}")

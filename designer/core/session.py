@@ -27,7 +27,7 @@ from designer.core.compiler import CompileError, Compiled, LossInfo, compile_net
 from designer.core.data import EMBEDDED_PREFIX, DataError, DataSet, open_dataset, split
 from designer.core.distill import DistillError, load_teacher, objective
 from designer.core.project import (DATASET_ROLES, DEVICES, SPEED_SWITCHES, Network, Project,
-                                   ProjectError)
+                                   ProjectError, is_device)
 from designer.core.stream import Progress, StreamFeeder, as_read, is_streamed, open_csv
 from designer.core.transfer import InitError, InitReport, start_from
 
@@ -49,27 +49,33 @@ class TrainingError(Exception):
 
 def resolve_device(choice: str = "auto", local_rank: int = 0) -> tuple[torch.device, str]:
     """The torch device for ``training.device`` and its name in words; ``local_rank``: which
-    of the machine's GPUs (one per training process)."""
-    if choice not in DEVICES:
+    of the machine's GPUs (one per training process, counted from cuda:N's N)."""
+    if not is_device(choice):
         raise TrainingError("error", f"training.device: {choice!r} is not one of "
-                                     f"{', '.join(DEVICES)}", bad_input=True)
+                                     f"{', '.join(DEVICES)} (or cuda:N)", bad_input=True)
     has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if choice == "auto":
         choice = "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
-    if choice == "cuda":
+    if choice.startswith("cuda"):
         if not torch.cuda.is_available():
             build = "has no CUDA support" if torch.version.cuda is None else "finds no CUDA GPU"
-            raise TrainingError("error", f"training.device is cuda, but this PyTorch "
+            raise TrainingError("error", f"training.device is {choice}, but this PyTorch "
                                          f"({torch.__version__}) {build}; choose auto or cpu",
                                 bad_input=True)
-        if local_rank >= torch.cuda.device_count():
-            raise TrainingError("error", f"training process {local_rank} needs GPU "
-                                         f"{local_rank}, but this machine has "
-                                         f"{torch.cuda.device_count()} CUDA GPUs; start at "
-                                         "most one process per GPU", bad_input=True)
-        if local_rank:
-            torch.cuda.set_device(local_rank)
-            return torch.device("cuda", local_rank), torch.cuda.get_device_name(local_rank)
+        count = torch.cuda.device_count()
+        index = int(choice.partition(":")[2] or 0) + local_rank
+        if index >= count:
+            if local_rank:
+                raise TrainingError("error", f"training process {local_rank} needs GPU {index}, "
+                                             f"but this machine has {count} CUDA GPUs; start at "
+                                             "most one process per GPU", bad_input=True)
+            raise TrainingError("error", f"training.device is {choice}, but this machine has "
+                                         f"{count} CUDA GPU{'s' * (count != 1)} (cuda:0 to "
+                                         f"cuda:{count - 1}); choose one of them or auto",
+                                bad_input=True)
+        if index:
+            torch.cuda.set_device(index)
+            return torch.device("cuda", index), torch.cuda.get_device_name(index)
         return torch.device("cuda"), torch.cuda.get_device_name(0)
     if choice == "mps":
         if not has_mps:
@@ -77,6 +83,18 @@ def resolve_device(choice: str = "auto", local_rank: int = 0) -> tuple[torch.dev
                                          "choose auto or cpu", bad_input=True)
         return torch.device("mps"), "Apple GPU (MPS)"
     return torch.device("cpu"), _cpu_name()
+
+
+def available_devices() -> list[tuple[str, str]]:
+    """(training.device value, what it is in words) for each device this machine has: the
+    CPU, each CUDA GPU by name, the Apple GPU."""
+    found = [("cpu", f"CPU ({_cpu_name()})")]
+    if torch.cuda.is_available():
+        for index in range(torch.cuda.device_count()):
+            found.append((f"cuda:{index}", f"{torch.cuda.get_device_name(index)} (cuda:{index})"))
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        found.append(("mps", "Apple GPU (MPS)"))
+    return found
 
 
 def _cpu_name() -> str:

@@ -20,7 +20,7 @@ from typing import Any
 from designer.core import launch, runs
 from designer.core.dataset_choice import add_dataset_option, apply_choices
 from designer.core.distributed import EXIT_PEER_LOST, Distributed
-from designer.core.project import DEVICES, MAX_SEED, Project, ProjectError, load
+from designer.core.project import DEVICES, MAX_SEED, Project, ProjectError, is_device, load
 from designer.core.trainer import train
 from designer.core.transfer import InitReport
 
@@ -37,8 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int,
                    help="use this batch size (per process) instead of the project's")
     p.add_argument("--seed", type=int, help="use this random seed instead of the project's")
-    p.add_argument("--device", choices=DEVICES, help="train on this device instead of the "
-                                                     "project's choice")
+    p.add_argument("--device", type=_device, metavar="{" + ",".join(DEVICES) + ",cuda:N}",
+                   help="train on this device instead of the project's choice")
     add_dataset_option(p, "train on this dataset instead of the project's")
     p.add_argument("--processes", type=int, metavar="N",
                    help="train in N processes on this machine (torchrun; one per GPU, or "
@@ -50,6 +50,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "shapes match takes them (the others keep their initialisation)")
     p.add_argument("--init-weights", choices=runs.WEIGHTS, default="best",
                    help="the run's best or last weights (default: best)")
+
+
+def _device(text: str) -> str:
+    if not is_device(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(DEVICES)} or cuda:N")
+    return text
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib
 import sys
 import threading
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
+from designer.core.imports import imported
 from designer.ui.main_window import APP_NAME, MainWindow
 
 # What the window's process needs torch for (training runs in a child process of its own).
@@ -36,7 +36,7 @@ def warm_up_in_background() -> threading.Thread:
     def warm_up() -> None:
         for name in WARM_UP:
             try:
-                importlib.import_module(name)
+                imported(name)
             except Exception:  # the action that needs it reports the problem itself
                 return
         freeze_startup_objects()

@@ -11,6 +11,7 @@ Each layer is drawn as a card (``designer.ui.layer_card``). Nodes embed no widge
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import nodes
 from NodeGraphQt import BaseNode, NodeGraph
@@ -20,7 +21,7 @@ from NodeGraphQt.widgets.viewer import NodeViewer
 from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QCursor, QFont, QPainter
 
-from designer.core.analysis import Analysis
+from designer.core.analysis import Analysis, Problem
 from designer.core.project import Link, Network, Node
 from designer.ui import theme
 from designer.ui.commands import Change
@@ -52,7 +53,14 @@ class LayerViewer(NodeViewer):
         super().__init__(undo_stack=None)  # no NodeGraphQt undo actions or their shortcuts
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.hint = "Drag a layer from the palette, double-click one, or press Tab here"
-        self.empty = True  # the canvas keeps this up to date; the hint shows while it holds
+        self.empty = True  # the hint shows while it holds (set_empty keeps it current)
+
+    def set_empty(self, empty: bool) -> None:
+        """Show or hide the hint. The whole viewport is repainted: a partial repaint (of the
+        first card's rectangle) would leave the hint's pixels around the card."""
+        if empty != self.empty:
+            self.empty = empty
+            self.viewport().update()
 
     def event(self, event):
         if (event.type() == QEvent.Type.KeyPress and event.key() == Qt.Key.Key_Tab
@@ -212,7 +220,7 @@ class Canvas(QObject):
                 self._sync_inputs(node.id)
         finally:
             self._quiet = False
-        self.viewer.empty = not self.items
+        self.viewer.set_empty(not self.items)
         self.viewer.scene().update()
         self.selection_changed.emit([])
 
@@ -242,7 +250,7 @@ class Canvas(QObject):
                 self._select(change.select)
         finally:
             self._quiet = False
-        self.viewer.empty = not self.items
+        self.viewer.set_empty(not self.items)
         if change.select is not None or change.removed:
             self.selection_changed.emit(self.selected_ids())
 
@@ -327,12 +335,19 @@ class Canvas(QObject):
 
     # ---- analysis on the nodes ---------------------------------------------------------
 
-    def show_analysis(self, analysis: Analysis) -> None:
-        """Output shape on every node; red outline and tooltip on nodes with an error."""
+    def show_analysis(self, analysis: Analysis, data_problems: list[Problem] = ()) -> None:
+        """Output shape on every node; red outline and tooltip on nodes with an error (of the
+        network, or of the network against its data)."""
+        data_errors: dict[str, str] = {}
+        for problem in data_problems:
+            if problem.node_id is not None:
+                data_errors.setdefault(problem.node_id, problem.message)
         for node_id, graph_node in self.items.items():
             info = analysis.nodes.get(node_id)
             if info is None:
                 continue
+            if info.error is None and node_id in data_errors:
+                info = replace(info, error=data_errors[node_id])
             text = shape_label(info.shape)
             frozen, learns = learning(self.network.node(node_id).spec, info.props)
             key = (text, info.error, info.params, info.macs, graph_node.view.name, learns)

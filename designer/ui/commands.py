@@ -17,7 +17,9 @@ import nodes
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from designer.core.project import Link, Network, Node, Project, TrainingConfig, to_json_props
+from designer.core.analysis import Fix
+from designer.core.project import (Dataset, Link, Network, Node, Project, TrainingConfig,
+                                   to_json_props)
 
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 CLIPBOARD_FORMAT = "nn-designer-nodes"
@@ -47,7 +49,7 @@ class DocumentEditor(QObject):
 
     changed = Signal(object)  # Change
     project_replaced = Signal()  # a new, opened or restored project
-    settings_changed = Signal(str)  # "training": that block of the project
+    settings_changed = Signal(str)  # "datasets" or "training": that block of the project
 
     def __init__(self, project: Project | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -122,11 +124,6 @@ class DocumentEditor(QObject):
             return
         self.undo_stack.push(SetPropCommand(self, self.network, node_id, name, value))
 
-    def set_training(self, training: TrainingConfig, text: str) -> None:
-        """Replace the project's training settings as one undo step."""
-        if training != self.project.training:
-            self.undo_stack.push(SetTrainingCommand(self, training, text))
-
     def rename(self, node_id: str, name: str) -> str | None:
         """Rename a node; returns a message instead when the name is not usable."""
         node = self.network.node(node_id)
@@ -136,6 +133,25 @@ class DocumentEditor(QObject):
         if name != node.name:
             self.undo_stack.push(RenameCommand(self, self.network, node_id, name))
         return None
+
+    def set_datasets(self, datasets: dict[str, Dataset], text: str) -> None:
+        """Replace the project's datasets (all of them, in order) as one undo step."""
+        if datasets != self.project.datasets:
+            self.undo_stack.push(SetDatasetsCommand(self, datasets, text))
+
+    def set_training(self, training: TrainingConfig, text: str) -> None:
+        """Replace the project's training settings as one undo step."""
+        if training != self.project.training:
+            self.undo_stack.push(SetTrainingCommand(self, training, text))
+
+    def apply_fix(self, fix: Fix) -> None:
+        """A problem's fix, in the training network (where the data checks found it)."""
+        network = self.project.network()
+        value = to_json_props({fix.prop: fix.value})[fix.prop]
+        if network.node(fix.node_id).props.get(fix.prop) != value:
+            command = SetPropCommand(self, network, fix.node_id, fix.prop, value)
+            command.setText(f"Fix: {fix}")
+            self.undo_stack.push(command)
 
     def paste(self, payload: dict, offset: tuple[float, float]) -> list[str]:
         """Add the nodes and links of a clipboard payload; returns the new ids."""
@@ -391,6 +407,10 @@ class _SettingsCommand(QUndoCommand):
 
     def undo(self) -> None:
         self._set(self.old)
+
+
+class SetDatasetsCommand(_SettingsCommand):
+    block = "datasets"
 
 
 class SetTrainingCommand(_SettingsCommand):

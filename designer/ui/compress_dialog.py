@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogBut
                                QWidget)
 
 from designer.core import runs
-from designer.core.compress.prune import prunable
+from designer.core.imports import imported
 from designer.core.compress.result import Compressed
 from designer.core.project import SUFFIX, Network, ProjectError, load
 from designer.ui import dialogs, launcher, theme
@@ -126,9 +126,10 @@ class CompressDialog(QDialog):
                      ("Keep in float", self.keep_float_edit))
 
     def _prune_page(self) -> QWidget:
+        prune = imported("designer.core.compress.prune")  # torch: one importer at a time
         self.layers_edit = QLineEdit(", ".join(
             n.name for n in (self.network.nodes if self.network else [])
-            if prunable(n) == "conv"))  # as the command's default
+            if prune.prunable(n) == "conv"))  # as the command's default
         self.layers_edit.setToolTip("Convolution or Affine layers whose least important maps "
                                     "(L1 norm of weights) are removed")
         self.amount_spin = QDoubleSpinBox()

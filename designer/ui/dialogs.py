@@ -108,6 +108,45 @@ def save_file(parent: QWidget | None, title: str, suggested: str) -> Path | None
     return Path(path) if path else None
 
 
+DATASET_FILTER = "Dataset CSV files (*.csv);;All files (*)"
+
+
+def open_dataset_path(parent: QWidget | None, folder: str) -> Path | None:
+    """A dataset CSV file in Neural Network Console's format."""
+    path, _ = QFileDialog.getOpenFileName(parent, "Choose a dataset CSV file", folder,
+                                          DATASET_FILTER)
+    return Path(path) if path else None
+
+
+def open_table_path(parent: QWidget | None, folder: str) -> Path | None:
+    """A table (CSV with a header row) to create a dataset from."""
+    path, _ = QFileDialog.getOpenFileName(parent, "Choose a table", folder,
+                                          "Tables (*.csv *.tsv *.txt);;All files (*)")
+    return Path(path) if path else None
+
+
+def choose_folder(parent: QWidget | None, title: str, folder: str) -> Path | None:
+    path = QFileDialog.getExistingDirectory(parent, title, folder)
+    return Path(path) if path else None
+
+
+def ask_text(parent: QWidget | None, title: str, label: str, text: str = "") -> str | None:
+    """One line of text, or None when cancelled."""
+    from PySide6.QtWidgets import QInputDialog
+
+    value, ok = QInputDialog.getText(parent, title, label, text=text)
+    return value.strip() if ok else None
+
+
+def choose_new_project(parent: QWidget | None, folder: str):
+    """File → New: a template and an optional training dataset (new_project_dialog.Choice),
+    or None when cancelled."""
+    from designer.ui.new_project_dialog import NewProjectDialog
+
+    dialog = NewProjectDialog(parent, folder)
+    return dialog.choice() if dialog.exec() else None
+
+
 def run_folder(parent: QWidget | None, folder: str) -> Path | None:
     """File → Watch Run…: the folder of one run (on a shared or synced disk)."""
     path = QFileDialog.getExistingDirectory(parent, "Watch a run: choose its folder", folder)

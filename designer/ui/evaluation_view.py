@@ -68,6 +68,7 @@ class EvaluationView(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.evaluation: Any = None
+        self.data_label = "validation"  # what the evaluated samples are, for the summary
         self.class_names: list[str] = []
         self._request = 0  # the latest evaluate_run; earlier ones are ignored when they end
         self._runners: set[_RunnerSignals] = set()
@@ -261,15 +262,15 @@ class EvaluationView(QWidget):
         n = len(ev.targets)
         if ev.task == "classification":
             right = int(np.trace(np.asarray(ev.confusion)))
-            parts = [f"<b>Accuracy {100 * ev.accuracy:.2f} %</b> ({right} of {n} validation "
-                     "samples right)", f"loss {ev.loss:.4g}"]
+            parts = [f"<b>Accuracy {100 * ev.accuracy:.2f} %</b> ({right} of {n} "
+                     f"{self.data_label} samples right)", f"loss {ev.loss:.4g}"]
             if ev.confidences is not None and n:
                 correct = np.asarray(ev.targets) == np.asarray(ev.predictions)
                 *_, ece = reliability_bins(ev.confidences, correct)
                 parts.append(f"calibration error {100 * ece:.1f} %")
         else:
             parts = [f"<b>MSE {ev.mse:.4g}</b>", f"MAE {ev.mae:.4g}",
-                     f"RMSE {math.sqrt(ev.mse):.4g}", f"{n} validation samples"]
+                     f"RMSE {math.sqrt(ev.mse):.4g}", f"{n} {self.data_label} samples"]
             if n > 1:
                 t, p = self.samples_model.target_flat, self.samples_model.prediction_flat
                 ss = float(((t - t.mean()) ** 2).sum())
@@ -405,16 +406,20 @@ class EvaluationView(QWidget):
     # ---- evaluation in the background --------------------------------------------------------
 
     def evaluate_run(self, run_dir: Path | str, project: Any = None, weights: str = "best",
-                     class_names: Sequence[str] | None = None) -> None:
+                     class_names: Sequence[str] | None = None, data: str | None = None,
+                     data_label: str = "validation") -> None:
         """Evaluate a run's weights in a worker thread, then show the result.
 
         ``project`` defaults to the run's own project.nnd (the network as it was trained).
+        ``data`` is another dataset to evaluate on (a CSV path or ``embedded:NAME``), called
+        ``data_label`` in the summary; by default the validation data of the run.
         """
         run_dir = Path(run_dir)
-        self.clear(f"Evaluating {run_dir.name} on the validation data…")
+        self.data_label = data_label
+        self.clear(f"Evaluating {run_dir.name} on the {data_label} data…")
         self._request += 1
         self._class_names_pending = class_names
-        runner = _EvaluationRunner(self._request, run_dir, project, weights)
+        runner = _EvaluationRunner(self._request, run_dir, project, weights, data)
         # Bound slots of this widget: Qt queues the call into the GUI thread.
         runner.signals.done.connect(self._runner_done)
         runner.signals.failed.connect(self._runner_failed)
@@ -445,16 +450,18 @@ class _RunnerSignals(QObject):
 class _EvaluationRunner(QRunnable):
     """Runs evaluate() off the GUI thread; results come back through queued signals."""
 
-    def __init__(self, request: int, run_dir: Path, project: Any, weights: str):
+    def __init__(self, request: int, run_dir: Path, project: Any, weights: str,
+                 data: str | None = None):
         super().__init__()
         self.signals = _RunnerSignals(request)
-        self.run_dir, self.project, self.weights = run_dir, project, weights
+        self.run_dir, self.project, self.weights, self.data = run_dir, project, weights, data
 
     def run(self) -> None:
         request = self.signals.request
         try:
             from designer.core.evaluation import evaluate  # torch loads on first use only
-            evaluation = evaluate(self.project, self.run_dir, weights=self.weights)
+            evaluation = evaluate(self.project, self.run_dir, weights=self.weights,
+                                  data=self.data)
         except Exception as e:  # the message reaches the user; the editor keeps running
             self.signals.failed.emit(request, str(e) or type(e).__name__)
         else:

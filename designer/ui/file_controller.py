@@ -10,14 +10,16 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QTimer
-from PySide6.QtWidgets import QMenu
+from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtWidgets import QApplication, QMenu
 
 import designer
 from designer.core import nnc
-from designer.core.project import SUFFIX, Project, ProjectError, load, rebase_datasets
+from designer.core.data import DataError
+from designer.core.project import (SUFFIX, Dataset, Project, ProjectError, load,
+                                   rebase_datasets)
+from designer.core.templates import TemplateError, new_project
 from designer.ui import dialogs, recovery
-from designer.ui.commands import empty_project
 
 if TYPE_CHECKING:
     from designer.ui.main_window import MainWindow
@@ -67,9 +69,24 @@ class FileController(QObject):
         return self.window.training.stop_training_first(doing) and self.maybe_save()
 
     def new_project(self) -> None:
-        if self._may_close_project("start a new project"):
-            self.drop_recovery()
-            self.show(empty_project(), modified=False)
+        """File → New: a template (empty, or one sized from a dataset) chosen in a dialog."""
+        if not self._may_close_project("start a new project"):
+            return
+        folder = str(self.settings.value("last_folder", str(Path.home())))
+        choice = dialogs.choose_new_project(self.window, folder)
+        if choice is None:
+            return
+        datasets = {"training": Dataset(choice.training)} if choice.training else {}
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)  # reads the dataset
+        try:
+            project = new_project(choice.template, datasets)
+        except (TemplateError, DataError) as e:
+            dialogs.error(self.window, "Cannot start the project", str(e))
+            return
+        finally:
+            QApplication.restoreOverrideCursor()
+        self.drop_recovery()
+        self.show(project, modified=False)
 
     def open_dialog(self) -> None:
         folder = str(self.project.folder if self.project.path else
@@ -161,6 +178,8 @@ class FileController(QObject):
         old_path, old_name = project.path, project.name
         if old_path is None or path.parent != old_path.parent:
             rebase_datasets(project, path.parent)
+        if old_path is None:  # files chosen before the project had a folder: relative now
+            relative_datasets(project, path.parent)
         if old_path != path and project.name in ("untitled", old_path.stem if old_path else ""):
             project.name = path.stem
         try:
@@ -273,3 +292,15 @@ class FileController(QObject):
             menu.addAction(p.stem, lambda p=p: self.open_path(p))
         if not samples:
             menu.addAction("No samples found").setEnabled(False)
+
+
+def relative_datasets(project: Project, folder: Path) -> None:
+    """Dataset files given by absolute path, stored relative to ``folder`` (the project's)."""
+    for dataset in project.datasets.values():
+        source = Path(dataset.source)
+        if dataset.source.startswith("embedded:") or not source.is_absolute():
+            continue
+        try:
+            dataset.source = Path(os.path.relpath(source, folder)).as_posix()
+        except ValueError:  # another drive (Windows)
+            pass

@@ -1,10 +1,12 @@
-"""The main window: palette on the left, canvas in the middle, properties on the right, and
-the Problems, Statistics, Training, Runs and Evaluation tabs below.
+"""The main window: five workspaces (Edit, Dataset, Config, Training, Evaluation). Edit has
+the palette on the left, the canvas in the middle, the properties on the right, and the
+Problems and Statistics tabs below; the others fill the window.
 
 The window builds the widgets, the actions and menus, and wires them; editing the network is
-done here. Two controllers own the rest: ``files`` (``FileController``: new, open, save,
-autosave and recovery, recent projects and samples) and ``training`` (``TrainingController``:
-train and stop, the run's progress, the current weights, evaluation and export).
+done here. Controllers own the rest: ``files`` (``FileController``: new, open, save, autosave
+and recovery, recent projects and samples), ``training`` (``TrainingController``: train and
+stop, the run's progress, the current weights, evaluation and export) and ``checks``
+(``DataChecks``: the network against its data, off the GUI thread).
 
 Room for more: ``bottom_tabs`` takes more tabs, ``toolbar`` more actions, and
 ``project_changed`` / ``document_edited`` tell them when the document changes.
@@ -14,45 +16,28 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import nodes
 from PySide6.QtCore import QPoint, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import (QApplication, QComboBox, QDockWidget, QLabel, QMainWindow,
-                               QMenu, QProgressBar, QSplitter, QTabWidget, QWidget)
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (QApplication, QDockWidget, QLabel, QMainWindow, QMenu,
+                               QProgressBar, QSplitter, QTabWidget, QWidget)
 
-from designer.core.analysis import Analysis, analyze
+from designer.core.analysis import Analysis, Problem, analyze
 from designer.core.project import Link, Project
-from designer.ui import dialogs, icons, layout, start_from, theme
+from designer.ui import dialogs, icons, layout, menus, start_from, theme, workspaces
 from designer.ui.canvas import NODE_HEIGHT, NODE_WIDTH, Canvas
 from designer.ui.commands import (Change, DocumentEditor, clipboard_payload,
                                   empty_project, has_output, parse_clipboard)
+from designer.ui.data_check import DataChecks
 from designer.ui.file_controller import AUTOSAVE_MS, FileController
+from designer.ui.menus import APP_NAME
 from designer.ui.palette import LayerPalette, LayerSearchPopup
 from designer.ui.problems import ProblemsPanel
 from designer.ui.properties import PropertiesPanel
 from designer.ui.statistics import StatisticsPanel
 from designer.ui.training_controller import TrainingController
+from designer.ui.workspaces import CONFIG, DATASET, EDIT, EVALUATION, TRAINING, Workspaces
 
-APP_NAME = "nn-designer"
 PASTE_OFFSET = 40.0
-
-SHORTCUTS = (
-    ("New, Open, Save, Save As", "Ctrl+N, Ctrl+O, Ctrl+S, Ctrl+Shift+S"),
-    ("Undo, Redo", "Ctrl+Z, Ctrl+Shift+Z (or Ctrl+Y)"),
-    ("Cut, Copy, Paste, Duplicate", "Ctrl+X, Ctrl+C, Ctrl+V, Ctrl+D"),
-    ("Delete the selection", "Delete or Backspace"),
-    ("Select all", "Ctrl+A"),
-    ("Add a layer by name", "Tab (on the canvas)"),
-    ("Find a layer in the palette", "Ctrl+F"),
-    ("Arrange top to bottom", "Ctrl+L"),
-    ("Zoom to fit", "F or Ctrl+0"),
-    ("Zoom in, out", "Ctrl++, Ctrl+- (or the mouse wheel)"),
-    ("Pan", "Middle mouse button, or Alt + drag"),
-    ("Cut links", "Alt+Shift + drag across them"),
-    ("Rename a layer", "double-click it"),
-    ("Train, Stop training", "F5, Shift+F5"),
-)
-
 
 class MainWindow(QMainWindow):
     project_changed = Signal()   # another document is open (new, opened, restored)
@@ -63,6 +48,8 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings(APP_NAME, APP_NAME)
         self.editor = DocumentEditor(parent=self)
         self.analysis: Analysis | None = None
+        self.dataset_workspace = self.config_workspace = None  # built on first use
+        self._docks_shown: dict | None = None  # docks to show again back in Edit
         self._paste_count = 0
         self._search_pos: tuple[float, float] | None = None
         self._fitted = False
@@ -77,10 +64,11 @@ class MainWindow(QMainWindow):
         self._make_status_bar()
         self.files = FileController(self, autosave_ms)
         self.training = TrainingController(self)
+        self.checks = DataChecks(self)
 
         self._make_actions()
-        self._make_menus()
-        self._make_toolbar()
+        menus.build_menu_bar(self)
+        menus.build_toolbar(self)
         self._wire()
 
         self.resize(1400, 880)
@@ -91,14 +79,9 @@ class MainWindow(QMainWindow):
         self.files.show(empty_project(), modified=False)
 
     def _make_panels(self) -> None:
-        # The Training, Runs and Evaluation views are built on first use (their plots cost
-        # more than the rest of the window); until then their tabs hold empty pages.
-        self.training_page, self.runs_page, self.evaluation_page = QWidget(), QWidget(), QWidget()
         self.bottom_tabs = QTabWidget()
         self.bottom_tabs.setDocumentMode(True)
-        for widget, title in ((self.problems, "Problems"), (self.statistics, "Statistics"),
-                              (self.training_page, "Training"), (self.runs_page, "Runs"),
-                              (self.evaluation_page, "Evaluation")):
+        for widget, title in ((self.problems, "Problems"), (self.statistics, "Statistics")):
             self.bottom_tabs.addTab(widget, title)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(self.canvas.widget)
@@ -106,12 +89,50 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 4)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([620, 200])
-        self.setCentralWidget(self.splitter)
+        self.workspaces = Workspaces(self.splitter)
+        pages = self.workspaces.pages
+        self.dataset_page, self.config_page = pages[DATASET], pages[CONFIG]
+        self.training_page, self.evaluation_page = pages[TRAINING], pages[EVALUATION]
+        self.setCentralWidget(self.workspaces)
         self.palette_dock = self._dock("Layers", self.palette, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.properties_dock = self._dock("Properties", self.properties,
                                           Qt.DockWidgetArea.RightDockWidgetArea)
         self.resizeDocks([self.palette_dock, self.properties_dock], [210, 300],
                          Qt.Orientation.Horizontal)
+
+    def _build_dataset_workspace(self, page: QWidget) -> None:
+        from designer.ui.dataset_workspace import DatasetWorkspace
+
+        self.dataset_workspace = DatasetWorkspace(self.editor, self)
+        workspaces.fill(page, self.dataset_workspace)
+
+    def _build_config_workspace(self, page: QWidget) -> None:
+        from designer.ui.config_workspace import ConfigWorkspace
+
+        self.config_workspace = ConfigWorkspace(self.editor, self)
+        workspaces.fill(page, self.config_workspace)
+
+    def show_workspace(self, index: int) -> None:
+        self.workspaces.show_workspace(index)
+
+    def _on_workspace(self, index: int) -> None:
+        """The palette and properties belong to Edit; the other workspaces fill the window.
+        Edit's own shortcuts (delete, select all, …) do nothing elsewhere."""
+        docks = (self.palette_dock, self.properties_dock)
+        editing = index == EDIT
+        if not editing and self._docks_shown is None:
+            self._docks_shown = {dock: not dock.isHidden() for dock in docks}
+            for dock in docks:
+                dock.hide()
+        elif editing and self._docks_shown is not None:
+            for dock, shown in self._docks_shown.items():
+                dock.setVisible(shown)
+            self._docks_shown = None
+        for action in self.canvas_actions:
+            action.setEnabled(editing)
+        if editing:
+            self._update_actions()
+            self.canvas.viewer.setFocus()
 
     def _make_status_bar(self) -> None:
         self.totals = QLabel()
@@ -207,9 +228,26 @@ class MainWindow(QMainWindow):
                                            [QKeySequence.StandardKey.ZoomIn, "Ctrl+="])
         self.zoom_out_action = self._action("Zoom &Out", lambda: self._zoom(-1),
                                             QKeySequence.StandardKey.ZoomOut)
-        self.shortcuts_action = self._action("&Keyboard Shortcuts", self.show_shortcuts)
-        self.about_action = self._action("&About nn-designer", self.show_about)
+        self.workspace_actions = [
+            self._action(f"&{i + 1} {name}", lambda _=False, i=i: self.show_workspace(i),
+                         f"Ctrl+{i + 1}", tip=workspaces.TIPS[i])
+            for i, name in enumerate(workspaces.NAMES)]
+        self.create_dataset_action = self._action(
+            "Create &Dataset…", lambda: self.dataset_workspace_now().create_dataset(),
+            tip="Make a dataset from a folder of images or a table (CSV)")
+        self.shortcuts_action = self._action("&Keyboard Shortcuts",
+                                             lambda: menus.show_shortcuts(self))
+        self.about_action = self._action("&About nn-designer", lambda: menus.show_about(self))
         self._make_training_actions()
+        self.canvas_actions = [self.cut_action, self.copy_action, self.paste_action,
+                               self.duplicate_action, self.delete_action, self.select_all_action,
+                               self.find_action, self.arrange_action, self.fit_action,
+                               self.zoom_in_action, self.zoom_out_action]
+
+    def dataset_workspace_now(self):
+        """The Dataset workspace, built now if it was not yet."""
+        self.workspaces.build(DATASET)
+        return self.dataset_workspace
 
     def watch_run(self) -> None:
         start = self.project.path.parent if self.project.path else Path.home()
@@ -243,84 +281,10 @@ class MainWindow(QMainWindow):
             str(self.settings.value("view/gradients", "true")).lower() == "true")
         self.gradients_action.toggled.connect(training.toggle_gradients)
 
-    def _make_menus(self) -> None:
-        bar = self.menuBar()
-        self.file_menu = bar.addMenu("&File")
-        self.file_menu.addActions([self.new_action, self.open_action])
-        self.recent_menu = self.file_menu.addMenu("Open &Recent")
-        self.recent_menu.aboutToShow.connect(lambda: self.files.fill_recent(self.recent_menu))
-        self.samples_menu = self.file_menu.addMenu("Open Sa&mple")
-        self.samples_menu.aboutToShow.connect(
-            lambda: self.files.fill_samples(self.samples_menu))
-        self.file_menu.addSeparator()
-        self.file_menu.addActions([self.save_action, self.save_as_action])
-        self.file_menu.addSeparator()
-        self.file_menu.addAction(self.export_action)
-        self.file_menu.addAction(self.watch_action)
-        self.file_menu.addSeparator()
-        self.file_menu.addAction(self.quit_action)
-
-        self.edit_menu = bar.addMenu("&Edit")
-        self.edit_menu.addActions([self.undo_action, self.redo_action])
-        self.edit_menu.addSeparator()
-        self.edit_menu.addActions([self.cut_action, self.copy_action, self.paste_action,
-                                   self.duplicate_action, self.delete_action])
-        self.edit_menu.addSeparator()
-        self.edit_menu.addActions([self.select_all_action, self.find_action])
-        self.edit_menu.addSeparator()
-        self.edit_menu.addAction(self.arrange_action)
-
-        self.view_menu = bar.addMenu("&View")
-        self.view_menu.addActions([self.fit_action, self.zoom_in_action, self.zoom_out_action])
-        self.view_menu.addSeparator()
-        self.view_menu.addAction(self.palette_dock.toggleViewAction())
-        self.view_menu.addAction(self.properties_dock.toggleViewAction())
-        self.view_menu.addAction(self.gradients_action)
-        theme_menu = self.view_menu.addMenu("&Theme")
-        group = QActionGroup(self)
-        self.theme_actions: dict[str, QAction] = {}
-        for pref, label in (("system", "Follow the &System"), ("dark", "&Dark"),
-                            ("light", "&Light")):
-            act = QAction(label, self, checkable=True)
-            act.triggered.connect(lambda checked, p=pref: self.set_theme(p))
-            group.addAction(act)
-            theme_menu.addAction(act)
-            self.theme_actions[pref] = act
-
-        self.training_menu = bar.addMenu("&Training")
-        self.training_menu.addActions([self.train_action, self.stop_action])
-        self.training_menu.addSeparator()
-        self.training_menu.addActions([self.start_from_action, self.start_fresh_action])
-        self.training_menu.addSeparator()
-        self.training_menu.addAction(self.evaluate_action)
-
-        self.help_menu = bar.addMenu("&Help")
-        self.help_menu.addActions([self.shortcuts_action, self.about_action])
-
-    def _make_toolbar(self) -> None:
-        self.toolbar = self.addToolBar("Main")
-        self.toolbar.setObjectName("toolbar:main")
-        self.toolbar.setMovable(False)
-        self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.toolbar.addActions([self.new_action, self.open_action, self.save_action])
-        self.toolbar.addSeparator()
-        self.toolbar.addActions([self.undo_action, self.redo_action])
-        self.toolbar.addSeparator()
-        self.toolbar.addActions([self.arrange_action, self.fit_action])
-        self.network_label = QLabel("  Network: ")
-        self.network_box = QComboBox()
-        self.network_box.activated.connect(
-            lambda i: self.editor.show_network(self.network_box.itemText(i)))
-        self.network_label_action = self.toolbar.addWidget(self.network_label)
-        self.network_box_action = self.toolbar.addWidget(self.network_box)
-        self.toolbar.addSeparator()
-        self.toolbar.addActions([self.train_action, self.stop_action])
-
     def _wire(self) -> None:
         ed = self.editor
         ed.changed.connect(self._on_change)
         ed.project_replaced.connect(self._on_replaced)
-        ed.settings_changed.connect(lambda block: block == "training" and self._show_init())
         ed.undo_stack.cleanChanged.connect(self.update_title)
         c = self.canvas
         c.selection_changed.connect(self._on_selection)
@@ -332,14 +296,22 @@ class MainWindow(QMainWindow):
         c.graph.node_double_clicked.connect(self._on_node_double_clicked)
         self.search_popup.chosen.connect(lambda name: self.add_layer(name, self._search_pos))
         self.palette.layer_activated.connect(lambda name: self.add_layer(name))
-        self.problems.node_clicked.connect(lambda nid: self.canvas.select([nid], center=True))
-        self.statistics.node_clicked.connect(lambda nid: self.canvas.select([nid], center=True))
+        self.problems.node_clicked.connect(self._select_from_list)
+        self.problems.fix_requested.connect(self.editor.apply_fix)
+        self.problems.dataset_requested.connect(lambda: self.show_workspace(DATASET))
+        self.statistics.node_clicked.connect(self._select_from_list)
         hints = QGuiApplication.styleHints()
         # A method, not a lambda: the application-wide signal must not keep a closed window
         # (and every widget it owns) alive.
         hints.colorSchemeChanged.connect(self._follow_color_scheme)
 
-        self.bottom_tabs.currentChanged.connect(self.training.tab_shown)
+        ed.settings_changed.connect(self._on_settings_changed)
+        self.checks.checked.connect(self._show_problems)
+        self.workspaces.on_first_show(DATASET, self._build_dataset_workspace)
+        self.workspaces.on_first_show(CONFIG, self._build_config_workspace)
+        for index in (TRAINING, EVALUATION):
+            self.workspaces.on_first_show(index, self.training.build_views)
+        self.workspaces.entered.connect(self._on_workspace)
         self.project_changed.connect(self.training.project_replaced)
 
     # ---- following the document ----------------------------------------------------------
@@ -379,26 +351,56 @@ class MainWindow(QMainWindow):
     def show_project(self, project: Project, modified: bool) -> None:
         """Edit ``project`` from now on (the file controller decides which)."""
         self._paste_count = 0
+        self.statusBar().clearMessage()  # the last project's training message is not this one's
         self.editor.replace(project, modified=modified)
         self.project_changed.emit()
         self.canvas.zoom_to_fit(readable=True)
         self.canvas.viewer.setFocus()
 
+    def _on_settings_changed(self, block: str) -> None:
+        if block == "training":
+            self._show_init()
+        if block == "datasets" or (block == "training" and
+                                   self.project.training.network != self.checks.network_name):
+            self.checks.schedule(data_changed=True)
+            self._show_problems()
+
     def reanalyze(self) -> None:
-        """Shapes, errors, problems and statistics after an edit (analysis is memoised)."""
+        """Shapes, errors, problems and statistics after an edit (analysis is memoised); the
+        data is checked again in the background."""
         net = self.editor.network
         self.analysis = a = analyze(net)
-        self.canvas.show_analysis(a)
-        self.problems.show_analysis(a)
+        self.checks.schedule()
+        self._show_problems()
         self.statistics.show_analysis(net, a)
         self.properties.refresh(a)
-        count = len(a.problems) if net.nodes else 0
-        self.bottom_tabs.setTabText(0, f"Problems ({count})" if count else "Problems")
-        self.problem_count.setText(f"⚠ {count} problem{'s' * (count != 1)}" if count
-                                   else "✓ Ready to train" if net.nodes else "")
         self.totals.setText(f"{len(net.nodes)} layers  ·  {a.total_params:,} parameters  ·  "
                             f"{a.total_macs:,} mult-adds")
         self.document_edited.emit()
+
+    def data_problems(self) -> list[Problem]:
+        """What the last data check found in the network on the canvas (still there)."""
+        net = self.editor.network
+        ids = {n.id for n in net.nodes}
+        return [p for p in self.checks.problems_for(net.name)
+                if p.node_id is None or p.node_id in ids]
+
+    def _show_problems(self) -> None:
+        """The network's problems and its data's, in the Problems tab, on the cards and in the
+        status bar."""
+        net, a = self.editor.network, self.analysis
+        if a is None:
+            return
+        data = self.data_problems() if net.nodes else []
+        self.canvas.show_analysis(a, data)
+        self.problems.show_problems(a.problems + data, empty=not net.nodes, data_problems=data)
+        count = len(a.problems) + len(data) if net.nodes else 0
+        self.bottom_tabs.setTabText(0, f"Problems ({count})" if count else "Problems")
+        checking = not self.checks.current and not count
+        self.problem_count.setText(f"⚠ {count} problem{'s' * (count != 1)}" if count
+                                   else "" if not net.nodes
+                                   else "Checking the data…" if checking
+                                   else "✓ Ready to train")
 
     def update_title(self) -> None:
         self.setWindowTitle(f"{self.project.name}[*] — {APP_NAME}")
@@ -438,9 +440,17 @@ class MainWindow(QMainWindow):
         self.canvas.viewer.setFocus()
         return node.id
 
-    def _open_search(self, global_pos: QPoint, pos: tuple[float, float]) -> None:
-        self._search_pos = pos
+    def _open_search(self, global_pos: QPoint, pos: tuple[float, float] | None) -> None:
+        """Tab search: the new layer goes below the one selected layer, fed by it; with no
+        (or several) layers selected, where the search was opened."""
+        selected = self.canvas.selected_ids()
+        chained = len(selected) == 1 and has_output(self.editor.network.node(selected[0]))
+        self._search_pos = None if chained else pos
         self.search_popup.open_at(global_pos)
+
+    def _select_from_list(self, node_id: str) -> None:
+        self.show_workspace(EDIT)
+        self.canvas.select([node_id], center=True)
 
     def _on_links_edited(self, removed: list[tuple], added: list[tuple]) -> None:
         net = self.editor.network
@@ -534,7 +544,8 @@ class MainWindow(QMainWindow):
             local = self.canvas.viewer.mapFromGlobal(global_pos)
             scene = self.canvas.viewer.mapToScene(local)
             pos = (round(scene.x() - NODE_WIDTH / 2), round(scene.y() - NODE_HEIGHT / 2))
-            menu.addAction("Add Layer…", lambda: self._open_search(global_pos, pos))
+            menu.addAction("Add Layer…", lambda: (self.canvas.select([]),
+                                                 self._open_search(global_pos, pos)))
             menu.addAction(self.paste_action)
             menu.addSeparator()
             menu.addActions([self.select_all_action, self.arrange_action, self.fit_action])
@@ -557,16 +568,6 @@ class MainWindow(QMainWindow):
 
     def _follow_color_scheme(self, _scheme) -> None:
         self.set_theme(self.theme_preference)
-
-    def show_shortcuts(self) -> None:
-        rows = "".join(f"<tr><td>{what}</td><td>&nbsp;&nbsp;<b>{keys}</b></td></tr>"
-                       for what, keys in SHORTCUTS)
-        dialogs.info(self, "Keyboard shortcuts", f"<table>{rows}</table>")
-
-    def show_about(self) -> None:
-        dialogs.info(self, f"About {APP_NAME}",
-                     f"{APP_NAME}: design, train and ship neural networks visually.\n"
-                     f"{len(nodes.CATALOG)} layers in the catalog.")
 
     # ---- window --------------------------------------------------------------------------------
 

@@ -64,12 +64,34 @@ def recolor_plot(plot: pg.PlotItem, reference: QWidget) -> None:
         plot.legend.setLabelTextColor(text)  # for entries added from now on
         for _sample, label in plot.legend.items:
             label.setText(label.text, color=text)
-        base = QColor(reference.palette().color(QPalette.ColorRole.Base))
-        base.setAlpha(200)
-        plot.legend.setBrush(pg.mkBrush(base))
+        plot.legend.setBrush(pg.mkBrush(QColor(reference.palette().color(
+            QPalette.ColorRole.Base))))
 
 
-def add_legend(plot: pg.PlotItem, reference: QWidget) -> pg.LegendItem:
-    legend = plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+class _LegendBelow(pg.LegendItem):
+    """A legend in a strip of its own below the plot, as high as its entries: it never covers
+    or clips a curve, however the curves run."""
+
+    def __init__(self, strip: pg.GraphicsWidget, **options):
+        self.strip = None
+        super().__init__(**options)
+        self.strip = strip
+        self.setParentItem(strip)
+        self.updateSize()
+
+    def updateSize(self):
+        super().updateSize()
+        if self.strip is not None:
+            height = self.height() if self.items else 0
+            self.strip.setMinimumHeight(height)
+            self.strip.setMaximumHeight(height)
+
+
+def add_legend(plot: pg.PlotItem, reference: QWidget, columns: int = 4) -> pg.LegendItem:
+    """A legend for the named curves of ``plot``, below its x axis, ``columns`` entries a row."""
+    strip = pg.GraphicsWidget()
+    plot.layout.addItem(strip, 4, 1)
+    legend = _LegendBelow(strip, labelTextSize="8pt", colCount=columns, frame=False)
+    plot.legend = legend  # plot(name=...) adds to it
     recolor_plot(plot, reference)
     return legend

@@ -1,16 +1,24 @@
-"""The Problems list: every validation error of the network; clicking one selects its layer."""
+"""The Problems list: every problem of the network and of its data. Clicking a problem selects
+its layer (or, for a problem of the data, opens the Dataset workspace); a problem with an
+obvious fix has a "Fix: …" line below it that applies the fix as an undoable edit."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QStyle
 
-from designer.core.analysis import Analysis
+from designer.core.analysis import Problem
+from designer.ui import theme
 
 _NODE_ROLE = Qt.ItemDataRole.UserRole
+_FIX_ROLE = Qt.ItemDataRole.UserRole + 1
+_DATA_ROLE = Qt.ItemDataRole.UserRole + 2
 
 
 class ProblemsPanel(QListWidget):
     node_clicked = Signal(str)  # node id
+    fix_requested = Signal(object)  # analysis.Fix
+    dataset_requested = Signal()  # a problem of the data, not of a layer
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -19,40 +27,69 @@ class ProblemsPanel(QListWidget):
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._shown: list[tuple] = []
+        self.problems: list[Problem] = []
         self.itemClicked.connect(self._on_click)
         self.itemActivated.connect(self._on_click)
 
-    def show_analysis(self, analysis: Analysis) -> None:
-        if not analysis.nodes:  # a blank canvas is not a problem yet
-            rows = [(None, "")]
-        else:
-            rows = [(p.node_id, str(p)) for p in analysis.problems]
+    def show_problems(self, problems: list[Problem], empty: bool = False,
+                      data_problems: list[Problem] = ()) -> None:
+        """``problems`` of a network (``empty``: it has no layers yet); ``data_problems`` are
+        those among them that the data adds."""
+        data_ids = {id(p) for p in data_problems}
+        rows = [(None, "", False, None)] if empty else [
+            (p.node_id, str(p), id(p) in data_ids, p.fix) for p in problems]
         if rows == self._shown:
             return
         self._shown = rows
+        self.problems = [] if empty else list(problems)
         self.clear()
         warn = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
         ok = self.style().standardIcon(QStyle.StandardPixmap.SP_DialogApplyButton)
-        if rows == [(None, "")]:
-            item = QListWidgetItem("An empty network: add layers from the palette to begin.")
-            item.setFlags(Qt.ItemFlag.ItemIsEnabled)
-            self.addItem(item)
+        if empty:
+            self._note("An empty network: add layers from the palette to begin.")
             return
         if not rows:
-            item = QListWidgetItem(ok, "No problems: the network is ready to train.")
-            item.setFlags(Qt.ItemFlag.ItemIsEnabled)
-            self.addItem(item)
+            self._note("No problems: the network is ready to train.", ok)
             return
-        for node_id, text in rows:
+        for node_id, text, from_data, fix in rows:
             item = QListWidgetItem(warn, text)
             item.setData(_NODE_ROLE, node_id)
-            item.setToolTip("Click to select the layer" if node_id else text)
+            item.setData(_DATA_ROLE, from_data and not node_id)
+            item.setToolTip("Click to select the layer" if node_id else
+                            "Click to open the Dataset workspace" if from_data else text)
             self.addItem(item)
+            if fix is not None:
+                self._add_fix(fix)
+
+    def _note(self, text: str, icon=None) -> None:
+        item = QListWidgetItem(icon, text) if icon is not None else QListWidgetItem(text)
+        item.setFlags(Qt.ItemFlag.ItemIsEnabled)
+        self.addItem(item)
+
+    def _add_fix(self, fix) -> None:
+        text = str(fix)
+        item = QListWidgetItem(f"      Fix: {text[0].upper()}{text[1:]}")
+        font = QFont(self.font())
+        font.setUnderline(True)
+        item.setFont(font)
+        item.setForeground(theme.current().color("highlight"))
+        item.setData(_FIX_ROLE, fix)
+        item.setToolTip(f"Click to {text} (undo with Ctrl+Z)")
+        self.addItem(item)
 
     def problem_texts(self) -> list[str]:
-        return [text for _, text in self._shown if text]
+        return [text for _, text, _, _ in self._shown if text]
+
+    def fix_items(self) -> list[QListWidgetItem]:
+        return [self.item(i) for i in range(self.count()) if self.item(i).data(_FIX_ROLE)]
 
     def _on_click(self, item: QListWidgetItem) -> None:
+        fix = item.data(_FIX_ROLE)
+        if fix is not None:
+            self.fix_requested.emit(fix)
+            return
         node_id = item.data(_NODE_ROLE)
         if node_id:
             self.node_clicked.emit(node_id)
+        elif item.data(_DATA_ROLE):
+            self.dataset_requested.emit()

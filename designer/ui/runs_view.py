@@ -99,7 +99,7 @@ class RunsView(QWidget):
         style_plot(self.plot, self, "Selected runs", "epoch", "validation error")
         self.plot.setClipToView(True)
         self.plot.setDownsampling(auto=True, mode="peak")
-        self.legend = add_legend(self.plot, self)
+        self.legend = add_legend(self.plot, self, columns=3)
         self.compression = CompressionPanel()
         self.lower_tabs = QTabWidget()
         self.lower_tabs.setDocumentMode(True)

@@ -18,6 +18,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from designer.core import runs
+from designer.core.imports import imported
 from designer.ui import dialogs
 
 if TYPE_CHECKING:
@@ -39,13 +40,13 @@ def start_from(window: MainWindow, run_dir: Path, weights: str | None = None,
     """Set ``training.init`` to ``run_dir`` (its best weights, else its last) after checking
     that layers fit; False (and a message) when none does. ``tell``: show what it takes
     (where no panel shows it already)."""
-    from designer.core.transfer import InitError, check  # torch: not at start-up
+    transfer = imported("designer.core.transfer")  # torch: not at start-up, one importer
 
     weights = weights or runs.run_weights(run_dir) or "best"
     project = window.project
     try:
-        report = check(project.network(), run_dir, weights)
-    except InitError as e:
+        report = transfer.check(project.network(), run_dir, weights)
+    except transfer.InitError as e:
         dialogs.error(window, "Cannot start from this run", str(e))
         return False
     _set_init(window, {"run": _stored(run_dir, project.path), "weights": weights},
@@ -166,11 +167,12 @@ class StartFromPanel(QWidget):
             self.refresh()
 
     def report(self, run_dir: Path, weights: str) -> str:
-        from designer.core.transfer import InitError, check  # torch: not at start-up
+        transfer = imported("designer.core.transfer")  # torch: not at start-up, one importer
 
         try:
-            return report_text(check(self.window.project.network(), run_dir, weights))
-        except InitError as e:
+            return report_text(transfer.check(self.window.project.network(), run_dir,
+                                              weights))
+        except transfer.InitError as e:
             return f"Training would stop: {e}"
 
     def _weights_chosen(self) -> None:

@@ -1,43 +1,45 @@
 """Training, weights and evaluation in the window: Train and Stop, the run's progress in the
-status bar, the Training, Runs and Evaluation tabs, and the current weights.
+status bar, the Training workspace (live curves over the Runs list), the Evaluation workspace,
+and the current weights.
 
-Training runs in a child process (``TrainerProcess``); its events feed the monitor, the Runs
-view and the gradient colours on the canvas. ``weights_run`` is the run whose weights stand for
-the project: the newest finished run, or one the user opened from the Runs tab. Evaluate and
-Export use it.
+Training runs in a child process (``TrainerProcess``); its events feed the monitor, the runs
+list and the gradient colours on the canvas. ``weights_run`` is the run whose weights stand for
+the project: the newest finished run, or one the user opened from the runs list (Training
+workspace). Evaluate, Try the model and Export use it.
 
 File → Watch Run… follows a run folder written by a trainer anywhere (``RunWatcher``); Stop
-then asks that trainer to stop through the folder. Runs → Resume goes on with a stopped or killed
-run from its checkpoint.
+then asks that trainer to stop through the folder. Resume (in the runs list) goes on with a
+stopped or killed run from its checkpoint.
 
-The window builds the widgets (tabs, status-bar labels, actions) and hands them over; the three
-views are built on first use, because their plots (pyqtgraph) cost more than the rest of the
-window and must not delay its first appearance.
+The window builds the widgets (workspace pages, status-bar labels, actions) and hands them
+over; the views are built on first use, because their plots (pyqtgraph) cost more than the rest
+of the window and must not delay its first appearance.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QTimer
-from PySide6.QtWidgets import QVBoxLayout
+from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtWidgets import QSplitter, QWidget
 
 from designer.core.analysis import analyze
 from designer.core.project import ProjectError, load, structure
 from designer.core.runs import (RUN_FILE, events_path, latest_run, project_path, request_stop,
                                 run_name, run_weights)
-from designer.ui import dialogs
+from designer.ui import dialogs, workspaces
 from designer.ui.gradients import describe_norm, gradient_colors
 from designer.ui.run_watcher import RunWatcher
 from designer.ui.trainer_process import TrainerProcess
+from designer.ui.workspaces import DATASET, EDIT, EVALUATION, TRAINING
 
 if TYPE_CHECKING:
     from designer.ui.evaluation_view import EvaluationView
+    from designer.ui.evaluation_workspace import EvaluationWorkspace
     from designer.ui.main_window import MainWindow
     from designer.ui.monitor import TrainingMonitor
     from designer.ui.runs_view import RunsView
 
-TRAINING_SHARE = 0.5  # of the window's height for the bottom tabs while a run trains
 STOP_WAIT_MS = 15_000  # how long closing or opening waits for a stopped run to save
 PROGRESS_MS = 500  # the status bar's copy of the progress bar
 
@@ -52,7 +54,7 @@ class TrainingController(QObject):
         self.weights_run: Path | None = None  # the run whose weights stand for the project
         self._training_run: Path | None = None  # the run being trained
         self._abandoning_run = False  # a run stopped because the project closes: no follow-up
-        self._views: tuple[TrainingMonitor, RunsView, EvaluationView] | None = None
+        self._views: tuple[TrainingMonitor, RunsView, EvaluationWorkspace] | None = None
         self._progress_timer = QTimer(self)
         self._progress_timer.setInterval(PROGRESS_MS)
         self._progress_timer.timeout.connect(self._show_progress)
@@ -75,41 +77,48 @@ class TrainingController(QObject):
 
     @property
     def evaluation(self) -> EvaluationView:
+        return self._build_views()[2].view
+
+    @property
+    def evaluation_workspace(self) -> EvaluationWorkspace:
         return self._build_views()[2]
 
     def views_built(self) -> bool:
         return self._views is not None
 
-    def _build_views(self) -> tuple[TrainingMonitor, RunsView, EvaluationView]:
+    def build_views(self, _page: QWidget | None = None) -> None:
+        self._build_views()
+
+    def _build_views(self) -> tuple[TrainingMonitor, RunsView, EvaluationWorkspace]:
         if self._views is not None:
             return self._views
-        from designer.ui.evaluation_view import EvaluationView
+        from designer.ui.evaluation_workspace import EvaluationWorkspace
         from designer.ui.monitor import TrainingMonitor
         from designer.ui.runs_view import RunsView
 
         w = self.window
-        monitor, runs_view, evaluation = TrainingMonitor(), RunsView(), EvaluationView()
-        for page, view in ((w.training_page, monitor), (w.runs_page, runs_view),
-                           (w.evaluation_page, evaluation)):
-            box = QVBoxLayout(page)
-            box.setContentsMargins(0, 0, 0, 0)
-            box.addWidget(view)
+        monitor, runs_view = TrainingMonitor(), RunsView()
+        evaluation = EvaluationWorkspace(w)
+        self._views = monitor, runs_view, evaluation
+        split = QSplitter(Qt.Orientation.Horizontal)  # the runs beside the curves, as in NNC
+        split.addWidget(runs_view)
+        split.addWidget(monitor)
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 3)
+        split.setSizes([560, 940])
+        workspaces.fill(w.training_page, split)
+        workspaces.fill(w.evaluation_page, evaluation)
         monitor.status_changed.connect(self._show_training_status)
         runs_view.message.connect(lambda text: w.statusBar().showMessage(text, 6000))
         runs_view.evaluate_requested.connect(self.evaluate_run)
         runs_view.open_weights_requested.connect(self.open_weights)
         runs_view.resume_requested.connect(self.resume_run)
         runs_view.compress_requested.connect(self.compress_run)
-        evaluation.evaluation_failed.connect(
+        evaluation.view.evaluation_failed.connect(
             lambda message: dialogs.error(w, "Evaluation failed", message))
-        self._views = monitor, runs_view, evaluation
         runs_view.set_project(w.project.path)
+        evaluation.set_weights_run(self.weights_run)
         return self._views
-
-    def tab_shown(self, index: int) -> None:
-        w = self.window
-        if w.bottom_tabs.widget(index) in (w.training_page, w.runs_page, w.evaluation_page):
-            self._build_views()
 
     # ---- following the project ------------------------------------------------------------
 
@@ -121,8 +130,7 @@ class TrainingController(QObject):
             monitor, runs_view, evaluation = self._views
             runs_view.set_project(self.window.project.path)
             monitor.reset()
-            evaluation.clear("No evaluation of this project yet: train it, or pick a run in the "
-                             "Runs tab and press Evaluate.")
+            evaluation.project_replaced()
 
     def project_moved(self, path: Path) -> None:
         """The project was saved under a new name: its runs are beside the new file (a run in
@@ -132,24 +140,29 @@ class TrainingController(QObject):
 
     # ---- train and stop -------------------------------------------------------------------
 
-    def training_refusal(self) -> str | None:
-        """Why the project cannot be trained as it is (None: it can). Shows the network that
-        would train, so its Problems tab lists what is wrong."""
-        editor = self.window.editor
+    def training_refusal(self) -> tuple[str, int] | None:
+        """Why the project cannot be trained as it is, and the workspace that shows what is
+        wrong (None: it can be). Shows the network that would train, so its Problems tab lists
+        what is wrong; the data is checked now unless the last check is current."""
+        w = self.window
+        editor = w.editor
         try:
             net = editor.project.network()
         except ProjectError as e:
-            return str(e)
+            return str(e), EDIT
         if net is not editor.network:
             editor.show_network(net.name)
         if not net.nodes:
-            return f"network {net.name!r} is empty: add layers from the palette first."
+            return f"network {net.name!r} is empty: add layers from the palette first.", EDIT
         problems = analyze(net).problems
-        if problems:
-            more = (f" (and {len(problems) - 1} more problem{'s' * (len(problems) > 2)}, "
-                    "listed in the Problems tab)" if len(problems) > 1 else "")
-            return f"{problems[0]}{more}"
-        return None
+        if not problems:
+            problems = (w.checks.problems_for(net.name) if w.checks.current
+                        else w.checks.check_now())
+        if not problems:
+            return None
+        more = (f" (and {len(problems) - 1} more problem{'s' * (len(problems) > 2)}, "
+                "listed in the Problems tab)" if len(problems) > 1 else "")
+        return f"{problems[0]}{more}", EDIT if problems[0].node_id else DATASET
 
     def train(self) -> None:
         """Train the project as it is in the editor (unsaved edits included)."""
@@ -157,9 +170,11 @@ class TrainingController(QObject):
             return
         self._stop_watching()
         w = self.window
-        reason = self.training_refusal()
-        if reason is not None:
+        refusal = self.training_refusal()
+        if refusal is not None:
+            reason, where = refusal
             w.bottom_tabs.setCurrentWidget(w.problems)
+            w.show_workspace(where)
             w.statusBar().showMessage(f"Cannot train: {reason}", 15000)
             return
         self.monitor.reset()
@@ -170,17 +185,8 @@ class TrainingController(QObject):
         if w.project.path is None and run_dir.is_dir():  # runs of unsaved projects: temp
             self.runs_view.set_runs_folder(run_dir.parent)
         self.runs_view.set_active_run(run_dir)
-        w.bottom_tabs.setCurrentWidget(w.training_page)
-        self._make_room_for_curves()
+        w.show_workspace(TRAINING)
         w.statusBar().showMessage(f"Starting the trainer for {w.project.name}…")
-
-    def _make_room_for_curves(self) -> None:
-        w = self.window
-        canvas, bottom = w.splitter.sizes()
-        if bottom < TRAINING_SHARE * (canvas + bottom):
-            w.splitter.setSizes([round((1 - TRAINING_SHARE) * (canvas + bottom)),
-                                 round(TRAINING_SHARE * (canvas + bottom))])
-            w.canvas.zoom_to_fit(readable=True)  # not the whole network, shrunk unreadable
 
     def stop_training(self) -> None:
         if self.trainer.is_running():
@@ -203,7 +209,8 @@ class TrainingController(QObject):
 
     def watch_run(self, run_dir: Path) -> bool:
         """Follow the run in ``run_dir`` (trained here or on another machine) in the Training
-        tab; its folder's runs appear in the Runs tab. False (with a message) if it cannot."""
+        workspace; its folder's runs appear in the runs list. False (with a message) if it
+        cannot."""
         w, run_dir = self.window, Path(run_dir)
         if not (run_dir / RUN_FILE).is_file() and not events_path(run_dir).is_file():
             dialogs.error(w, "Not a run folder",
@@ -221,7 +228,7 @@ class TrainingController(QObject):
         self.runs_view.set_active_run(run_dir)
         self._show_training(True)
         w.train_action.setEnabled(True)  # training here ends the watch
-        w.bottom_tabs.setCurrentWidget(w.training_page)
+        w.show_workspace(TRAINING)
         self.watcher.watch(run_dir)
         if self.watcher.is_watching():
             w.statusBar().showMessage(f"Watching run {run_name(run_dir)} in {run_dir.parent}")
@@ -242,7 +249,7 @@ class TrainingController(QObject):
 
     def resume_run(self, run_dir: Path) -> None:
         """Runs → Resume: go on with a stopped, killed or pre-empted run from its checkpoint,
-        its curves so far kept in the Training tab."""
+        its curves so far kept in the Training workspace."""
         w = self.window
         if self.trainer.is_running():
             w.statusBar().showMessage("A run is training; resume another when it ends.", 6000)
@@ -255,7 +262,7 @@ class TrainingController(QObject):
         self._training_run = self.trainer.resume(run_dir)
         self._show_training(True)
         self.runs_view.set_active_run(run_dir)
-        w.bottom_tabs.setCurrentWidget(w.training_page)
+        w.show_workspace(TRAINING)
         w.statusBar().showMessage(f"Resuming run {run_name(run_dir)}…")
 
     def stop_training_first(self, doing: str) -> bool:
@@ -326,13 +333,13 @@ class TrainingController(QObject):
         if run is None or self._abandoning_run or not run_weights(run):
             return
         self.set_weights_run(run)
-        self.evaluation.evaluate_run(run)
+        self.evaluation_workspace.evaluate(run)
 
     def _on_training_failed(self, message: str) -> None:
         self.monitor.show_failure(message)
         self._end_training()
         if not self._abandoning_run:
-            self.window.bottom_tabs.setCurrentWidget(self.window.training_page)
+            self.window.show_workspace(TRAINING)
             dialogs.error(self.window, "Training failed", message)
 
     # ---- the current weights and what uses them --------------------------------------------
@@ -340,6 +347,8 @@ class TrainingController(QObject):
     def set_weights_run(self, run_dir: Path | None) -> None:
         """Make a run's weights the project's current weights (export and evaluate use them)."""
         self.weights_run = run_dir
+        if self._views is not None:
+            self._views[2].set_weights_run(run_dir)
         label = self.window.weights_label
         if run_dir is None:
             label.hide()
@@ -349,7 +358,7 @@ class TrainingController(QObject):
         label.show()
 
     def open_weights(self, run_dir: Path) -> None:
-        """Runs tab → Open weights: the run's weights become the project's current weights.
+        """The runs list → Open weights: the run's weights become the project's current weights.
         A run of another network is allowed, with a warning (it keeps its own network)."""
         w, run_dir = self.window, Path(run_dir)
         try:
@@ -368,8 +377,8 @@ class TrainingController(QObject):
                                   "project's current weights.", 6000)
 
     def evaluate_run(self, run_dir: Path) -> None:
-        self.evaluation.evaluate_run(Path(run_dir))
-        self.window.bottom_tabs.setCurrentWidget(self.window.evaluation_page)
+        self.evaluation_workspace.evaluate(Path(run_dir))
+        self.window.show_workspace(EVALUATION)
 
     def evaluate_latest(self) -> None:
         run = self.weights_run or latest_run(self.window.project.path)

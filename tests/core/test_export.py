@@ -10,6 +10,7 @@ dynamo exporter takes seconds per model.
 import ast
 import contextlib
 import io
+import os
 import json
 import subprocess
 import sys
@@ -637,3 +638,34 @@ def test_the_writability_check_leaves_nothing_beside_the_model(tmp_path):
     assert ex.output_path(tmp_path, "pytorch", Project(name="class")).name == "class_model.py"
     with pytest.raises(ex.ExportError, match="must be a Python module name"):
         ex.output_path(tmp_path / "class.py", "pytorch", project)
+
+
+def test_an_export_leaves_only_its_files_with_the_users_permissions(tmp_path):
+    """The dynamo exporter writes the weights beside its file: nothing of that stays behind,
+    and the model is as readable as any file the user saves."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    status, out, err = run_cli(["export", str(PROJECTS / "iris_mlp.nnd"), "--format", "onnx",
+                                "--exporter", "dynamo", "-o", str(tmp_path / "iris.onnx")])
+    assert status == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["iris.onnx",
+                                                          "iris.preprocessing.json"]
+    for path in tmp_path.iterdir():
+        assert path.stat().st_mode & 0o777 == 0o666 & ~mask, path.name
+
+
+@pytest.mark.parametrize("fmt, name", [("onnx", "m.onnx"), ("pytorch", "m.py")])
+def test_an_export_cancelled_while_checking_leaves_nothing_new(tmp_path, fmt, name):
+    """Cancel (SIGTERM in the command) can come after the files are written, while they are
+    being checked: they go too; a file of the same name that was there before is replaced,
+    never deleted."""
+    (tmp_path / "m.preprocessing.json").write_text("kept")
+
+    def cancel_when_checking(text):
+        if text.startswith(("checking the file", "running the exported code")):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ex.export(load(PROJECTS / "iris_mlp.nnd"), fmt, tmp_path / name,
+                  log=cancel_when_checking)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.preprocessing.json"]

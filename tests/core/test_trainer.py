@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 from designer.core import cli, runs
 from designer.core.compiler import compile_network
-from designer.core.project import Dataset, Project, TrainingConfig, load
+from designer.core.project import Dataset, Project, ProjectError, TrainingConfig, load
 from designer.core.session import Feeder, prepare
 from designer.core.trainer import train
 
@@ -455,3 +455,28 @@ def test_a_zero_learning_rate_multiplier_freezes_that_tensor_and_a_factor_scales
     rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
     assert [float(r["lr"]) for r in rows] == [0.05, 0.025]  # the optimizer's rate, not ×3
     assert before.keys() == initial.keys()
+
+
+def test_a_device_is_named_by_kind_or_by_gpu_number(tmp_path):
+    from designer.core.project import is_device
+    from designer.core.session import TrainingError, available_devices, resolve_device
+
+    assert all(is_device(name) for name in ("auto", "cpu", "cuda", "mps", "cuda:0", "cuda:12"))
+    assert not any(is_device(name) for name in ("gpu", "cuda:", "cuda:x", "CPU"))
+    devices = dict(available_devices())
+    assert devices["cpu"].startswith("CPU (")
+    assert [k for k in devices if k.startswith("cuda:")] == \
+        [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    missing = f"cuda:{torch.cuda.device_count()}"  # one past the last GPU, if any
+    with pytest.raises(TrainingError, match=f"training.device is {missing}, but this"):
+        resolve_device(missing)
+
+    # The project file keeps the GPU's number; a bad one is named by its field.
+    project = load(PROJECTS / "iris_mlp.nnd")
+    project.training.device = "cuda:1"
+    project.save(tmp_path / "gpu.nnd")
+    assert load(tmp_path / "gpu.nnd").training.device == "cuda:1"
+    text = (tmp_path / "gpu.nnd").read_text().replace('"cuda:1"', '"gpu1"')
+    (tmp_path / "bad.nnd").write_text(text)
+    with pytest.raises(ProjectError, match="training.device: 'gpu1' is not one of"):
+        load(tmp_path / "bad.nnd")

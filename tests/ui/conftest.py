@@ -27,6 +27,11 @@ class Dialogs:
     save_answer: Path | None = None
     stop_training_answer: bool = True
     stop_training_asked: list[str] = field(default_factory=list)
+    new_project_answer: object = None  # a new_project_dialog.Choice; None: the empty template
+    dataset_answer: Path | None = None  # the dataset CSV file chosen with CSV File…
+    folder_answer: Path | None = None
+    table_answer: Path | None = None
+    text_answers: list[str] = field(default_factory=list)  # names typed, in order
 
 
 @pytest.fixture
@@ -54,6 +59,18 @@ def dialog_answers(monkeypatch) -> Dialogs:
     monkeypatch.setattr(dialogs, "ask_restore", ask_restore)
     monkeypatch.setattr(dialogs, "open_path", lambda parent, folder: d.open_answer)
     monkeypatch.setattr(dialogs, "save_path", lambda parent, suggested: d.save_answer)
+
+    def choose_new_project(parent, folder):
+        from designer.ui.new_project_dialog import Choice
+
+        return d.new_project_answer or Choice("empty", "")
+
+    monkeypatch.setattr(dialogs, "choose_new_project", choose_new_project)
+    monkeypatch.setattr(dialogs, "open_dataset_path", lambda parent, folder: d.dataset_answer)
+    monkeypatch.setattr(dialogs, "open_table_path", lambda parent, folder: d.table_answer)
+    monkeypatch.setattr(dialogs, "choose_folder", lambda parent, title, folder: d.folder_answer)
+    monkeypatch.setattr(dialogs, "ask_text", lambda parent, title, label, text="":
+                        d.text_answers.pop(0) if d.text_answers else None)
     return d
 
 

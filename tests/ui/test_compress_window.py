@@ -17,6 +17,7 @@ from designer.core.trainer import train
 from designer.ui import dialogs, start_from
 from designer.ui.compress_dialog import CompressDialog
 from designer.ui.layer_card import FROZEN_MARK
+from designer.ui.workspaces import CONFIG, EDIT
 
 from tests.conftest import PROJECTS
 
@@ -193,14 +194,15 @@ def test_training_from_the_window_starts_from_the_run_and_keeps_a_frozen_layer(
     assert not torch.equal(before["Affine_2.linear.bias"][:3], after["Affine_2.linear.bias"][:3])
 
 
-def test_the_start_from_panel_follows_the_setting_and_the_network(qtbot, window, iris_run,
-                                                                  monkeypatch):
+def test_the_config_workspace_s_start_from_panel_follows_the_setting_and_the_network(
+        qtbot, window, iris_run, monkeypatch):
     path, run = iris_run
     assert window.files.open_path(path)
-    panel = start_from.StartFromPanel(window)
-    qtbot.addWidget(panel)
-    panel.show()
-    qtbot.waitExposed(panel)
+    window.show_workspace(CONFIG)  # the panel is the Config workspace's last section
+    config = window.config_workspace
+    panel = config.start_panel
+    qtbot.waitUntil(panel.isVisible)
+    assert config.widget().isAncestorOf(panel)
     assert panel.run_label.text().startswith("Training starts from fresh initial weights")
     assert not panel.fresh_button.isEnabled() and not panel.weights_box.isEnabled()
     monkeypatch.setattr(start_from.dialogs, "start_run_folder", lambda parent, start: run)
@@ -214,15 +216,21 @@ def test_the_start_from_panel_follows_the_setting_and_the_network(qtbot, window,
     assert panel.report_label.text().splitlines()[1:] == [
         "left at their initialisation: 1 layer",
         "  Affine_2: W is 4×16 here but 3×16 in the run"]
+    optimizer = config.editors["optimizer.type"]  # another optimizer rebuilds the form
+    config.commit(optimizer.field, "SGD")
+    assert window.project.training.optimizer["type"] == "SGD"
+    assert config.widget().isAncestorOf(panel) and panel.isVisible()
+    window.editor.undo_stack.undo()
     panel.weights_box.setCurrentIndex(panel.weights_box.findData("last"))
     panel.weights_box.activated.emit(panel.weights_box.currentIndex())
     assert window.project.training.init["weights"] == "last"
     assert panel.report_label.text().startswith("Starting from the last weights")
-    panel.hide()  # a hidden panel checks again only when it is shown
+    window.show_workspace(EDIT)  # a hidden panel checks again only when it is shown
+    assert not panel.isVisible()
     gone = {"run": "iris_mlp.runs/gone", "weights": "best"}  # a run deleted since
     window.editor.set_training(replace(window.project.training, init=gone), "Start From gone")
     assert panel.report_label.text().startswith("Starting from the last weights")
-    panel.show()
+    window.show_workspace(CONFIG)
     assert panel.report_label.text().startswith("Training would stop: ")
     assert "run folder not found" in panel.report_label.text()
     panel.fresh_button.click()

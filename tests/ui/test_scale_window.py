@@ -1,5 +1,5 @@
 """Runs beyond one process, from the window: watching a run that trains elsewhere through its
-folder, stopping it there, resuming a stopped run from the Runs tab, and a run of two processes
+folder, stopping it there, resuming a stopped run from the runs list, and a run of two processes
 that loses one."""
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def test_a_watched_run_is_followed_and_stopped_through_its_folder(window, tmp_pa
     assert window.training.watch_run(run_dir)
     monitor = window.training.monitor
     qtbot.waitUntil(lambda: monitor.last_epoch == 2, timeout=5000)
-    assert monitor.state == "running" and window.bottom_tabs.currentWidget() is window.training_page
+    assert monitor.state == "running" and window.workspaces.currentWidget() is window.training_page
     assert monitor.device_label.text().endswith("× 2 · batch 32")
     assert monitor.device_label.toolTip() == ("2 processes, each taking batch 16 a step: global "
                                               "batch 32")
@@ -82,7 +82,7 @@ def test_watch_refuses_a_folder_that_is_not_a_run(window, tmp_path, dialog_answe
     assert dialog_answers.errors[-1][0] == "Not a run folder"
 
 
-def test_a_stopped_run_resumes_from_the_runs_tab(window, tmp_path, qtbot):
+def test_a_stopped_run_resumes_from_the_runs_list(window, tmp_path, qtbot):
     path = open_sample(window, tmp_path, "iris_mlp", epochs=10)
     project = load(path)
     stop = threading.Event()

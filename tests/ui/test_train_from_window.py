@@ -86,7 +86,7 @@ def test_train_iris_evaluate_stop_a_second_run_and_overlay_both(qtbot, window, t
     with qtbot.waitSignal(window.training.trainer.finished, timeout=WAIT_MS) as first:
         window.train_action.trigger()
         assert not window.train_action.isEnabled() and window.stop_action.isEnabled()
-        assert window.bottom_tabs.currentWidget() is window.training_page
+        assert window.workspaces.currentWidget() is window.training_page
         assert window.train_progress.isVisible()
     assert first.args == ["done"]
     assert window.train_action.isEnabled() and not window.stop_action.isEnabled()
@@ -140,8 +140,7 @@ def test_train_iris_evaluate_stop_a_second_run_and_overlay_both(qtbot, window, t
     info = run_info(stopped)
     assert info["status"] == "stopped" and 1 <= info["epochs_done"] < 5000
 
-    # Both runs in the Runs tab, their curves overlaid.
-    window.bottom_tabs.setCurrentWidget(window.runs_page)
+    # Both runs in the Runs list, their curves overlaid.
     window.training.runs_view.refresh()
     window.training.runs_view.select_runs([run, stopped])
     curves = window.training.runs_view.overlay_curves()
@@ -199,6 +198,7 @@ def test_an_invalid_network_is_refused_with_the_reason(qtbot, window):
     assert message.startswith(f"Cannot train: {first_problem}")
     assert "Affine" in message and "Problems tab" in message
     assert window.bottom_tabs.currentWidget() is window.problems
+    assert window.workspaces.currentWidget() is window.workspaces.pages[0]  # Edit
     assert window.analysis.nodes[affine].error
 
 
@@ -216,6 +216,7 @@ def test_gradient_events_colour_the_cards_and_the_view_toggle_hides_them(qtbot, 
     assert window.canvas.gradient_of(affine_2) == NOT_FINITE
     card = window.canvas.items[affine].view
     assert "vanishing" in card.toolTip() and "Affine" in card.toolTip()
+    window.show_workspace(0)  # the canvas, in the Edit workspace, while the run trains
     assert window.canvas.legend.isVisible()
     assert window.canvas.gradient_of(node_id(window, "Tanh")) is None
     # The card shows its colour: a pixel of its foot.
@@ -314,7 +315,7 @@ def test_open_weights_of_a_run_makes_them_the_projects_for_export_and_evaluate(
 
     # The user changes the network, then opens the run's weights from the Runs tab.
     window.editor.set_prop(node_id(window, "Affine"), "OutShape", [7])
-    window.bottom_tabs.setCurrentWidget(window.runs_page)
+    window.show_workspace(3)  # Training: the curves over the runs
     window.training.runs_view.select_runs([run])
     window.training.runs_view.weights_button.click()
     [(title, text)] = dialog_answers.warnings
@@ -333,7 +334,7 @@ def test_open_weights_of_a_run_makes_them_the_projects_for_export_and_evaluate(
     window.export_action.trigger()
     assert exported[-1] == run
     window.evaluate_action.trigger()  # Training → Evaluate Latest Run
-    assert window.bottom_tabs.currentWidget() is window.evaluation_page
+    assert window.workspaces.currentWidget() is window.evaluation_page
     qtbot.waitUntil(lambda: window.training.evaluation.evaluation is not None, timeout=WAIT_MS)
     assert confusion_total(window.training.evaluation) == 30
 

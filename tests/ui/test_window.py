@@ -11,7 +11,8 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
-from designer.core.project import Project, ProjectError, load
+from designer.core.project import Dataset, Project, ProjectError, load
+from designer.ui.data_check import NO_DATASET
 from designer.ui.layer_card import LayerItem
 from designer.ui.palette import LAYER_MIME
 
@@ -119,10 +120,17 @@ def test_palette_double_click_drop_and_drag_build_a_trainable_network(qtbot, win
     centre = dropped.pos[0] + 100, dropped.pos[1] + 25  # dropped centred under the cursor
     assert centre == pytest.approx((100, 400), abs=2)
     assert [item(window, n).shape_text for n in (inp, aff, loss)] == ["4", "3", "scalar"]
-    assert window.problems.problem_texts() == []
     assert "15 parameters" in window.totals.text()  # 4×3 weights + 3 biases
-    assert window.problem_count.text() == "✓ Ready to train"
     assert window.isWindowModified()
+    # The network is fine; without data it cannot train, and the window says so.
+    qtbot.waitUntil(lambda: window.checks.current)
+    assert window.problems.problem_texts() == [NO_DATASET]
+    assert window.problem_count.text() == "⚠ 1 problem"
+    window.editor.set_datasets({"training": Dataset("embedded:iris")}, "Use iris")
+    assert window.problem_count.text() == "Checking the data…"
+    qtbot.waitUntil(lambda: window.checks.current)
+    assert window.problems.problem_texts() == []
+    assert window.problem_count.text() == "✓ Ready to train"
 
 
 def test_tab_on_canvas_then_typing_a_name_adds_that_layer(qtbot, window):

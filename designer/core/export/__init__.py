@@ -72,10 +72,18 @@ def export(project: Project, fmt: str, out: str | os.PathLike, *,
     project_data_for(model, log)
     started = time.perf_counter()
     result = ExportResult(fmt, str(path), [str(path)], model.project.name, model.weights)
-    _write(model, result, path, opset, exporter, log)
-    result.seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    _check(model, result, path, log)
+    earlier = {p for p in (path, path.with_suffix(".safetensors"), preprocessing_path(path))
+               if p.exists()}
+    try:
+        _write(model, result, path, opset, exporter, log)
+        result.seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        _check(model, result, path, log)
+    except KeyboardInterrupt:  # cancelled, even while checking: the new files go too
+        for written in map(Path, result.files):
+            if written not in earlier:
+                written.unlink(missing_ok=True)
+        raise
     result.check_seconds = time.perf_counter() - started
     return result
 

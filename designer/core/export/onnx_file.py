@@ -111,8 +111,6 @@ def write_onnx(model: Model, path: Path, opset: int = DEFAULT_OPSET, exporter: s
     ``auto`` tries the dynamo exporter first and falls back to the legacy one when it fails or
     cannot produce the opset asked for.
     """
-    import onnx
-
     compiled = model.compiled
     inputs, outputs = _onnx_names(compiled)
     # batch 2, so that neither exporter takes the batch size for a constant 1
@@ -128,32 +126,47 @@ def write_onnx(model: Model, path: Path, opset: int = DEFAULT_OPSET, exporter: s
         note = (f"opset {opset} is below the dynamo exporter's own ({DYNAMO_MIN_OPSET} and "
                 "newer); used the legacy exporter")
     with atomic_path(path) as tmp:
-        for dynamo in order:
-            name = "dynamo" if dynamo else "legacy"
-            log(f"exporting with the {name} exporter (opset {opset})…")
-            try:
-                with _quiet():
-                    _run_exporter(compiled.infer, args, tmp, inputs, outputs, opset, dynamo)
-                written = _file_opset(tmp)
-                if written != opset:
-                    raise ExportFailed(f"it wrote opset {written} instead of {opset}")
-            except Exception as e:  # each exporter fails in its own way; the next may work
-                failures.append(f"the {name} exporter failed: {first_line(e)}")
-                continue
-            if failures:
-                note = f"{failures[0]}; used the {name} exporter"
-            onnx_model = onnx.load(str(tmp))
-            onnx_model.doc_string = f"{model.project.name}, exported by nn-designer"
-            for key, value in (("nn-designer.project", model.project.name),
-                               ("nn-designer.weights", model.weights),
-                               ("nn-designer.preprocessing", json.dumps(preprocessing(model)))):
-                entry = onnx_model.metadata_props.add()
-                entry.key, entry.value = key, value
-            onnx.save(onnx_model, str(tmp))
-            break
-        else:
-            raise ExportFailed("ONNX export failed: " + "; ".join(failures))
+        try:
+            name = _export_first_that_works(model, tmp, order, args, inputs, outputs, opset,
+                                            failures, log)
+        finally:
+            # the dynamo exporter writes the weights beside the file too (empty once they
+            # are read back into it): that file must not stay behind, hidden, beside the model
+            Path(f"{tmp}.data").unlink(missing_ok=True)
+    if failures:
+        note = f"{failures[0]}; used the {name} exporter"
     return name, note
+
+
+def _export_first_that_works(model: Model, tmp: Path, order: tuple, args: tuple,
+                             inputs: list[str], outputs: list[str], opset: int,
+                             failures: list[str], log: Callable[[str], None]) -> str:
+    """Write ``tmp`` with the first exporter of ``order`` that works; returns its name. Each
+    exporter that fails adds its reason to ``failures``."""
+    import onnx
+
+    for dynamo in order:
+        name = "dynamo" if dynamo else "legacy"
+        log(f"exporting with the {name} exporter (opset {opset})…")
+        try:
+            with _quiet():
+                _run_exporter(model.compiled.infer, args, tmp, inputs, outputs, opset, dynamo)
+            written = _file_opset(tmp)
+            if written != opset:
+                raise ExportFailed(f"it wrote opset {written} instead of {opset}")
+        except Exception as e:  # each exporter fails in its own way; the next may work
+            failures.append(f"the {name} exporter failed: {first_line(e)}")
+            continue
+        onnx_model = onnx.load(str(tmp))
+        onnx_model.doc_string = f"{model.project.name}, exported by nn-designer"
+        for key, value in (("nn-designer.project", model.project.name),
+                           ("nn-designer.weights", model.weights),
+                           ("nn-designer.preprocessing", json.dumps(preprocessing(model)))):
+            entry = onnx_model.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save(onnx_model, str(tmp))
+        return name
+    raise ExportFailed("ONNX export failed: " + "; ".join(failures))
 
 
 def _trace_inputs(compiled: Compiled, network: Network) -> tuple[torch.Tensor, ...]:
