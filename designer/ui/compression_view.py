@@ -69,6 +69,7 @@ class CompressionPanel(QWidget):
         splitter.addWidget(self.plot_widget)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
+        splitter.setSizes([600, 400])  # the table's eight columns first; the plot reads small
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
@@ -97,7 +98,8 @@ class CompressionPanel(QWidget):
             figures = report.before if origin else report.after
             method = "" if origin else report.method
             where = report.origin if origin else report.output
-            cells = [name if origin else f"   ↳ {figures.label}",
+            made = Path(report.project or report.output).stem  # the file a user finds
+            cells = [name if origin else f"   ↳ {made}",
                      "trained" if origin else METHOD_STYLE[method][2], size_text(figures.size),
                      _ms(figures.latency_ms.get("1")), _ms(figures.latency_ms.get("32")),
                      _quality(figures), f"{figures.macs:,}" if figures.macs else "–",

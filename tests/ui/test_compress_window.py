@@ -162,6 +162,7 @@ def test_compress_a_run_from_the_runs_view_and_see_it_beside_its_origin(
     assert [(name, origin, report.method) for name, report, origin in panel.rows] == [
         (runs.run_name(run), True, "quantize"), (runs.run_name(run), False, "quantize")]
     assert panel.table.rowCount() == 2
+    assert panel.table.item(1, 0).text() == f"   ↳ {out.stem}"
     assert panel.table.item(1, 1).text() == "int8 quantized"
     assert panel.table.item(1, 7).text() == out.name
     assert panel.points["original"] == [(before["size"] / 1024, before["error"] * 100)]
