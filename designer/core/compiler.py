@@ -172,12 +172,18 @@ def _build_layers(analysis: Analysis, by_id: dict) -> tuple[nn.Module, dict[str,
             f"{size_text(largest)}) but this machine has {size_text(available)} of memory "
             "available; make the layers smaller"))])
     layers = nn.Module()
-    attr_of: dict[str, str] = {}
-    taken: set[str] = set()
+    attr_of = attribute_names(analysis, by_id)
     for node, spec, info in built:
-        attr_of[node.id] = attr = _identifier(node.name, taken)
-        layers.add_module(attr, spec.module(info.inputs, info.props))
+        layers.add_module(attr_of[node.id], spec.module(info.inputs, info.props))
     return layers, attr_of
+
+
+def attribute_names(analysis: Analysis, by_id: dict) -> dict[str, str]:
+    """Node id -> the attribute that holds its module: the first part of the keys of its
+    weights in a state_dict (``Convolution_2.weight``), known without building anything."""
+    taken: set[str] = set()
+    return {node_id: _identifier(by_id[node_id].name, taken) for node_id in analysis.order
+            if not nodes.get_spec(by_id[node_id].type).is_input}
 
 
 _PROBED: dict[tuple, tuple[int, int, int]] = {}  # layer, properties, inputs -> its counts

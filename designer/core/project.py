@@ -37,6 +37,11 @@ SPEED_SWITCHES = {
     "cudnn_benchmark": ("cuDNN benchmark mode (the fastest convolution for each shape)",
                         ("cuda",)),
 }
+WEIGHTS = ("best", "last")  # a run's weights files, as training.init and training.distill name them
+# Optional training settings, written only when set (files without them stay as they were):
+# init starts from a run's weights, distill trains against a teacher run's outputs.
+INIT_DEFAULTS = {"run": None, "weights": "best"}
+DISTILL_DEFAULTS = {"teacher": None, "weights": "best", "temperature": 4.0, "alpha": 0.9}
 # Training reads the "training" dataset and, when present, "validation"; a project may keep more
 # datasets under names of its own (a "test" set to evaluate on, say).
 DATASET_ROLES = ("training", "validation")
@@ -157,6 +162,12 @@ class TrainingConfig:
     device: str = "auto"
     precision: str = "float"
     validation_split: float = 0.2  # used only when the project has no validation dataset
+    # {"run": RUN_DIR, "weights": "best"|"last"}: layers whose names and shapes match start
+    # from that run's weights (the path is relative to the project file, or absolute)
+    init: dict[str, Any] | None = None
+    # {"teacher": RUN_DIR, "weights", "temperature", "alpha"}: the loss mixes the teacher's soft
+    # targets (share alpha) with the true labels (share 1 - alpha)
+    distill: dict[str, Any] | None = None
     processes: int = 1  # training processes on this machine (torchrun), each with batch_size
     sync_batchnorm: bool = False  # batch statistics over every process's batch (CUDA)
     workers: int = 4  # loader processes for streamed datasets (0: the training process)
@@ -258,6 +269,9 @@ def _optional_training(cfg: TrainingConfig) -> dict[str, Any]:
     speed = {key: True for key, on in cfg.speed.items() if on}
     if speed:
         out["speed"] = speed
+    for key in ("init", "distill"):  # starting from a run, learning from one
+        if getattr(cfg, key):
+            out[key] = dict(getattr(cfg, key))
     return out
 
 
@@ -640,7 +654,35 @@ class _Reader:
         if not 0.0 <= cfg.validation_split < 1.0:
             raise self.fail("training.validation_split",
                             f"must be from 0 up to (not including) 1, not {cfg.validation_split}")
+        if "init" in d:
+            cfg.init = self.run_setting(d, "init", "run", INIT_DEFAULTS)
+        if "distill" in d:
+            cfg.distill = self.run_setting(d, "distill", "teacher", DISTILL_DEFAULTS)
+            temperature = self.get(cfg.distill, "temperature", float, "training.distill")
+            if not 0 < temperature <= 1000:
+                raise self.fail("training.distill.temperature",
+                                f"must be more than 0 and at most 1000, not {temperature:g}")
+            alpha = self.get(cfg.distill, "alpha", float, "training.distill")
+            if not 0 <= alpha <= 1:
+                raise self.fail("training.distill.alpha", f"must be from 0 to 1, not {alpha:g}")
         return cfg
+
+    def run_setting(self, d: dict, key: str, run_key: str, defaults: dict) -> dict:
+        """training.init or training.distill: an object naming a run folder and its weights."""
+        where = f"training.{key}"
+        value = self.get(d, key, dict, "training")
+        unknown = sorted(set(value) - set(defaults))
+        if unknown:
+            raise self.fail(f"{where}.{_field((unknown[0],))}",
+                            f"unknown setting (its settings are {', '.join(defaults)})")
+        out = {**defaults, **value}
+        run = self.get(out, run_key, str, where)
+        if not run.strip() or "\0" in run:
+            raise self.fail(f"{where}.{run_key}", "must name a run folder")
+        if out["weights"] not in WEIGHTS:
+            raise self.fail(f"{where}.weights", f"{quoted(out['weights'])} is not one of "
+                            f"{', '.join(WEIGHTS)}")
+        return out
 
     def speed(self, d: dict) -> dict[str, bool]:
         for key in d:
@@ -663,8 +705,21 @@ def structure(project: Project) -> list[dict]:
     return networks
 
 
+def run_settings(project: Project) -> list[tuple[dict, str]]:
+    """(setting, key of its run folder) for training.init and training.distill when set."""
+    cfg = project.training
+    return [(s, key) for s, key in ((cfg.init, "run"), (cfg.distill, "teacher")) if s]
+
+
 def rebase_datasets(project: Project, folder: Path) -> None:
-    """Keep relative dataset paths pointing at the same files when the project moves."""
+    """Keep relative dataset paths (and the run folders training.init and training.distill
+    name) pointing at the same places when the project moves."""
+    for setting, key in run_settings(project):
+        target = project.resolve(setting[key])
+        try:
+            setting[key] = Path(os.path.relpath(target, folder)).as_posix()
+        except ValueError:  # another drive (Windows)
+            setting[key] = str(target)
     for ds in project.datasets.values():
         # NNC's Windows paths, kept from an import until the user points at a local file
         foreign = ds.source.startswith("{SDCPATH}") or "\\" in ds.source

@@ -14,7 +14,7 @@ import os
 import platform
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Collection
+from typing import Callable, Collection
 
 import numpy as np
 import torch
@@ -25,9 +25,11 @@ from nodes import Prediction, shape_text
 from designer.core.analysis import analyze
 from designer.core.compiler import CompileError, Compiled, LossInfo, compile_network
 from designer.core.data import EMBEDDED_PREFIX, DataError, DataSet, open_dataset, split
+from designer.core.distill import DistillError, load_teacher, objective
 from designer.core.project import (DATASET_ROLES, DEVICES, SPEED_SWITCHES, Network, Project,
                                    ProjectError, is_device)
 from designer.core.stream import Progress, StreamFeeder, as_read, is_streamed, open_csv
+from designer.core.transfer import InitError, InitReport, start_from
 
 FAILURE_KINDS = ("data", "diverged", "memory", "error")
 
@@ -195,6 +197,9 @@ class Prepared:
     classes: int
     loss_modules: list[torch.nn.Module] = field(default_factory=list)  # as compiled.losses
     modules: list[torch.nn.Module] = field(default_factory=list)  # all of compiled.layers
+    init: InitReport | None = None  # the layers taken from training.init's run
+    # the training step's loss when it is not the training graph's (training.distill)
+    objective: Callable[..., torch.Tensor] | None = None
 
     def feeder(self, data: DataSet) -> Feeder | StreamFeeder:
         """A feeder of ``data`` for this network, in memory or streamed by the training's
@@ -221,12 +226,13 @@ class Prepared:
 
 
 def prepare(project: Project, data: DataSet | None = None, *, local_rank: int = 0,
-            progress: Progress | None = None) -> Prepared:
+            progress: Progress | None = None, for_training: bool = False) -> Prepared:
     """Compile the training network, load and check its data, pick the device.
 
     Weights are initialised from ``training.seed``. ``data`` replaces the project's data (to
     evaluate on another dataset; nothing is then loaded for training). ``local_rank``: this
-    process's GPU; ``progress`` hears of image caches being written. Raises
+    process's GPU; ``progress`` hears of image caches being written. ``for_training`` also
+    starts from ``training.init``'s run and sets up ``training.distill``. Raises
     TrainingError with a message naming the node, file or field at fault.
     """
     cfg = project.training
@@ -238,6 +244,13 @@ def prepare(project: Project, data: DataSet | None = None, *, local_rank: int = 
     except ProjectError as e:
         raise TrainingError("error", str(e), bad_input=True) from None
     compiled = compile_seeded(network, cfg.seed)
+    init = None
+    if for_training and cfg.init:
+        try:
+            init = start_from(compiled, network, project.resolve(cfg.init["run"]),
+                              cfg.init["weights"])
+        except InitError as e:
+            raise TrainingError("error", f"training.init: {e}", bad_input=True) from None
     if data is None:
         train_data, val_data = project_data(project, progress)
         train_data = fit_to_network(train_data, compiled, network)
@@ -251,8 +264,24 @@ def prepare(project: Project, data: DataSet | None = None, *, local_rank: int = 
                     for loss in compiled.losses]
     task, classes = task_of(compiled.losses[0])
     compiled.layers.to(device)
-    return Prepared(project, compiled, train_data, val_data, device, device_name, task, classes,
-                    loss_modules, list(compiled.layers.modules()))
+    prepared = Prepared(project, compiled, train_data, val_data, device, device_name, task,
+                        classes, loss_modules, list(compiled.layers.modules()), init)
+    if for_training and cfg.distill:
+        prepared.objective = _distillation(prepared)
+    return prepared
+
+
+def _distillation(prepared: Prepared) -> Callable[..., torch.Tensor]:
+    """The mixed loss of training.distill, its teacher on the run's device."""
+    setting, project = prepared.project.training.distill, prepared.project
+    try:
+        teacher = load_teacher(project.resolve(setting["teacher"]), setting["weights"],
+                               prepared.compiled)
+    except DistillError as e:
+        raise TrainingError("error", str(e), bad_input=True) from None
+    teacher.infer.to(prepared.device)
+    return objective(teacher, prepared.compiled, prepared.loss_modules,
+                     setting["temperature"], setting["alpha"])
 
 
 def project_data(project: Project, progress: Progress | None = None) -> tuple[DataSet, DataSet]:

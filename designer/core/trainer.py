@@ -38,6 +38,12 @@ EVENTS_PER_SECOND = 20
 
 # ---- training --------------------------------------------------------------------------------
 
+def _without_init(project: Project) -> Project:
+    fresh = project.copy()
+    fresh.training.init = None
+    return fresh
+
+
 @dataclass
 class RunResult:
     run_dir: Path | None
@@ -73,7 +79,10 @@ def train(project: Project, run_dir: str | Path | None = None, *, on_event: Emit
         if resume:
             saved = _checkpoint_of(run_dir)
         check_settings(project)
-        prepared = prepare(project, local_rank=dist.local_rank, progress=record.cache_progress)
+        # a resumed run's weights come from its checkpoint, not from training.init's run
+        prepared = prepare(_without_init(project) if resume else project,
+                           local_rank=dist.local_rank, progress=record.cache_progress,
+                           for_training=True)
         check_speed(project, prepared.device, dist.world_size)
         dist.start(prepared.device)
         record.loop = _Loop(prepared, record.emit, stop or threading.Event(), dist)
@@ -272,6 +281,13 @@ class _Loop:
         if cfg.sync_batchnorm and self.dist.several:
             sync_batchnorm(compiled.layers, compiled.train, compiled.infer)
             p.modules = list(compiled.layers.modules())
+        if p.objective is not None:  # training.distill: the student's loss beside a teacher
+            if self.dist.several:
+                raise TrainingError("error", "training.distill trains in one process (the "
+                                             "teacher's targets are computed beside the student "
+                                             "on each batch); set training.processes to 1",
+                                    bad_input=True)
+            return torch.compile(p.objective) if cfg.speed.get("compile") else p.objective
         model = self.dist.wrap(compiled.train, p.device)
         if cfg.speed.get("compile"):
             return torch.compile(model)
@@ -318,6 +334,11 @@ class _Loop:
                    "time": runs.now(), "batch_size": self.batch_size,
                    "processes": dist.world_size, "global_batch": self.batch_size *
                    dist.world_size, "pids": [int(x) for x in pids], "resumed": resumed})
+        if p.init is not None:
+            self.emit(p.init.to_event())
+        if cfg.distill:
+            self.emit({"event": "distill", **cfg.distill,
+                       "teacher": str(p.project.resolve(cfg.distill["teacher"]))})
 
     def finish(self, epoch: int, stopped: bool) -> RunResult:
         status = "stopped" if stopped else "done"
