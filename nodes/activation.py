@@ -13,6 +13,7 @@ def _same(inputs, p):
 def elementwise(name: str, help: str, build, props: tuple[Prop, ...] = (),
                 infer=_same, code_args=None, nnc: NncLayer | None = None, **facts) -> LayerSpec:
     """An activation; NNC writes it under its name with our properties unless ``nnc`` says."""
+    facts.setdefault("channels", "each")
     return LayerSpec(name=name, category="Activation", help=help, props=props, infer=infer,
                      build=build, macs=lambda i, p, o: numel(o), code_args=code_args,
                      nnc=nnc or NncLayer(name, same(*(p.name for p in props))), **facts)
@@ -63,11 +64,11 @@ Sigmoid = elementwise("Sigmoid", "1 / (1 + exp(−x)) element-wise; outputs betw
                       lambda i, p: nn.Sigmoid())
 Softmax = elementwise(
     "Softmax", "Turns scores into probabilities that sum to 1 along the first axis.",
-    lambda i, p: modules.Softmax(), infer=_axis1("Softmax"),
+    lambda i, p: modules.Softmax(), infer=_axis1("Softmax"), channels="",
     nnc=NncLayer("Softmax", (FIRST_AXIS,)))
 LogSoftmax = elementwise(
     "LogSoftmax", "Logarithm of Softmax along the first axis, computed stably.",
-    lambda i, p: modules.LogSoftmax(), infer=_axis1("LogSoftmax"),
+    lambda i, p: modules.LogSoftmax(), infer=_axis1("LogSoftmax"), channels="",
     nnc=NncLayer("LogSoftmax", (FIRST_AXIS,)))
 
 
@@ -84,7 +85,7 @@ PReLU = elementwise(
              "BaseAxis (each map of C×H×W input with BaseAxis 0).",
     lambda i, p: modules.PReLU(i[0][p["BaseAxis"]], p["BaseAxis"], len(i[0])),
     props=(Prop("BaseAxis", "int", 0, "The axis whose every index has its own slope.", min=0),),
-    infer=_prelu_infer, code_args=lambda m: [m.weight.numel(), m.axis, m.rank],
+    infer=_prelu_infer, code_args=lambda m: [m.weight.numel(), m.axis, m.rank], channels="",
     params=lambda i, p, o: i[0][p["BaseAxis"]],
     weights=(Weight("slope", "weight", "Constant", 0.25),),
     nnc=NncLayer("PReLU", same("BaseAxis") + (fixed("Shared", "False", written=False),

@@ -21,6 +21,7 @@ def _scalar(name: str, op: str, help: str, value: float) -> LayerSpec:
         build=lambda i, p: modules.ScalarOp(op, p["Value"]),
         code_args=lambda m: [m.op, m.value],
         nnc=NncLayer(name, same("Value")),
+        channels="each",
     )
 
 
@@ -51,6 +52,7 @@ def _two_inputs(name: str, help: str, module: str, ports: tuple[str, str]) -> La
         build=lambda i, p: getattr(modules, module)(),
         nnc=NncLayer(name, _R_SOURCE if side else (), pins=("R",) if side else (),
                      multiple=not side),
+        channels="each",
     )
 
 

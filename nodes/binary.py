@@ -112,6 +112,7 @@ BinaryTanh = LayerSpec(
     macs=lambda i, p, o: numel(o),
     build=lambda i, p: modules.BinaryTanh(),
     nnc=NncLayer("BinaryTanh"),
+    channels="each",
 )
 
 BinarySigmoid = LayerSpec(
@@ -123,6 +124,7 @@ BinarySigmoid = LayerSpec(
     macs=lambda i, p, o: numel(o),
     build=lambda i, p: modules.BinarySigmoid(),
     nnc=NncLayer("BinarySigmoid"),
+    channels="each",
 )
 
 SPECS = [BinaryConnectAffine, BinaryConnectConvolution, BinaryWeightAffine,

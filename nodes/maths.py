@@ -13,7 +13,7 @@ def _same(inputs: list[Shape], p: dict) -> Shape:
 def _function(name: str, help: str) -> LayerSpec:
     return LayerSpec(name=name, category="Math", help=help, infer=_same,
                      macs=lambda i, p, o: numel(o), build=lambda i, p: getattr(modules, name)(),
-                     nnc=NncLayer(name))
+                     nnc=NncLayer(name), channels="each")
 
 
 Abs = _function("Abs", "|x| element-wise.")

@@ -59,6 +59,7 @@ BatchNormalization = LayerSpec(
                  + not_learned("mean", "Constant", "0.0", "0.0")
                  + not_learned("var", "Constant", "0.0", "0.0"),
                  pins=("beta", "gamma", "mean", "var")),
+    channels="learned",
 )
 
 
@@ -104,6 +105,7 @@ InstanceNormalization = LayerSpec(
     build=_instancenorm_build,
     weights=SHIFT_SCALE,
     nnc=_nnc("InstanceNormalization", _CHANNELS_FIRST, _PER_SAMPLE, *same("Epsilon")),
+    channels="learned",
 )
 
 

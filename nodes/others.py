@@ -19,7 +19,7 @@ Dropout = LayerSpec(
     props=(Prop("P", "float", 0.5, "Probability of zeroing a value (0 to 1).", min=0.0, max=1.0),),
     infer=_same,
     build=lambda i, p: nn.Dropout(p["P"]),
-    nnc=NncLayer("Dropout", same("P") + TRAINING_ONLY),
+    nnc=NncLayer("Dropout", same("P") + TRAINING_ONLY), channels="each",
 )
 
 
@@ -52,6 +52,7 @@ Flatten = LayerSpec(
     # NNC's editor has no Flatten: a Reshape to one axis says the same (and reads back as one)
     nnc=NncLayer("Reshape", (NncProp("OutShape"),), reads=False,
                  write=lambda props, inputs: {"OutShape": str(numel(inputs[0]))}),
+    channels="flatten",
 )
 
 
@@ -168,6 +169,7 @@ Add2 = LayerSpec(
     build=lambda i, p: modules.Add2(),
     macs=lambda i, p, o: numel(o),
     nnc=NncLayer("Add2", (ignored("InPlace", "*AutoInPlace"),), multiple=True),
+    channels="each",
 )
 
 Mul2 = LayerSpec(
@@ -178,7 +180,7 @@ Mul2 = LayerSpec(
     infer=broadcast_infer("Mul2"),
     build=lambda i, p: modules.Mul2(),
     macs=lambda i, p, o: numel(o),
-    nnc=NncLayer("Mul2", multiple=True),
+    nnc=NncLayer("Mul2", multiple=True), channels="each",
 )
 
 Identity = LayerSpec(
@@ -187,7 +189,7 @@ Identity = LayerSpec(
     help="Passes its input through unchanged; useful to name a point in the network.",
     infer=_same,
     build=lambda i, p: nn.Identity(),
-    nnc=NncLayer("Identity"),
+    nnc=NncLayer("Identity"), channels="each",
 )
 
 

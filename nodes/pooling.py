@@ -80,7 +80,7 @@ MaxPooling = LayerSpec(
     help="Outputs the maximum of each local region.",
     props=_pool_props(), infer=_pool_infer("MaxPooling"), build=_pool_build("max"),
     macs=lambda i, p, o: math.prod(o) * math.prod(p["KernelShape"]),
-    nnc=pool_nnc("MaxPooling", fixed("ChannelLast", "False")),
+    nnc=pool_nnc("MaxPooling", fixed("ChannelLast", "False")), channels="each",
 )
 
 AveragePooling = LayerSpec(
@@ -89,6 +89,7 @@ AveragePooling = LayerSpec(
     props=_pool_props(), infer=_pool_infer("AveragePooling"), build=_pool_build("avg"),
     macs=lambda i, p, o: math.prod(o) * math.prod(p["KernelShape"]),
     nnc=pool_nnc("AveragePooling", fixed("ChannelLast", "False"), fixed("IncludingPad", "True")),
+    channels="each",
 )
 
 
@@ -105,7 +106,7 @@ GlobalAveragePooling = LayerSpec(
     help="Averages each map over its last two axes: C×H×W becomes C×1×1.",
     infer=_gap_infer, build=lambda i, p: modules.GlobalAveragePooling(),
     macs=lambda i, p, o: numel(i[0]),
-    nnc=NncLayer("GlobalAveragePooling"),
+    nnc=NncLayer("GlobalAveragePooling"), channels="each",
 )
 
 

@@ -395,6 +395,11 @@ class LayerSpec:
     # ``props``); tensors of the module not listed here learn at the optimizer's rate.
     weights: tuple[Weight, ...] = ()
     nnc: NncLayer | None = None  # how Neural Network Console writes it; None: NNC lacks it
+    # How the layer treats the maps of its first axis (structured pruning reads it): "each"
+    # computes each map on its own (and, with several inputs, from the same map of each);
+    # "learned" does too, with a learned value per map (sliced when maps are removed);
+    # "flatten" lays the maps out one after another as features; "" mixes or moves them.
+    channels: str = ""
     examples: tuple[dict, ...] = field(default_factory=tuple)
     # input ports that may stay unconnected (a loss's target T, a Delay's Initial)
     optional_inputs: frozenset[str] = frozenset()

@@ -21,6 +21,8 @@ COMMANDS = {
     "evaluate": ("designer.core.evaluation", "evaluate a trained run on the validation data"),
     "export": ("designer.core.export.command",
                "export a network to ONNX, PyTorch code or weights"),
+    "compress": ("designer.core.compress.command",
+                 "make a trained run smaller: int8 quantization, pruning, distillation"),
     "import-nnc": ("designer.core.nnc.command",
                    "open a Neural Network Console project (.sdcproj) as a project"),
     "new": ("designer.core.templates", "write a new project from a template"),

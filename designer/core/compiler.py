@@ -337,6 +337,14 @@ def _shape(tensor) -> str:
     return "×".join(map(str, tensor.shape)) or "scalar"
 
 
+def attribute_names(analysis: Analysis, by_id: dict) -> dict[str, str]:
+    """Node id -> the attribute that holds its module: the first part of the keys of its
+    weights in a state_dict (``Convolution_2.weight``), known without building anything."""
+    taken: set[str] = set()
+    return {node_id: _identifier(by_id[node_id].name, taken) for node_id in analysis.order
+            if not nodes.get_spec(by_id[node_id].type).is_input}
+
+
 _PROBED: dict[tuple, tuple[int, int, int]] = {}  # layer, properties, inputs -> its counts
 
 

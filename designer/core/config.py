@@ -35,6 +35,11 @@ MAX_UPDATE_INTERVAL = 64
 MAX_SEED = 2**64 - 1  # torch and numpy take seeds from 0 to 2**64 - 1
 MAX_EPOCHS = 10**9
 MAX_BATCH = 2**31 - 1
+WEIGHTS = ("best", "last")  # a run's weights files, as training.init and training.distill name them
+# Optional training settings, written only when set (files without them stay as they were):
+# init starts from a run's weights, distill trains against a teacher run's outputs.
+INIT_DEFAULTS = {"run": None, "weights": "best"}
+DISTILL_DEFAULTS = {"teacher": None, "weights": "best", "temperature": 4.0, "alpha": 0.9}
 MAX_PROCESSES = 2**16  # training processes on one machine (torchrun's nproc-per-node)
 MAX_WORKERS = 256  # loader processes for a streamed dataset
 
@@ -99,6 +104,12 @@ class TrainingConfig:
     workers: int  # loader processes for streamed datasets (0: the training process)
     deterministic: bool  # deterministic algorithms only (bitwise-repeatable runs)
     speed: dict[str, bool]  # SPEED_SWITCHES turned on
+    # {"run": RUN_DIR, "weights": "best"|"last"}: layers whose names and shapes match start
+    # from that run's weights (the path is relative to the project file, or absolute)
+    init: dict[str, Any] | None
+    # {"teacher": RUN_DIR, "weights", "temperature", "alpha"}: the loss mixes the teacher's soft
+    # targets (share alpha) with the true labels (share 1 - alpha)
+    distill: dict[str, Any] | None
 
     # settings written only when they differ from these (files that do not use them keep
     # the keys they had)
@@ -111,12 +122,14 @@ class TrainingConfig:
                  executors: list[ExecutorConfig] | None = None, *, network: str | None = None,
                  optimizer: dict | None = None, schedule: dict | None = None,
                  processes: int = 1, sync_batchnorm: bool = False, workers: int = 4,
-                 deterministic: bool = False, speed: dict[str, bool] | None = None):
+                 deterministic: bool = False, speed: dict[str, bool] | None = None,
+                 init: dict[str, Any] | None = None, distill: dict[str, Any] | None = None):
         """The one-network form: ``network``, ``optimizer`` (the solver) and ``schedule`` set
         the first optimizer (and the network of the first monitor and executor)."""
         self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
         self.processes, self.sync_batchnorm, self.workers = processes, sync_batchnorm, workers
         self.deterministic, self.speed = deterministic, dict(speed or {})
+        self.init, self.distill = init, distill
         self.device, self.precision, self.validation_split = device, precision, validation_split
         self.monitor_interval = monitor_interval
         self.optimizers = copy.deepcopy(optimizers) if optimizers is not None \
@@ -201,6 +214,9 @@ class TrainingConfig:
         speed = {key: True for key, on in self.speed.items() if on}
         if speed:
             out["speed"] = speed
+        for key in ("init", "distill"):  # starting from a run, learning from one
+            if getattr(self, key):
+                out[key] = dict(getattr(self, key))
         return out
 
 
@@ -268,7 +284,37 @@ class TrainingReader:
         if not 0.0 <= cfg.validation_split < 1.0:
             raise r.fail("training.validation_split",
                          f"must be from 0 up to (not including) 1, not {cfg.validation_split}")
+        if "init" in d:
+            cfg.init = self.run_setting(d, "init", "run", INIT_DEFAULTS)
+        if "distill" in d:
+            cfg.distill = self.run_setting(d, "distill", "teacher", DISTILL_DEFAULTS)
+            temperature = r.get(cfg.distill, "temperature", float, "training.distill")
+            if not 0 < temperature <= 1000:
+                raise r.fail("training.distill.temperature",
+                             f"must be more than 0 and at most 1000, not {temperature:g}")
+            alpha = r.get(cfg.distill, "alpha", float, "training.distill")
+            if not 0 <= alpha <= 1:
+                raise r.fail("training.distill.alpha", f"must be from 0 to 1, not {alpha:g}")
         return cfg
+
+    def run_setting(self, d: dict, key: str, run_key: str, defaults: dict) -> dict:
+        """training.init or training.distill: an object naming a run folder and its weights."""
+        r, where = self.r, f"training.{key}"
+        value = r.get(d, key, dict, "training")
+        unknown = sorted(set(value) - set(defaults))
+        if unknown:
+            name = unknown[0]
+            name = name if name.isprintable() and 0 < len(name) <= 40 else quoted(name)
+            raise r.fail(f"{where}.{name}",
+                         f"unknown setting (its settings are {', '.join(defaults)})")
+        out = {**defaults, **value}
+        run = r.get(out, run_key, str, where)
+        if not run.strip() or "\0" in run:
+            raise r.fail(f"{where}.{run_key}", "must name a run folder")
+        if out["weights"] not in WEIGHTS:
+            raise r.fail(f"{where}.weights", f"{quoted(out['weights'])} is not one of "
+                                             f"{', '.join(WEIGHTS)}")
+        return out
 
     def speed(self, d: dict) -> dict[str, bool]:
         for key in d:

@@ -19,13 +19,13 @@ from nodes.spec import number_text, quoted
 
 from designer.core.config import (DEVICES, MAX_BATCH, MAX_EPOCHS, MAX_PROCESSES, MAX_SEED,
                                    MAX_WORKERS, OPTIMIZERS, PRECISIONS, SCHEDULES,
-                                   SPEED_SWITCHES, ExecutorConfig, MonitorConfig,
+                                   SPEED_SWITCHES, WEIGHTS, ExecutorConfig, MonitorConfig,
                                    OptimizerConfig, TrainingConfig, TrainingReader, is_device,
                                    migrate_training)
 from designer.core.files import atomic_write, remove_stale_temps, size_text
 
 __all__ = ["DEVICES", "MAX_BATCH", "MAX_EPOCHS", "MAX_PROCESSES", "MAX_SEED", "MAX_WORKERS",
-           "OPTIMIZERS", "PRECISIONS", "SCHEDULES", "SPEED_SWITCHES", "ExecutorConfig",
+           "OPTIMIZERS", "PRECISIONS", "SCHEDULES", "SPEED_SWITCHES", "WEIGHTS", "ExecutorConfig",
            "MonitorConfig", "OptimizerConfig", "TrainingConfig", "is_device"]
 
 FORMAT = "nn-designer-project"
@@ -580,8 +580,21 @@ def structure(project: Project) -> list[dict]:
     return networks
 
 
+def run_settings(project: Project) -> list[tuple[dict, str]]:
+    """(setting, key of its run folder) for training.init and training.distill when set."""
+    cfg = project.training
+    return [(s, key) for s, key in ((cfg.init, "run"), (cfg.distill, "teacher")) if s]
+
+
 def rebase_datasets(project: Project, folder: Path) -> None:
-    """Keep relative dataset paths pointing at the same files when the project moves."""
+    """Keep relative dataset paths (and the run folders training.init and training.distill
+    name) pointing at the same places when the project moves."""
+    for setting, key in run_settings(project):
+        target = project.resolve(setting[key])
+        try:
+            setting[key] = Path(os.path.relpath(target, folder)).as_posix()
+        except ValueError:  # another drive (Windows)
+            setting[key] = str(target)
     for ds in project.datasets.values():
         # NNC's Windows paths, kept from an import until the user points at a local file
         foreign = ds.source.startswith("{SDCPATH}") or "\\" in ds.source

@@ -4,8 +4,10 @@ name in a run folder; no other module spells them.
 ``<project stem>.runs/<YYYYMMDD-HHMMSS>/`` holds ``project.nnd`` (the exact project trained),
 ``run.json`` (status and best result), ``metrics.csv`` (one row per epoch), ``events.jsonl``
 (every progress event), ``best.safetensors`` / ``last.safetensors`` (the weights of every
-network, each tensor once), ``checkpoint.safetensors`` (everything a resumed run needs) and,
-for a network that outputs images, ``samples/epoch_NNNN.png``. The trainer writes them as it
+network, each tensor once), ``checkpoint.safetensors`` (everything a resumed run needs),
+``compressed/`` (a report for each model compressed from the run: quantized, pruned,
+distilled) and, for a network that outputs images, ``samples/epoch_NNNN.png``. The trainer
+writes them as it
 goes, so a run can be watched, resumed, or inspected after a crash. A file named ``stop`` in
 the folder asks its trainer to stop, wherever it runs.
 run.json names the machine and process that train and is touched every half minute while they
@@ -33,7 +35,7 @@ import numpy as np
 from nodes import shape_text
 
 from designer.core.files import atomic_path, atomic_write, host_id, process_alive
-from designer.core.project import Project
+from designer.core.project import Project, run_settings
 
 PROJECT_FILE = "project.nnd"
 RUN_FILE = "run.json"
@@ -51,6 +53,9 @@ HEARTBEAT_EVERY = 30.0  # seconds between touches of a running run's run.json
 # (the only test possible for a trainer on another machine).
 HEARTBEAT_LOST = 10 * HEARTBEAT_EVERY
 INTERRUPTED = "interrupted"
+
+
+COMPRESSED_FOLDER = "compressed"  # one JSON report per model compressed from the run
 
 
 def weights_path(run_dir: str | os.PathLike, which: str) -> Path:
@@ -135,11 +140,14 @@ def new_run_dir(project_path: str | os.PathLike | None,
 
 
 def snapshot(project: Project, run_dir: Path) -> Path:
-    """Write the project as trained, its dataset files made absolute so it loads from anywhere."""
+    """Write the project as trained, its dataset files (and the runs its training starts from
+    or learns from) made absolute so it loads from anywhere."""
     copy = project.copy()
     for dataset in copy.datasets.values():
         if not dataset.source.startswith("embedded:"):
             dataset.source = str(project.resolve(dataset.source).resolve())
+    for setting, key in run_settings(copy):
+        setting[key] = str(project.resolve(setting[key]).resolve())
     path = project_path(run_dir)
     atomic_write(path, copy.to_json())
     return path
@@ -552,3 +560,46 @@ def runs_home(project: Project) -> Path:
     if project.path is not None:
         return project.path
     return Path(tempfile.gettempdir()) / "nn-designer" / f"{project.name or 'untitled'}.nnd"
+
+
+# ---- runs made without training, and what was compressed from a run ---------------------------
+
+def record_made_run(run_dir: Path, task: str, **info: Any) -> None:
+    """run.json and events.jsonl of a run whose weights were made, not trained (a pruned
+    network): it lists, opens, evaluates and starts training like any other run."""
+    stamp = now()
+    record = {"name": run_dir.name, "started": stamp, "finished": stamp, "status": "done",
+              "device": "cpu", "device_name": None, "epochs": 0, "epochs_done": 0,
+              "best_val_error": None, "best_epoch": None, "message": "", **info}
+    atomic_write(run_dir / EVENTS_FILE, json.dumps({"event": "made", "task": task,
+                                                   "time": stamp, **info}) + "\n")
+    atomic_write(run_dir / RUN_FILE, json.dumps(record, indent=2) + "\n")
+
+
+def add_compression(run_dir: str | os.PathLike, report: dict[str, Any]) -> Path:
+    """Keep a compression's report (its before/after figures) in the run it started from."""
+    folder = Path(run_dir) / COMPRESSED_FOLDER
+    folder.mkdir(exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for attempt in range(1, 1000):
+        path = folder / f"{stamp}-{report.get('method', 'model')}" \
+                        f"{'' if attempt == 1 else f'-{attempt}'}.json"
+        if not path.exists():
+            atomic_write(path, json.dumps(report, indent=2) + "\n")
+            return path
+    raise FileExistsError(f"{folder}: too many reports at {stamp}")
+
+
+def compressions(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """The reports of the models compressed from a run, oldest first (unreadable ones are
+    skipped: a report is a record, not a part of the run)."""
+    folder = Path(run_dir) / COMPRESSED_FOLDER
+    found = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            continue
+        if isinstance(report, dict):
+            found.append({**report, "report": str(path)})
+    return found

@@ -14,7 +14,7 @@ import os
 import platform
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Collection
+from typing import Callable, Collection
 
 import numpy as np
 import torch
@@ -25,9 +25,11 @@ from nodes import Prediction, shape_text
 from designer.core.analysis import analyze
 from designer.core.compiler import CompileError, Compiled, LossInfo, compile_network
 from designer.core.data import EMBEDDED_PREFIX, DataError, DataSet, open_dataset, split
+from designer.core.distill import DistillError, load_teacher, objective
 from designer.core.project import (DATASET_ROLES, DEVICES, SPEED_SWITCHES, Network, Project,
                                    is_device)
 from designer.core.stream import Progress, StreamFeeder, as_read, is_streamed, open_csv
+from designer.core.transfer import InitError, InitReport, start_from
 
 FAILURE_KINDS = ("data", "diverged", "memory", "error")
 
@@ -242,6 +244,10 @@ class Prepared:
     modules: list[torch.nn.Module] = field(default_factory=list)  # of every network
     networks: dict[str, Compiled] = field(default_factory=dict)
     datasets: dict[str, DataSet] = field(default_factory=dict)  # by the names config uses
+    loss_modules: list[torch.nn.Module] = field(default_factory=list)  # as compiled.losses
+    init: InitReport | None = None  # the layers taken from training.init's run
+    # the training step's loss when it is not the training graph's (training.distill)
+    objective: Callable[..., torch.Tensor] | None = None
 
     def feeder(self, data: DataSet, compiled: Compiled | None = None) -> Feeder | StreamFeeder:
         """A feeder of ``data`` for a network (the main one by default), in memory or streamed
@@ -277,13 +283,15 @@ class Prepared:
 
 
 def prepare(project: Project, data: DataSet | None = None, purpose: str = "train", *,
-            local_rank: int = 0, progress: Progress | None = None) -> Prepared:
+            local_rank: int = 0, progress: Progress | None = None,
+            for_training: bool = False) -> Prepared:
     """Compile the networks, load and check their data, pick the device.
 
     ``purpose`` "train" compiles every network the optimizers, monitors and executors name;
     "evaluate" the first executor's. Weights are initialised from ``training.seed``. ``data``
     replaces the data evaluated (nothing is then loaded for training). ``local_rank``: this
-    process's GPU; ``progress`` hears of image caches being written. Raises TrainingError
+    process's GPU; ``progress`` hears of image caches being written. ``for_training`` also
+    starts from ``training.init``'s run and sets up ``training.distill``. Raises TrainingError
     with a message naming the node, file or field at fault.
     """
     cfg = project.training
@@ -302,6 +310,13 @@ def prepare(project: Project, data: DataSet | None = None, purpose: str = "train
         used, main = [cfg.executors[0]], cfg.executors[0].network
     networks = compile_networks(project, {entry.network for entry in used})
     compiled = networks[main]
+    init = None
+    if for_training and cfg.init:
+        try:
+            init = start_from(compiled, project.network(main), project.resolve(cfg.init["run"]),
+                              cfg.init["weights"])
+        except InitError as e:
+            raise TrainingError("error", f"training.init: {e}", bad_input=True) from None
     datasets: dict[str, DataSet] = {}
     if data is None:
         loaded = load_datasets(project, {entry.dataset for entry in used}, progress)
@@ -323,8 +338,29 @@ def prepare(project: Project, data: DataSet | None = None, purpose: str = "train
     for net in networks.values():
         net.layers.to(device)
     modules = [m for net in networks.values() for m in net.layers.modules()]
-    return Prepared(project, compiled, train_data, val_data, device, device_name, task, classes,
-                    list(dict.fromkeys(modules)), networks, datasets)
+    network = project.network(main)
+    by_name = {n.name: n.id for n in (compiled.network or network).nodes}
+    loss_modules = [compiled.layers.get_submodule(compiled.attr_of[by_name[loss.name]])
+                    for loss in compiled.losses if loss.name in by_name]
+    prepared = Prepared(project, compiled, train_data, val_data, device, device_name, task,
+                        classes, list(dict.fromkeys(modules)), networks, datasets, loss_modules,
+                        init)
+    if for_training and cfg.distill:
+        prepared.objective = _distillation(prepared)
+    return prepared
+
+
+def _distillation(prepared: Prepared) -> Callable[..., torch.Tensor]:
+    """The mixed loss of training.distill, its teacher on the run's device."""
+    setting, project = prepared.project.training.distill, prepared.project
+    try:
+        teacher = load_teacher(project.resolve(setting["teacher"]), setting["weights"],
+                               prepared.compiled)
+    except DistillError as e:
+        raise TrainingError("error", str(e), bad_input=True) from None
+    teacher.infer.to(prepared.device)
+    return objective(teacher, prepared.compiled, prepared.loss_modules,
+                     setting["temperature"], setting["alpha"])
 
 
 def _validation_name(cfg) -> str:

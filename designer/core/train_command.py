@@ -14,6 +14,7 @@ import json
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from designer.core import launch, runs
@@ -21,6 +22,7 @@ from designer.core.dataset_choice import add_dataset_option, apply_choices
 from designer.core.distributed import EXIT_PEER_LOST, Distributed
 from designer.core.project import DEVICES, MAX_SEED, Project, ProjectError, is_device, load
 from designer.core.trainer import train
+from designer.core.transfer import InitReport
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,6 +45,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "shares of the CPU) instead of the project's training.processes")
     p.add_argument("--checkpoint-every", type=float, metavar="SECONDS",
                    help="seconds between checkpoints (default 30; also saved when stopped)")
+    p.add_argument("--init", metavar="RUN_DIR",
+                   help="start from this run's weights: each layer whose name, type and weight "
+                        "shapes match takes them (the others keep their initialisation)")
+    p.add_argument("--init-weights", choices=runs.WEIGHTS, default="best",
+                   help="the run's best or last weights (default: best)")
 
 
 def _device(text: str) -> str:
@@ -92,7 +99,7 @@ def _project(args: argparse.Namespace) -> Project:
             raise ProjectError("--resume continues a run in its own folder with its own copy "
                                "of the project: give no project file and no --out")
         changed = [f"--{name.replace('_', '-')}" for name in ("epochs", "batch_size", "seed",
-                                                               "dataset")
+                                                               "dataset", "init")
                    if getattr(args, name)]
         if changed:
             raise ProjectError(f"{', '.join(changed)}: a resumed run keeps its settings, or it "
@@ -118,6 +125,8 @@ def _project(args: argparse.Namespace) -> Project:
     if args.device is not None:
         cfg.device = args.device
     apply_choices(project, args.dataset)
+    if args.init is not None:  # from the current folder, as the command line reads paths
+        cfg.init = {"run": str(Path(args.init).resolve()), "weights": args.init_weights}
     return project
 
 
@@ -130,6 +139,14 @@ def _print_event(event: dict[str, Any]) -> None:
 
 
 def _print_text(event: dict[str, Any]) -> None:
+    text = event_text(event)
+    if text is not None:
+        where = sys.stderr if event["event"] in ("failed", "cache") else sys.stdout
+        print(text, file=where, flush=True)
+
+
+def event_text(event: dict[str, Any]) -> str | None:
+    """An event as the command line prints it (None: not printed)."""
     kind = event["event"]
     if kind == "started":
         processes = event.get("processes") or 1
@@ -138,24 +155,29 @@ def _print_text(event: dict[str, Any]) -> None:
         resumed = event.get("resumed")
         again = (f"\nresumed at epoch {resumed['epoch']}, iteration {resumed['iteration']}"
                  if resumed else "")
-        print(f"training on {event['device']} ({event['device_name']}): "
-              f"{event['train_samples']} training and {event['val_samples']} validation "
-              f"samples, {event['epochs']} epochs of {event['iterations_per_epoch']} "
-              f"iterations{batch}\nrun folder: {event['run_dir']}{again}", flush=True)
-    elif kind == "cache":
-        print(f"caching {event['variable']}: {event['done']:,} of {event['total']:,} images",
-              file=sys.stderr, flush=True)
-    elif kind == "epoch":
+        return (f"training on {event['device']} ({event['device_name']}): "
+                f"{event['train_samples']} training and {event['val_samples']} validation "
+                f"samples, {event['epochs']} epochs of {event['iterations_per_epoch']} "
+                f"iterations{batch}\nrun folder: {event['run_dir']}{again}")
+    if kind == "cache":
+        return f"caching {event['variable']}: {event['done']:,} of {event['total']:,} images"
+    if kind == "epoch":
         val = "" if event["val_loss"] is None else (
             f"  val loss {event['val_loss']:.4f}  val error {event['val_error']:.4f}")
-        print(f"epoch {event['epoch']:>4}  train loss {event['train_loss']:.4f}{val}  "
-              f"lr {event['lr']:.3g}  {_clock(event['elapsed'])}", flush=True)
-    elif kind == "finished":
+        return (f"epoch {event['epoch']:>4}  train loss {event['train_loss']:.4f}{val}  "
+                f"lr {event['lr']:.3g}  {_clock(event['elapsed'])}")
+    if kind == "init":
+        return "\n".join(InitReport.from_event(event).lines())
+    if kind == "distill":
+        return (f"learning from teacher run {Path(event['teacher']).name} ({event['weights']} "
+                f"weights) at temperature {event['temperature']:g}, alpha {event['alpha']:g}")
+    if kind == "finished":
         best = "" if event["best_val_error"] is None else (
             f": best val error {event['best_val_error']:.4f} at epoch {event['best_epoch']}")
-        print(f"{event['status']}{best} ({_clock(event['elapsed'])})", flush=True)
-    elif kind == "failed":
-        print(f"error: {event['message']}", file=sys.stderr, flush=True)
+        return f"{event['status']}{best} ({_clock(event['elapsed'])})"
+    if kind == "failed":
+        return f"error: {event['message']}"
+    return None
 
 
 def _clock(seconds: float) -> str:

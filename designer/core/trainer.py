@@ -41,6 +41,12 @@ EVENTS_PER_SECOND = 20
 
 # ---- training --------------------------------------------------------------------------------
 
+def _without_init(project: Project) -> Project:
+    fresh = project.copy()
+    fresh.training.init = None
+    return fresh
+
+
 @dataclass
 class RunResult:
     run_dir: Path | None
@@ -84,7 +90,10 @@ def train(project: Project, run_dir: str | Path | None = None, *, on_event: Emit
             raise TrainingError("error", f"training.processes: several processes train a "
                                          f"project of one optimizer; this one has "
                                          f"{len(project.training.optimizers)}", bad_input=True)
-        prepared = prepare(project, local_rank=dist.local_rank, progress=record.cache_progress)
+        # a resumed run's weights come from its checkpoint, not from training.init's run
+        prepared = prepare(_without_init(project) if resume else project,
+                           local_rank=dist.local_rank, progress=record.cache_progress,
+                           for_training=True)
         check_speed(project, prepared.device, dist.world_size)
         dist.start(prepared.device)
         record.loop = _Loop(prepared, record.emit, stop or threading.Event(), dist)
@@ -302,6 +311,13 @@ class _Loop(Resumable):
         if cfg.sync_batchnorm and self.dist.several:
             sync_batchnorm(compiled.layers, compiled.train, compiled.infer)
             p.modules = list(compiled.layers.modules())
+        if p.objective is not None:  # training.distill: the student's loss beside a teacher
+            if self.dist.several:
+                raise TrainingError("error", "training.distill trains in one process (the "
+                                             "teacher's targets are computed beside the student "
+                                             "on each batch); set training.processes to 1",
+                                    bad_input=True)
+            return torch.compile(p.objective) if cfg.speed.get("compile") else p.objective
         model = self.dist.wrap(compiled.train, p.device)
         if cfg.speed.get("compile"):
             return torch.compile(model)
@@ -361,6 +377,11 @@ class _Loop(Resumable):
             event["optimizers"] = [s.name for s in self.steps]
             event["monitors"] = [m.name for m, *_ in self.monitors]
         self.emit(event)
+        if p.init is not None:
+            self.emit(p.init.to_event())
+        if cfg.distill:
+            self.emit({"event": "distill", **cfg.distill,
+                       "teacher": str(p.project.resolve(cfg.distill["teacher"]))})
 
     def finish(self, epoch: int, stopped: bool) -> RunResult:
         status = "stopped" if stopped else "done"

@@ -27,7 +27,7 @@ from designer.ui import theme
 from designer.ui.commands import Change
 from designer.ui.gradients import GradientLegend
 from designer.ui.layer_card import (NODE_HEIGHT, NODE_WIDTH, OUTPUT_PORT, LayerItem,
-                                    node_class, tooltip)
+                                    learning, node_class, tooltip)
 from designer.ui.palette import LAYER_MIME, layer_from_mime
 from designer.ui.text import shape_label
 
@@ -349,11 +349,13 @@ class Canvas(QObject):
             if info.error is None and node_id in data_errors:
                 info = replace(info, error=data_errors[node_id])
             text = shape_label(info.shape)
-            key = (text, info.error, info.params, info.macs, graph_node.view.name)
+            frozen, learns = learning(self.network.node(node_id).spec, info.props)
+            key = (text, info.error, info.params, info.macs, graph_node.view.name, learns)
             if self._shown.get(node_id) == key:
                 continue
             self._shown[node_id] = key
-            graph_node.view.set_info(text, info.error, tooltip(graph_node.view, text, info))
+            graph_node.view.set_info(text, info.error,
+                                     tooltip(graph_node.view, text, info, learns), frozen)
 
     # ---- gradient norms while training -------------------------------------------------
 

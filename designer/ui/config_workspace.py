@@ -24,6 +24,7 @@ from designer.core.project import (MAX_PROCESSES, MAX_SEED, MAX_WORKERS, PRECISI
                                    SPEED_SWITCHES, Project, TrainingConfig)
 from designer.ui.commands import DocumentEditor
 from designer.ui.config_entries import add_entries, entries_key
+from designer.ui.start_from import StartFromPanel
 from designer.ui.worker import run_later
 
 _INT_MAX = 2**31 - 1
@@ -197,6 +198,8 @@ class ConfigWorkspace(QScrollArea):
         self._shown_types = ("", "")
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
+        # where the weights start: a run's (transfer learning) or fresh ones
+        self.start_panel = StartFromPanel(window) if window is not None else None
         editor.settings_changed.connect(self._on_settings)
         editor.project_replaced.connect(self.refresh)
         self.refresh()
@@ -250,14 +253,14 @@ class ConfigWorkspace(QScrollArea):
         )
         row = 1
         for title, fields in sections:
-            section = QLabel(title)
-            section.setProperty("role", "section")
-            section.setStyleSheet("font-weight: 600; padding-top: 10px;")
-            grid.addWidget(section, row, 0, 1, 3)
-            row += 1
+            row = self._add_section(grid, row, title)
             for field in fields:
                 row = self._add_field(grid, row, field)
         row = add_entries(self, grid, row)
+        if self.start_panel is not None:  # moves to the new page (the old one is deleted)
+            row = self._add_section(grid, row, "Start from a run")
+            grid.addWidget(self.start_panel, row, 0, 1, 3)
+            row += 1
         grid.setRowStretch(row, 1)
         outer = QWidget()
         box = QHBoxLayout(outer)
@@ -268,6 +271,14 @@ class ConfigWorkspace(QScrollArea):
         if old is not None:
             old.deleteLater()
         self.setWidget(outer)
+
+    @staticmethod
+    def _add_section(grid: QGridLayout, row: int, title: str) -> int:
+        section = QLabel(title)
+        section.setProperty("role", "section")
+        section.setStyleSheet("font-weight: 600; padding-top: 10px;")
+        grid.addWidget(section, row, 0, 1, 3)
+        return row + 1
 
     def _add_field(self, grid: QGridLayout, row: int, field: Field) -> int:
         widget = self._make_editor(field)

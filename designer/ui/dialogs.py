@@ -89,6 +89,25 @@ def save_path(parent: QWidget | None, suggested: str) -> Path | None:
     return path
 
 
+def start_run_folder(parent: QWidget | None, start: str) -> Path | None:
+    """A run folder to start training from (one holding project.nnd and weights)."""
+    path = QFileDialog.getExistingDirectory(parent, "Start from the weights of run", start)
+    return Path(path) if path else None
+
+
+def project_file(parent: QWidget | None, title: str, folder: str) -> Path | None:
+    """A project file (.nnd) to read, such as the student of a distillation."""
+    path, _ = QFileDialog.getOpenFileName(parent, title, folder,
+                                          f"nn-designer projects (*{SUFFIX});;All files (*)")
+    return Path(path) if path else None
+
+
+def save_file(parent: QWidget | None, title: str, suggested: str) -> Path | None:
+    """Where to write a file the app makes (a compressed model, say)."""
+    path, _ = QFileDialog.getSaveFileName(parent, title, suggested)
+    return Path(path) if path else None
+
+
 DATASET_FILTER = "Dataset CSV files (*.csv);;All files (*)"
 
 

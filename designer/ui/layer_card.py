@@ -1,5 +1,6 @@
 """The card drawn for each layer on the canvas: category stripe, name, type and output shape,
-a red outline and tooltip for an error, and the gradient-norm bar while training. One
+a red outline and tooltip for an error, a snowflake and hatching for a frozen layer, and the
+gradient-norm bar while training. One
 NodeGraphQt node class is generated per layer spec (``node_class``); its ports are the spec's
 inputs and one output ``y`` (none for losses).
 """
@@ -12,7 +13,7 @@ from NodeGraphQt.qgraphics.node_abstract import AbstractNodeItem
 from NodeGraphQt.qgraphics.node_base import NodeItem
 from NodeGraphQt.qgraphics.port import PortItem
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsSimpleTextItem
 
 from designer.ui import theme
@@ -22,6 +23,7 @@ NODE_HEIGHT = 50.0
 _STRIPE = 6.0
 _GRADIENT_BAR = 7.0  # height of the gradient-norm bar along a card's foot
 OUTPUT_PORT = "y"
+FROZEN_MARK = "❄"
 
 
 class _NoLabel:
@@ -113,6 +115,7 @@ class LayerItem(NodeItem):
         self.layer_type = ""
         self.shape_text = ""
         self.error: str | None = None
+        self.frozen = ""  # "all": every learned tensor frozen; "some": part of them
         self.gradient: QColor | None = None
         self._tip = ""
         self._gradient_tip = ""
@@ -120,9 +123,10 @@ class LayerItem(NodeItem):
     def boundingRect(self):  # noqa: N802
         return self._rect
 
-    def set_info(self, shape_text: str, error: str | None, tip: str) -> None:
+    def set_info(self, shape_text: str, error: str | None, tip: str, frozen: str = "") -> None:
         self.shape_text = shape_text
         self.error = error
+        self.frozen = frozen
         self._tip = tip
         self._show_tip()
         self.update()
@@ -226,6 +230,10 @@ class LayerItem(NodeItem):
         painter.setClipPath(card)
         painter.fillRect(QRectF(0, 0, _STRIPE, self._height),
                          QColor(theme.CATEGORY_COLORS.get(self.category, "#888888")))
+        if self.frozen == "all":  # hatched like ice: nothing here learns
+            hatch = t.color("node_muted")
+            hatch.setAlpha(70)
+            painter.fillRect(rect, QBrush(hatch, Qt.BrushStyle.BDiagPattern))
         if self.gradient is not None:
             painter.fillRect(QRectF(0, self._height - _GRADIENT_BAR, self._width, _GRADIENT_BAR),
                              self.gradient)
@@ -249,6 +257,12 @@ class LayerItem(NodeItem):
             if self.error:
                 painter.drawText(QRectF(0, 4, self._width - 9, 20),
                                  Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, "⚠")
+            if self.frozen:
+                painter.setPen(t.color("frozen") if self.frozen == "all"
+                               else t.color("node_muted"))
+                painter.drawText(QRectF(0, 4, self._width - (25 if self.error else 9), 20),
+                                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop,
+                                 FROZEN_MARK)
 
         if self.error:
             pen = QPen(t.color("error"), 2.5)
@@ -316,12 +330,29 @@ def node_class(spec: nodes.LayerSpec) -> type[BaseNode]:
     return cls
 
 
-def tooltip(view: LayerItem, shape: str, info) -> str:
+def learning(spec: nodes.LayerSpec, props: dict) -> tuple[str, str]:
+    """(frozen: "all", "some" or "", a line for the tooltip) from the layer's learned tensors'
+    LRateMultiplier (0 freezes a tensor, another factor scales its learning rate)."""
+    factors = {w.name: props.get(f"{w.name}.LRateMultiplier", 1.0) for w in spec.weights}
+    frozen = [name for name, factor in factors.items() if factor == 0]
+    scaled = [f"{name} ×{factor:g}" for name, factor in factors.items() if factor not in (0, 1)]
+    parts = []
+    if frozen:
+        parts.append(f"{FROZEN_MARK} Frozen: {', '.join(frozen)} (LRateMultiplier 0)")
+    if scaled:
+        parts.append(f"Learning rate: {', '.join(scaled)}")
+    state = "all" if frozen and len(frozen) == len(factors) else "some" if frozen else ""
+    return state, "<br>".join(parts)
+
+
+def tooltip(view: LayerItem, shape: str, info, learns: str = "") -> str:
     lines = [f"<b>{view.name}</b> ({view.layer_type})", f"Output: {shape}"]
     if info.params:
         lines.append(f"Parameters: {info.params:,}")
     if info.macs:
         lines.append(f"Mult-adds: {info.macs:,}")
+    if learns:
+        lines.append(learns)
     if info.error:
         colour = theme.current().error
         lines.append(f"<span style='color:{colour}'><b>Error:</b> {_escape(info.error)}</span>")

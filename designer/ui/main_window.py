@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QLabel, QMainWindow, Q
 
 from designer.core.analysis import Analysis, Problem, analyze
 from designer.core.project import Link, Project
-from designer.ui import dialogs, icons, layout, menus, theme, workspaces
+from designer.ui import dialogs, icons, layout, menus, start_from, theme, workspaces
 from designer.ui.canvas import NODE_HEIGHT, NODE_WIDTH, Canvas
 from designer.ui.commands import (Change, DocumentEditor, clipboard_payload,
                                   empty_project, has_output, parse_clipboard)
@@ -157,8 +157,10 @@ class MainWindow(QMainWindow):
         self.train_progress.hide()
         self.weights_label = QLabel()
         self.weights_label.hide()
+        self.init_label = QLabel()  # the run the next training starts from
+        self.init_label.hide()
         for widget in (self.train_device, self.train_progress, self.weights_label,
-                       self.problem_count, self.totals):
+                       self.init_label, self.problem_count, self.totals):
             self.statusBar().addPermanentWidget(widget)
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -279,6 +281,13 @@ class MainWindow(QMainWindow):
         self.evaluate_action = self._action(
             "&Evaluate Latest Run", training.evaluate_latest,
             tip="Evaluate the current weights on the validation data")
+        self.start_from_action = self._action(
+            "Start From &Run…", lambda: start_from.choose_run(self),
+            tip="Start the next training from a run's weights: layers whose names and shapes "
+                "match take them")
+        self.start_fresh_action = self._action(
+            "Start From Scra&tch", lambda: start_from.start_fresh(self),
+            tip="Start the next training from fresh initial weights")
         self.gradients_action = QAction("Show &Gradient Norms", self, checkable=True)
         self.gradients_action.setStatusTip("While training, colour each layer by the gradient "
                                            "norm of its parameters")
@@ -340,6 +349,15 @@ class MainWindow(QMainWindow):
         self.reanalyze()
         self.update_title()
         self._update_actions()
+        self._show_init()
+
+    def _show_init(self) -> None:
+        text = start_from.describe(self)
+        self.init_label.setText(text)
+        self.init_label.setToolTip(f"training.init: {self.project.training.init}" if text
+                                   else "")
+        self.init_label.setVisible(bool(text))
+        self.start_fresh_action.setEnabled(bool(text))
 
     def show_project(self, project: Project, modified: bool) -> None:
         """Edit ``project`` from now on (the file controller decides which)."""
@@ -351,6 +369,8 @@ class MainWindow(QMainWindow):
         self.canvas.viewer.setFocus()
 
     def _on_settings_changed(self, block: str) -> None:
+        if block == "training":
+            self._show_init()
         if block == "datasets" or (block == "training" and
                                    self.project.training.network != self.checks.network_name):
             self.checks.schedule(data_changed=True)

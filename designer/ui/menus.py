@@ -89,6 +89,8 @@ def build_menu_bar(window: MainWindow) -> None:
     window.training_menu = bar.addMenu("&Training")
     window.training_menu.addActions([window.train_action, window.stop_action])
     window.training_menu.addSeparator()
+    window.training_menu.addActions([window.start_from_action, window.start_fresh_action])
+    window.training_menu.addSeparator()
     window.training_menu.addAction(window.evaluate_action)
 
     window.help_menu = bar.addMenu("&Help")

@@ -210,6 +210,7 @@ class TrainingMonitor(QWidget):
         self.best: tuple[int, float] | None = None  # (epoch, validation error)
         self.several.reset()
         self.samples_view.reset()
+        self.origin_note = ""  # the run this one started from, and what it took
         self.last_iteration = 0
         self.last_epoch = 0
         self.state = "idle"  # idle, running, done, stopped, failed
@@ -223,6 +224,7 @@ class TrainingMonitor(QWidget):
         self._progress_shown: tuple | None = None
         self.device_label.setText("Device: –")
         self._set_status("Not trained yet: press Train to start.")
+        self.status_label.setToolTip("")
         self._set_error_axis()
         self.refresh()
 
@@ -301,6 +303,22 @@ class TrainingMonitor(QWidget):
             for plot in (self.epoch_plot, self.error_plot):
                 plot.setXRange(1, max(self.epochs, 2), padding=0.03)
 
+    def _on_init(self, event: dict) -> None:
+        """The run started from another run's weights: say so beside the progress."""
+        from designer.ui.start_from import init_event_text
+
+        self.origin_note = init_event_text(event)
+        self.status_label.setToolTip(self.origin_note)
+        self._set_status(f"{self.status_label.text()} {self.origin_note}.")
+
+    def _on_distill(self, event: dict) -> None:
+        """The run learns from a teacher run: say so beside the progress."""
+        note = (f"Learning from teacher run {Path(str(event.get('teacher', ''))).name} at "
+                f"temperature {_number(event.get('temperature')):g}, teacher's share "
+                f"{_number(event.get('alpha')):g}")
+        self.origin_note = f"{self.origin_note}. {note}" if self.origin_note else note
+        self.status_label.setToolTip(self.origin_note)
+        self._set_status(f"{self.status_label.text()} {note}.")
     def _keep_until(self, iteration: int, epochs: int) -> None:
         """A resumed run goes on from ``iteration``: its curves as they were there."""
         kept = [i for i, x in enumerate(self.iterations) if x <= iteration]
@@ -367,7 +385,8 @@ class TrainingMonitor(QWidget):
         if self.state == "running":
             best = (f" · best validation error {format_error(self.best[1], self.task)} "
                     f"(epoch {self.best[0]})" if self.best else "")
-            self._set_status(f"Training…{best}")
+            origin = f" · {self.origin_note}" if self.origin_note else ""
+            self._set_status(f"Training…{best}{origin}")
 
     def _on_samples(self, event: dict) -> None:
         self.samples_view.show_samples(event)
@@ -382,7 +401,8 @@ class TrainingMonitor(QWidget):
                 f"{best_epoch}" if math.isfinite(best_error) and best_epoch is not None else "")
         head = (f"Stopped after epoch {self.last_epoch}" if self.state == "stopped"
                 else "Training finished")
-        self._set_status(f"{head}{best}.")
+        origin = f" {self.origin_note}." if self.origin_note else ""
+        self._set_status(f"{head}{best}.{origin}")
 
     def _on_failed(self, event: dict) -> None:
         self.state = "failed"

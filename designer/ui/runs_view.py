@@ -1,4 +1,5 @@
-"""The Runs view: every run of a project, their curves overlaid, rename, delete, open weights.
+"""The Runs view: every run of a project, their curves overlaid, rename, delete, open weights,
+compress; the compressed models beside their runs (``compression_view``).
 
 A run is a folder ``<project stem>.runs/<stamp>/`` holding run.json and metrics.csv (see
 ``designer.core.runs``). This view only reads those files (and writes ``name`` into run.json),
@@ -16,10 +17,11 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QFileSystemWatcher, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView,
                                QInputDialog, QLabel, QMessageBox, QPushButton, QSplitter,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
 from designer.core.runs import (RunInfo, checkpoint_path, list_run_dirs, read_run_info,
                                 rename_run, run_weights)
+from designer.ui.compression_view import CompressionPanel
 from designer.ui.plot_style import (SERIES_COLORS, EpochAxis, LossAxis, add_legend,
                                     recolor_plot, style_plot, style_plot_widget)
 from designer.ui.text import format_duration, format_error
@@ -57,7 +59,8 @@ class RunsView(QWidget):
     ``refresh()`` rescans (the folder is also watched).
 
     Signals: ``open_weights_requested(Path)``, ``evaluate_requested(Path)``,
-    ``resume_requested(Path)`` (the run folder), ``message(str)`` (a line for the status bar).
+    ``resume_requested(Path)``, ``compress_requested(Path)`` (the run folder), ``message(str)``
+    (a line for the status bar).
 
     ``confirm(parent, title, text) -> bool`` asks before deleting; tests replace it.
     """
@@ -65,6 +68,7 @@ class RunsView(QWidget):
     open_weights_requested = Signal(Path)
     evaluate_requested = Signal(Path)
     resume_requested = Signal(Path)
+    compress_requested = Signal(Path)
     message = Signal(str)
 
     def __init__(self, parent: QWidget | None = None):
@@ -96,6 +100,11 @@ class RunsView(QWidget):
         self.plot.setClipToView(True)
         self.plot.setDownsampling(auto=True, mode="peak")
         self.legend = add_legend(self.plot, self, columns=3)
+        self.compression = CompressionPanel()
+        self.lower_tabs = QTabWidget()
+        self.lower_tabs.setDocumentMode(True)
+        self.lower_tabs.addTab(self.plot_widget, "Curves")
+        self.lower_tabs.addTab(self.compression, "Compressed models")
 
         top = QWidget()
         top_layout = QVBoxLayout(top)
@@ -105,7 +114,7 @@ class RunsView(QWidget):
         top_layout.addLayout(buttons)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(top)
-        splitter.addWidget(self.plot_widget)
+        splitter.addWidget(self.lower_tabs)
         self.table.setMinimumHeight(6 * self.fontMetrics().height() + 16)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 1)
@@ -150,13 +159,17 @@ class RunsView(QWidget):
         self.resume_button.setToolTip("Go on with this stopped or interrupted run from its last "
                                       "checkpoint")
         self.resume_button.clicked.connect(self._request_resume)
+        self.compress_button = QPushButton("Compress…")
+        self.compress_button.setToolTip("Quantize, prune or distill this run's network, and "
+                                        "measure it before and after")
+        self.compress_button.clicked.connect(self._request_compression)
         self.metric_combo = QComboBox()
         self.metric_combo.addItems(list(METRICS))
         self.metric_combo.setToolTip("The curve compared across the selected runs")
         self.metric_combo.currentTextChanged.connect(lambda _text: self._draw_overlay())
         buttons = QHBoxLayout()
         for button in (self.rename_button, self.delete_button, self.weights_button,
-                       self.evaluate_button, self.resume_button):
+                       self.evaluate_button, self.resume_button, self.compress_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         buttons.addWidget(QLabel("Compare:"))
@@ -213,6 +226,7 @@ class RunsView(QWidget):
                            key=lambda r: (r.started.timestamp() if r.started else 0.0,
                                           r.path.name), reverse=True)
         self._fill_table(selected)
+        self.compression.show_runs(self.runs)
 
     def _fill_table(self, selected: set[Path]) -> None:
         self._filling = True
@@ -286,6 +300,7 @@ class RunsView(QWidget):
         self.weights_button.setEnabled(has_weights)
         self.evaluate_button.setEnabled(has_weights)
         self.resume_button.setEnabled(one and self.resumable(runs[0]))
+        self.compress_button.setEnabled(has_weights and runs[0].path != self.active_run)
 
     def resumable(self, run: RunInfo) -> bool:
         """A run that did not finish, is not training now, and left a checkpoint."""
@@ -412,6 +427,15 @@ class RunsView(QWidget):
         runs = self.selected_runs()
         if len(runs) == 1:
             self.evaluate_requested.emit(runs[0].path)
+
+    def show_compressions(self) -> None:
+        """The Compressed models tab: every compressed model beside its origin run."""
+        self.lower_tabs.setCurrentWidget(self.compression)
+
+    def _request_compression(self) -> None:
+        runs = self.selected_runs()
+        if len(runs) == 1:
+            self.compress_requested.emit(runs[0].path)
 
 
 def _best_text(run: RunInfo) -> str:

@@ -51,6 +51,7 @@ class Theme:
     selected: str
     error: str
     pipe: str
+    frozen: str  # the snowflake of a frozen layer
 
     def color(self, attr: str) -> QColor:
         return QColor(getattr(self, attr))
@@ -65,7 +66,7 @@ DARK = Theme(
     muted="#9aa3ad", button="#2d3137", border="#3a3f46", highlight="#3d7bd9",
     highlight_text="#ffffff", canvas="#1e2024", grid="#272a2f", node="#2c3036",
     node_border="#454b54", node_text="#eef0f2", node_muted="#a3acb7", selected="#f5c542",
-    error="#ef4444", pipe="#8d96a3",
+    error="#ef4444", pipe="#8d96a3", frozen="#7cc7ff",
 )
 
 LIGHT = Theme(
@@ -73,7 +74,7 @@ LIGHT = Theme(
     muted="#5b6470", button="#e9ebef", border="#cfd4da", highlight="#2f6fde",
     highlight_text="#ffffff", canvas="#f7f8fa", grid="#e8eaee", node="#ffffff",
     node_border="#b9c0c9", node_text="#1f2328", node_muted="#5b6470", selected="#d89b00",
-    error="#dc2626", pipe="#7b8594",
+    error="#dc2626", pipe="#7b8594", frozen="#1d7fc4",
 )
 
 _current = DARK

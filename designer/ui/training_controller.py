@@ -113,6 +113,7 @@ class TrainingController(QObject):
         runs_view.evaluate_requested.connect(self.evaluate_run)
         runs_view.open_weights_requested.connect(self.open_weights)
         runs_view.resume_requested.connect(self.resume_run)
+        runs_view.compress_requested.connect(self.compress_run)
         evaluation.view.evaluation_failed.connect(
             lambda message: dialogs.error(w, "Evaluation failed", message))
         runs_view.set_project(w.project.path)
@@ -386,6 +387,19 @@ class TrainingController(QObject):
                 "No trained run to evaluate yet: press Train (F5).", 6000)
             return
         self.evaluate_run(run)
+
+    def compress_run(self, run_dir: Path) -> None:
+        """Runs → Compress…: the dialog compresses the run; the Runs view shows the result."""
+        from designer.ui.compress_dialog import CompressDialog
+
+        dialog = CompressDialog(Path(run_dir), self.window)
+        dialog.finished_compress.connect(self._compressed)
+        dialog.exec()
+
+    def _compressed(self, result: dict) -> None:
+        self.runs_view.refresh()
+        if result.get("ok"):  # the new model beside its origin
+            self.runs_view.show_compressions()
 
     def export(self) -> None:
         """File → Export… with the current weights (or the newest run's)."""

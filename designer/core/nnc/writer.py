@@ -166,6 +166,12 @@ def _config(project: Project, notes: list[str]) -> list[str]:
              "Optimizer_DatasetName=Training", "UpdateInterval=1"]
     lines += _solver(cfg.optimizer, notes)
     lines += _schedule(cfg.schedule, notes)
+    if cfg.init:
+        notes.append(f"training.init (start from the {cfg.init['weights']} weights of run "
+                     f"{cfg.init['run']}) not carried over (an NNC project has no such setting)")
+    if cfg.distill:
+        notes.append(f"training.distill (learn from teacher run {cfg.distill['teacher']}) not "
+                     "carried over (an NNC project has no such setting)")
     lines += ["RangeFrom=-1", "RangeTo=-1", "RangeUnit=0",
               "[Monitor_0]", "Monitor_Name=train_error", f"Monitor_NetworkName={net}Validation",
               "Monitor_DatasetName=Training"]
