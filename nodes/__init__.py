@@ -4,16 +4,16 @@ from __future__ import annotations
 import difflib
 
 from nodes import (activation, arithmetic, basic, binary, io, loss, maths, normalization, others,
-                   pooling, preprocess, recurrent)
+                   pooling, preprocess, recurrent, structure)
 from nodes.spec import (VALUES, LayerSpec, OpsetNeed, Prediction, Prop, Shape, ShapeError,
                         TargetSpec, quoted, shape_text)
 
 CATEGORIES = ("IO", "Basic", "Pooling", "Activation", "Normalization", "Recurrent", "Arithmetic",
-              "Math", "Others", "Preprocess", "Loss")
+              "Math", "Others", "Preprocess", "LoopControl", "Unit", "Loss")
 
 CATALOG: dict[str, LayerSpec] = {}
 for _module in (io, basic, binary, pooling, activation, normalization, recurrent, arithmetic,
-                maths, others, preprocess, loss):
+                maths, others, preprocess, structure, loss):
     for _spec in _module.SPECS:
         assert _spec.name not in CATALOG, f"duplicate layer {_spec.name}"
         assert _spec.category in CATEGORIES, f"{_spec.name}: unknown category {_spec.category}"

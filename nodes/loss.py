@@ -1,8 +1,13 @@
-"""Loss layers: each takes the prediction and a target bound to a dataset variable."""
+"""Loss layers: each takes the prediction and a target: a dataset variable, generated values,
+or the output of a layer linked to its T input.
+
+As in Neural Network Console a loss gives one value per element (per sample for the class
+losses), and training minimises the mean of each output that feeds nothing; a loss can feed
+another layer (a Sum, a MulScalar that weights it)."""
 from nodes.nnc import NncLayer, fixed, same
 from nodes.nnc import target as nnc_target
 from nodes.spec import (VALUES, LayerSpec, LazyModule, Prediction, Prop, Shape, ShapeError,
-                        TargetSpec, numel, shape_text)
+                        TargetSpec, generator_props, numel, shape_text)
 
 modules = LazyModule("nodes.modules")
 
@@ -12,8 +17,12 @@ def _target(name: str = "T.Dataset") -> Prop:
                 former_name="T.Dataset" if name != "T.Dataset" else "")
 
 
-def _scalar(inputs: list[Shape], p: dict) -> Shape:
-    return ()
+def _elementwise(inputs: list[Shape], p: dict) -> Shape:
+    return inputs[0]
+
+
+def _per_sample(inputs: list[Shape], p: dict) -> Shape:
+    return (1,)
 
 
 def same_shape_target(pred: Shape, p: dict) -> TargetSpec:
@@ -24,22 +33,24 @@ def _class_infer(inputs: list[Shape], p: dict) -> Shape:
     if len(inputs[0]) != 1:
         raise ShapeError(f"expects one score per class (a vector), got {shape_text(inputs[0])}; "
                          "add an Affine layer before it")
-    return ()
+    return (1,)
 
 
 def class_target(pred: Shape, p: dict) -> TargetSpec:
     return TargetSpec((1,), "index", classes=pred[0])
 
 
-def loss(name: str, help: str, build, target=same_shape_target, infer=_scalar,
+def loss(name: str, help: str, build, target=same_shape_target, infer=_elementwise,
          props: tuple[Prop, ...] = (), prediction: Prediction = VALUES,
          code_args=None, target_prop: str = "T.Dataset", nnc_head=()) -> LayerSpec:
     """A loss; NNC writes ``nnc_head`` (then our other properties) before its target."""
     pin = target_prop.split(".")[0]
     nnc = NncLayer(name, tuple(nnc_head) + same(*(p.name for p in props)) + nnc_target(pin),
                    pins=(pin,))
+    generated = generator_props(f"{pin}.", what="the target variable")
     return LayerSpec(name=name, category="Loss", help=help,
-                     props=(_target(target_prop),) + props, infer=infer, build=build,
+                     props=(_target(target_prop),) + generated + props, infer=infer,
+                     build=build, inputs=("x", pin), optional_inputs=frozenset({pin}),
                      is_loss=True, target=target, prediction=prediction, code_args=code_args,
                      macs=lambda i, p, o: numel(i[0]), target_prop=target_prop, nnc=nnc)
 
@@ -47,9 +58,9 @@ def loss(name: str, help: str, build, target=same_shape_target, infer=_scalar,
 _FIRST_AXIS = fixed("Axis", "0")
 
 
-SquaredError = loss("SquaredError", "Mean squared error against the target (regression).",
+SquaredError = loss("SquaredError", "Squared error against the target, per value (regression; training minimises its mean).",
                     lambda i, p: modules.SquaredError())
-AbsoluteError = loss("AbsoluteError", "Mean absolute error against the target (regression).",
+AbsoluteError = loss("AbsoluteError", "Absolute error against the target, per value (regression).",
                      lambda i, p: modules.AbsoluteError())
 HuberLoss = loss(
     "HuberLoss", "The squared error for differences d below Delta, Delta·(2|d| − Delta) above "
@@ -89,7 +100,7 @@ CategoricalCrossEntropy = loss(
 KLMultinomial = loss(
     "KLMultinomial",
     "Kullback-Leibler divergence of the predicted probabilities from target probabilities.",
-    lambda i, p: modules.KLMultinomial(),
+    lambda i, p: modules.KLMultinomial(), infer=_per_sample,
     prediction=Prediction("probabilities", "a probability distribution over axis 1"),
     target_prop="q.Dataset", nnc_head=(fixed("BaseAxis", "0"),))
 

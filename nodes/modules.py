@@ -136,16 +136,17 @@ class Embed(nn.Module):
         return self.embedding(x.long())
 
 
-# Losses: forward(prediction, target) -> mean loss over the batch.
+# Losses: forward(prediction, target) -> the loss per value (per sample, N×1, for the losses of
+# class scores and distributions); training minimises its mean, as Neural Network Console does.
 
 class SquaredError(nn.Module):
     def forward(self, y, t):
-        return F.mse_loss(y, t)
+        return F.mse_loss(y, t, reduction="none")
 
 
 class AbsoluteError(nn.Module):
     def forward(self, y, t):
-        return F.l1_loss(y, t)
+        return F.l1_loss(y, t, reduction="none")
 
 
 class HuberLoss(nn.Module):
@@ -156,39 +157,47 @@ class HuberLoss(nn.Module):
         self.delta = delta
 
     def forward(self, y, t):
-        return 2.0 * F.huber_loss(y, t, delta=self.delta)
+        return 2.0 * F.huber_loss(y, t, delta=self.delta, reduction="none")
 
 
 class BinaryCrossEntropy(nn.Module):
     def forward(self, y, t):
-        return F.binary_cross_entropy(y, t)
+        return F.binary_cross_entropy(y, t, reduction="none")
 
 
 class SigmoidCrossEntropy(nn.Module):
     def forward(self, y, t):
-        return F.binary_cross_entropy_with_logits(y, t)
+        return F.binary_cross_entropy_with_logits(y, t, reduction="none")
 
 
 class SoftmaxCrossEntropy(nn.Module):
-    """Scores ``N×C`` against class indices ``N×1``."""
+    """Scores ``N×C`` against class indices ``N×1``: ``N×1``."""
 
     def forward(self, y, t):
-        return F.cross_entropy(y, t.reshape(-1).long())
+        return F.cross_entropy(y, t.reshape(-1).long(), reduction="none").unsqueeze(1)
 
 
 class CategoricalCrossEntropy(nn.Module):
-    """Probabilities ``N×C`` against class indices ``N×1``."""
+    """Probabilities ``N×C`` against class indices ``N×1``: ``N×1``."""
 
     def forward(self, y, t):
-        return F.nll_loss(torch.log(y.clamp_min(1e-12)), t.reshape(-1).long())
+        return F.nll_loss(torch.log(y.clamp_min(1e-12)), t.reshape(-1).long(),
+                          reduction="none").unsqueeze(1)
 
 
 class KLMultinomial(nn.Module):
-    """KL(t ‖ y) for probability vectors, summed over classes, mean over the batch."""
+    """KL(t ‖ y) for probability vectors, summed over classes: ``N×1``."""
 
     def forward(self, y, t):
         t = t.clamp_min(1e-12)
-        return (t * (torch.log(t) - torch.log(y.clamp_min(1e-12)))).flatten(1).sum(1).mean()
+        return (t * (torch.log(t) - torch.log(y.clamp_min(1e-12)))).flatten(1).sum(1,
+                                                                                  keepdim=True)
+
+
+def constant_like(x, shape: tuple, value: float):
+    """A batch of ``shape`` (batch axis first, as long as ``x``'s) filled with ``value``: a
+    target or an initial state made in the graph (an ONNX ConstantOfShape)."""
+    return torch.full((x.shape[0],) + tuple(shape), value, dtype=x.dtype, device=x.device)
 
 
 # PReLU, binary layers, arithmetic, reductions, array layers and data augmentation.

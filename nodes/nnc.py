@@ -43,6 +43,7 @@ class NncProp:
     neutral: str = ""
     accepts: Callable[[str, str], bool] | None = None
     written: bool = True
+    blank: str = ""  # NNC's text for our empty value (ParameterScope's ``*Name``)
 
     def silent(self, value: str, layer: str) -> bool:
         """Whether ``value`` of a property we do not model means what our layer does."""
@@ -84,6 +85,10 @@ class NncLayer:
                 return p
         return None
 
+    def prop_for(self, ours: str) -> NncProp:
+        """The NNC property that carries our property ``ours``."""
+        return next(p for p in self.props if p.ours == ours)
+
 
 def same(*names: str) -> tuple[NncProp, ...]:
     """Properties NNC names and means as we do."""
@@ -104,11 +109,8 @@ def read_only(name: str) -> NncProp:
     return NncProp(name, accepts=_anything, written=False)
 
 
-def _own_scope(value: str, layer: str) -> bool:
-    return value.strip() in ("*Name", layer)
-
-
-PARAMETER_SCOPE = fixed("ParameterScope", "*Name", _own_scope)
+# NNC's *Name (the layer's own name) is our empty scope
+PARAMETER_SCOPE = NncProp("ParameterScope", ours="ParameterScope", blank="*Name")
 TRAINING_ONLY = (fixed("Seed", "-1"), fixed("SkipAtTest", "True"))
 FIXED_BASE_AXIS = fixed("BaseAxis", "0", written=False)
 
@@ -132,9 +134,8 @@ def not_learned(name: str, initializer: str, multiplier: str, rate: str) -> tupl
 
 
 def target(name: str = "T") -> tuple[NncProp, ...]:
-    """A loss's target: the dataset variable, and NNC's generator (None: the dataset)."""
-    return (NncProp(f"{name}.Dataset", ours=f"{name}.Dataset"), fixed(f"{name}.Generator", "None"),
-            ignored(f"{name}.GeneratorMultiplier", "1.0"))
+    """A loss's target: the dataset variable, or NNC's generator in its place."""
+    return same(f"{name}.Dataset", f"{name}.Generator", f"{name}.GeneratorMultiplier")
 
 
 def padding_from_border_mode(nnc: dict, props: dict) -> tuple[int, ...]:

@@ -10,6 +10,7 @@ import reprlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from nodes import expressions
 from nodes.nnc import NncLayer
 
 Shape = tuple[int, ...]
@@ -58,7 +59,8 @@ class Prop:
     """A typed layer property.
 
     kind is one of: ``int``, ``float``, ``bool``, ``shape`` (tuple of ints, written ``3,3``),
-    ``choice`` (one of ``choices``), ``str``.
+    ``choice`` (one of ``choices``), ``str``, ``map`` (names to text values, written
+    ``Name=value; Name=value``: a Unit's arguments).
     """
 
     name: str
@@ -72,7 +74,24 @@ class Prop:
     former_name: str = ""  # its name in project format 2 (the migration to 3 renames it)
 
     def parse(self, value: Any) -> Any:
-        """Return the value converted to this property's type, or raise ValueError with a hint."""
+        """Return the value converted to this property's type, or raise ValueError with a hint.
+
+        A number, shape or truth value may be an expression (``*Maps``, ``Input[0]*2``): its
+        syntax is checked and its text kept, to be evaluated where the layer is used
+        (``nodes.expressions``)."""
+        try:
+            return self._parse(value)
+        except ValueError:
+            if self.kind not in EXPRESSION_KINDS or not isinstance(value, str) \
+                    or not expressions.looks_like_expression(value):
+                raise
+        try:
+            expressions.parse(value)
+        except expressions.ExpressionError as e:
+            raise ValueError(f"{self.name}: {e}") from None
+        return value.strip()
+
+    def _parse(self, value: Any) -> Any:
         kind = self.kind
         if kind == "int":
             if isinstance(value, bool):
@@ -120,7 +139,34 @@ class Prop:
             if not isinstance(value, str):
                 raise ValueError(f"{self.name} must be text, not {quoted(value)}")
             return value
+        if kind == "map":
+            return self._parse_map(value)
         raise AssertionError(f"unknown property kind {kind}")
+
+    def _parse_map(self, value: Any) -> dict[str, str]:
+        """Names and values: an object, or text ``Name=value; Name=value``."""
+        if isinstance(value, str):
+            pairs = {}
+            for part in filter(str.strip, value.split(";")):
+                key, sep, item = part.partition("=")
+                if not sep or not key.strip():
+                    raise ValueError(f"{self.name} must be Name=value pairs separated by ';', "
+                                     f"not {quoted(value)}")
+                pairs[key.strip()] = item.strip()
+            value = pairs
+        if not isinstance(value, dict) or len(value) > 1000:
+            raise ValueError(f"{self.name} must be Name=value pairs, not {quoted(value)}")
+        out = {}
+        for key, item in value.items():
+            if isinstance(item, bool):
+                item = str(item)
+            if isinstance(item, (int, float)):
+                item = str(item)
+            if not isinstance(key, str) or not isinstance(item, str) or len(item) > 400:
+                raise ValueError(f"{self.name}: {quoted(key)} must have a value of text, not "
+                                 f"{quoted(item)}")
+            out[key] = item
+        return out
 
     def _check_range(self, number: float) -> None:
         if self.min is not None and number < self.min:
@@ -157,9 +203,21 @@ class Prop:
 
     def format(self, value: Any) -> str:
         """The value as a user types it (shapes as ``3,3``)."""
+        if isinstance(value, str):  # an expression, or text
+            return value
+        if self.kind == "map":
+            return "; ".join(f"{k}={v}" for k, v in value.items())
         if self.kind == "shape":
             return ",".join(str(v) for v in value)
         return str(value)
+
+
+EXPRESSION_KINDS = ("int", "float", "shape", "bool")
+
+
+def is_expression(prop: "Prop", value: Any) -> bool:
+    """A parsed value that is still an expression's text."""
+    return prop.kind in EXPRESSION_KINDS and isinstance(value, str)
 
 
 def _fmt(number: float) -> str:
@@ -241,6 +299,29 @@ class Weight:
         )
 
 
+PARAMETER_SCOPE = Prop(
+    "ParameterScope", "str", "",
+    "Layers with the same scope share their weights, across the project's networks too; empty "
+    "means the layer's own name (so a layer of the same name in another network shares them).")
+
+# Data a layer can make in place of a dataset variable (NNC's generators): Normal N(0, m²),
+# Uniform U(−m, m), Constant m; None reads the dataset variable.
+GENERATORS = ("None", "Normal", "Uniform", "Constant")
+
+
+def generator_props(prefix: str, default: str = "None", multiplier: float = 1.0,
+                    what: str = "the dataset variable") -> tuple[Prop, ...]:
+    """``<prefix>Generator`` and ``<prefix>GeneratorMultiplier`` (m)."""
+    return (
+        Prop(f"{prefix}Generator", "choice", default,
+             f"Data made here in place of {what}: Normal N(0, m²), Uniform U(−m, m) or Constant "
+             "m, drawn anew for every mini-batch; None reads the dataset.", choices=GENERATORS),
+        Prop(f"{prefix}GeneratorMultiplier", "float", multiplier,
+             "m: the generator's scale (Normal's standard deviation, Uniform's bound, "
+             "Constant's value)."),
+    )
+
+
 @dataclass(frozen=True)
 class OpsetNeed:
     """The layer needs ONNX opset ``opset`` or newer, when ``applies(props, input shapes)``.
@@ -320,10 +401,37 @@ class LayerSpec:
     # "flatten" lays the maps out one after another as features; "" mixes or moves them.
     channels: str = ""
     examples: tuple[dict, ...] = field(default_factory=tuple)
+    # input ports that may stay unconnected (a loss's target T, a Delay's Initial)
+    optional_inputs: frozenset[str] = frozenset()
+    # what a structural layer does to the graph (none for ordinary layers): "repeat_start",
+    # "repeat_end", "unit", "argument", "recurrent_input", "recurrent_output", "delay",
+    # "comment"
+    role: str = ""
 
     def __post_init__(self):
         extra = tuple(p for w in self.weights for p in w.props())
+        if self.params is not _zero:  # a layer with weights may share them (NNC's scope)
+            extra += (PARAMETER_SCOPE,)
         object.__setattr__(self, "props", tuple(self.props) + extra)
+
+    @property
+    def has_output(self) -> bool:
+        """Whether the layer gives a value other layers can take (an Argument does not)."""
+        return self.role != "argument"
+
+    @property
+    def has_weights(self) -> bool:
+        return self.params is not _zero
+
+    @property
+    def generator_prop(self) -> str:
+        """The property choosing generated data in place of the dataset variable (Input's
+        Generator, a loss's T.Generator); "" for other layers."""
+        if self.is_input:
+            return "Generator"
+        if self.is_loss:
+            return self.target_prop.replace(".Dataset", ".Generator")
+        return ""
 
     def module(self, inputs: list[Shape], props: dict):
         """The layer's torch module with its weights initialised as its properties say (from

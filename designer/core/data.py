@@ -494,6 +494,16 @@ def _spirals():
             {"x": ["x1", "x2"], "y": ["arm"]}, ["arm 1", "arm 2"])
 
 
+@_frozen
+def _signs():
+    """Sequences of 15 steps of +1 or −1: is their sum positive? (A recurrent network has to
+    count: no single step decides.)"""
+    rng = np.random.default_rng(0)
+    steps = rng.choice([-1.0, 1.0], size=(2000, 15, 1)).astype(np.float32)
+    y = (steps.sum(axis=(1, 2)) > 0).astype(np.float32)[:, None]
+    return ({"x": steps, "y": y}, {"x": ["step"], "y": ["sum positive"]}, ["no", "yes"])
+
+
 EMBEDDED = {
     "iris": (_iris, "150 iris flowers: 4 measurements (x) → one of 3 species (y)"),
     "xor": (_xor, "400 noisy points (x, 2 values) → 1 when exactly one is positive (y)"),
@@ -501,6 +511,8 @@ EMBEDDED = {
     "digits28": (_digits28, "the digits enlarged to 1×28×28, like MNIST (x) → 0-9 (y)"),
     "sine": (_sine, "1,000 sine waves: 50 steps (x, 50×1) → the next value (y)"),
     "spirals": (_spirals, "600 points on two interleaved spirals (x, 2 values) → arm 0/1 (y)"),
+    "signs": (_signs, "2,000 sequences of 15 steps of ±1 (x, 15×1) → 1 when their sum is "
+                      "positive (y)"),
 }
 
 

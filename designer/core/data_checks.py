@@ -16,7 +16,7 @@ import math
 
 import nodes
 
-from designer.core.analysis import Fix, Problem, analyze, output_layer
+from designer.core.analysis import Fix, Problem, analyze, is_generated, output_layer
 from designer.core.data import DataError
 from designer.core.preview import VariableInfo, dataset_variables, shapes
 from designer.core.progress import CancelCheck, Progress
@@ -94,7 +94,8 @@ def check_network(network: Network, variables: dict[str, VariableInfo],
             spec = node.spec
         except KeyError:
             continue
-        if not spec.is_loss or not ni.props or not ni.inputs or ni.error:
+        if not spec.is_loss or not ni.props or not ni.inputs or ni.error \
+                or not _reads_dataset_target(network, node, spec, ni):
             continue
         variable = variables.get(ni.props[spec.target_prop])
         if variable is None or variable.error or variable.minimum is None:
@@ -114,9 +115,10 @@ def _fitted_shapes(network: Network, have: dict[str, tuple[int, ...]]):
         ni = plain.nodes[node.id]
         if not ni.props:
             continue
-        if node.spec.is_input:
+        if node.spec.is_input and not is_generated(node.spec, ni.props):
             wanted.setdefault(ni.props["Dataset"], tuple(ni.props["Size"]))
-        elif node.spec.is_loss and ni.inputs and ni.shape is not None:
+        elif node.spec.is_loss and ni.inputs and ni.shape is not None \
+                and _reads_dataset_target(network, node, node.spec, ni):
             target = node.spec.target(ni.inputs[0], ni.props)
             wanted.setdefault(ni.props[node.spec.target_prop], tuple(target.shape))
     fitted = dict(have)
@@ -124,6 +126,13 @@ def _fitted_shapes(network: Network, have: dict[str, tuple[int, ...]]):
         if name in have and math.prod(have[name]) == math.prod(shape):
             fitted[name] = shape
     return fitted
+
+
+def _reads_dataset_target(network: Network, node, spec, ni) -> bool:
+    """Whether a loss compares with a dataset variable (not a linked T or generated values)."""
+    if any(k.dst == node.id and k.port == 1 for k in network.links):
+        return False
+    return ni.props.get(spec.generator_prop, "None") == "None"
 
 
 def _target_problem(network, info, node, spec, ni, variable: VariableInfo,

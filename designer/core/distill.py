@@ -113,7 +113,9 @@ def objective(teacher: Teacher, student: Compiled, loss_modules: list[nn.Module]
     def loss(*batch: torch.Tensor) -> torch.Tensor:
         outputs = forward(*batch[:n_inputs])
         outputs = list(outputs) if isinstance(outputs, tuple) else [outputs]
-        hard = sum(module(out, batch[i]) for module, out, i in zip(loss_modules, outputs, targets))
+        # a loss gives one value per element (per sample): training minimises their mean
+        hard = sum(module(out, batch[i]).mean()
+                   for module, out, i in zip(loss_modules, outputs, targets))
         if alpha == 0:
             return hard
         with torch.no_grad():

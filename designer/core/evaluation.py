@@ -79,11 +79,18 @@ def evaluate(project: Project | None, run_dir: str | Path, weights: str = "best"
         except DataError as e:
             raise EvaluationError(str(e)) from None
     try:
-        prepared = prepare(project, data=other)
+        prepared = prepare(project, data=other, purpose="evaluate")
     except TrainingError as e:
         raise EvaluationError(str(e)) from None
+    executor = project.training.executors[0]
+    first = prepared.compiled.losses[0] if prepared.compiled.losses else None
+    if first is None or first.target is None or not prepared.compiled.data_inputs:
+        raise EvaluationError(f"network {executor.network} (executor {executor.name}) has no "
+                              "loss with a dataset target to evaluate its predictions against "
+                              "(a generator's images are shown by the run's samples)")
     try:
-        runs.load_into(prepared.compiled, project.network(), path)
+        runs.load_into(prepared.compiled, project.network(executor.network), path,
+                       others=len(project.networks) > 1)
     except runs.WeightsError as e:
         raise EvaluationError(str(e)) from None
     if not len(prepared.val_data):
@@ -114,7 +121,7 @@ def _results(prepared: Prepared, path: Path) -> Evaluation:
                    keep=True)
     first = prepared.compiled.losses[0]
     targets = dataset.values(first.target)
-    inputs = dataset.values(prepared.compiled.input_vars[0])
+    inputs = dataset.values(prepared.compiled.data_inputs[0])
     common = dict(loss=scores.loss, samples=len(dataset), inputs=inputs, weights=str(path),
                   data=dataset.source, class_names=list(dataset.class_names))
     if prepared.task == "classification":

@@ -1,4 +1,10 @@
-"""Print a project's network statistics: per layer output shape, parameters and multiply-adds."""
+"""Print a project's network statistics: per layer output shape, parameters and multiply-adds.
+
+Every network of the project is described (or the one ``--network`` names). Totals count the
+network as written out: a repeat block's copies and a unit's layers each count, a recurrent
+block's multiply-adds count every time step, and weights shared by several layers count once.
+``--expanded`` lists the written-out layers themselves.
+"""
 from __future__ import annotations
 
 import argparse
@@ -8,24 +14,39 @@ import sys
 import nodes
 
 from designer.core.analysis import analyze
-from designer.core.project import ProjectError, load
+from designer.core.project import Network, Project, ProjectError, load
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("project", help="project file (.nnd)")
-    p.add_argument("--network", help="network to describe (default: the one training uses)")
+    p.add_argument("--network", help="describe this network only (default: every network)")
+    p.add_argument("--expanded", action="store_true",
+                   help="list the layers as written out (repeat blocks copied, units inlined)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
-def statistics(network) -> dict:
-    analysis = analyze(network)
-    layers = [{"name": n.name, "type": n.type,
-               "output_shape": list(analysis.nodes[n.id].shape)
-               if analysis.nodes[n.id].shape is not None else None,
-               "params": analysis.nodes[n.id].params, "macs": analysis.nodes[n.id].macs}
-              for n in _ordered(network, analysis)]
+def statistics(network: Network, project: Project | None = None,
+               expanded: bool = False) -> dict:
+    analysis = analyze(network, project=project)
+    shown, drawn = network, analysis
+    if expanded and analysis.expanded is not None and not analysis.expanded.problems:
+        shown, drawn = analysis.expanded.network, analysis.written_out
+    layers = []
+    for n in _ordered(shown, drawn):
+        info = drawn.nodes[n.id]
+        layer = {"name": n.name, "type": n.type,
+                 "output_shape": list(info.shape) if info.shape is not None else None,
+                 "params": info.params, "macs": info.macs}
+        if info.error:
+            layer["error"] = info.error
+        if info.copies > 1:
+            layer["copies"] = info.copies
+        if info.steps:
+            layer["steps"] = info.steps
+        layers.append(layer)
     return {"network": network.name, "layers": layers, "total_params": analysis.total_params,
-            "total_macs": analysis.total_macs, "errors": [str(p) for p in analysis.problems]}
+            "total_macs": analysis.total_macs, "errors": [str(p) for p in analysis.problems],
+            "notices": [str(p) for p in analysis.notices]}
 
 
 def _ordered(network, analysis):
@@ -36,25 +57,34 @@ def _ordered(network, analysis):
 def run(args: argparse.Namespace) -> int:
     try:
         project = load(args.project)
-        network = project.network(args.network)
+        networks = [project.network(args.network)] if args.network else project.networks
     except ProjectError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    stats = statistics(network)
+    described = [statistics(net, project, args.expanded) for net in networks]
     if args.json:
-        print(json.dumps(stats, indent=2))
+        print(json.dumps(described[0] if len(described) == 1 else {"networks": described},
+                         indent=2))
     else:
-        print(format_table(stats))
-    return 2 if stats["errors"] else 0
+        print("\n\n".join((f"network {s['network']}\n" if len(described) > 1 else "")
+                          + format_table(s) for s in described))
+    return 2 if any(s["errors"] for s in described) else 0
 
 
 def format_table(stats: dict) -> str:
     rows = [("Name", "Type", "Output", "Params", "Mult-adds")]
     for layer in stats["layers"]:
         shape = layer["output_shape"]
-        rows.append((layer["name"], layer["type"],
-                     "error" if shape is None else nodes.shape_text(tuple(shape)),
-                     f"{layer['params']:,}", f"{layer['macs']:,}"))
+        if shape is not None:
+            output = nodes.shape_text(tuple(shape))
+        else:  # an Argument gives no output; a layer in error gives none either
+            output = "error" if layer.get("error") else "—"
+        if layer.get("steps"):
+            output += f" (×{layer['steps']} steps)"
+        if layer.get("copies"):
+            output += f" (×{layer['copies']})"
+        rows.append((layer["name"], layer["type"], output, f"{layer['params']:,}",
+                     f"{layer['macs']:,}"))
     rows.append(("Total", "", "", f"{stats['total_params']:,}", f"{stats['total_macs']:,}"))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = []
@@ -65,4 +95,6 @@ def format_table(stats: dict) -> str:
             lines.append("  ".join("-" * w for w in widths))
     for error in stats["errors"]:
         lines.append(f"error: {error}")
+    for notice in stats.get("notices", []):
+        lines.append(f"notice: {notice}")
     return "\n".join(lines)

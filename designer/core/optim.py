@@ -1,6 +1,6 @@
 """Optimizers and learning-rate schedules, built from a project's training settings.
 
-``training.optimizer`` is ``{"type": NAME, SETTING: value, ...}`` and ``training.schedule`` is
+An optimizer's ``solver`` is ``{"type": NAME, SETTING: value, ...}`` and its ``schedule`` is
 ``{"type": NAME, SETTING: value, ...}``; every setting is optional and checked here, so a typo
 or a bad value is reported by its field name before training starts.
 
@@ -57,23 +57,27 @@ HELP = {
 }
 
 
-def optimizer_settings(config: dict[str, Any]) -> dict[str, float]:
-    """The optimizer's settings with defaults filled in; ConfigError names a bad field."""
+SOLVER_FIELD = "training.optimizers[0].solver"
+SCHEDULE_FIELD = "training.optimizers[0].schedule"
+
+
+def optimizer_settings(config: dict[str, Any], where: str = SOLVER_FIELD) -> dict[str, float]:
+    """The optimizer's settings with defaults filled in; ConfigError names a bad field
+    (``where`` is the field holding ``config``)."""
     kind = config.get("type")
     if kind not in OPTIMIZERS:
-        raise ConfigError(f"training.optimizer.type: {kind!r} is not one of "
-                          f"{', '.join(OPTIMIZERS)}")
+        raise ConfigError(f"{where}.type: {kind!r} is not one of {', '.join(OPTIMIZERS)}")
     defaults = OPTIMIZERS[kind][2]
-    return _settings(f"training.optimizer ({kind})", config, defaults, RANGES)
+    return _settings(f"{where} ({kind})", config, defaults, RANGES)
 
 
 def make_optimizer(groups: Iterable[tuple[float, list[torch.nn.Parameter]]],
-                   config: dict[str, Any]) -> torch.optim.Optimizer:
+                   config: dict[str, Any], where: str = SOLVER_FIELD) -> torch.optim.Optimizer:
     """The optimizer over ``groups`` of (learning-rate factor, parameters); each torch param
     group keeps its factor as ``lr_multiplier`` so a schedule can set ``lr × factor``."""
     import torch
 
-    settings = optimizer_settings(config)
+    settings = optimizer_settings(config, where)
     class_name, fixed, _ = OPTIMIZERS[config["type"]]
     cls = getattr(torch.optim, class_name)
     args = dict(fixed)
@@ -161,17 +165,18 @@ class Schedule:
         return self.base_lr
 
 
-def make_schedule(config: dict[str, Any], base_lr: float, epochs: int) -> Schedule:
+def make_schedule(config: dict[str, Any], base_lr: float, epochs: int,
+                  where: str = SCHEDULE_FIELD) -> Schedule:
     kind = config.get("type", "constant")
     if kind not in SCHEDULE_DEFAULTS:
-        raise ConfigError(f"training.schedule.type: {kind!r} is not one of "
+        raise ConfigError(f"{where}.type: {kind!r} is not one of "
                           f"{', '.join(SCHEDULE_DEFAULTS)}")
-    settings = _settings(f"training.schedule ({kind})", config, SCHEDULE_DEFAULTS[kind],
+    settings = _settings(f"{where} ({kind})", config, SCHEDULE_DEFAULTS[kind],
                          SCHEDULE_RANGES)
     if settings["warmup"] >= epochs:
-        raise ConfigError(f"training.schedule ({kind}).warmup: {settings['warmup']:g} epochs of "
+        raise ConfigError(f"{where} ({kind}).warmup: {settings['warmup']:g} epochs of "
                           f"warm-up leave none of the {epochs} epochs to train at full rate")
     if settings.get("min_lr", 0.0) > base_lr:
-        raise ConfigError(f"training.schedule ({kind}).min_lr: {settings['min_lr']:g} is above "
+        raise ConfigError(f"{where} ({kind}).min_lr: {settings['min_lr']:g} is above "
                           f"the optimizer's lr {base_lr:g}")
     return Schedule(kind, base_lr, epochs, settings)

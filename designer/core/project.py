@@ -17,40 +17,26 @@ from typing import Any, Callable
 import nodes
 from nodes.spec import number_text, quoted
 
+from designer.core.config import (DEVICES, MAX_BATCH, MAX_EPOCHS, MAX_PROCESSES, MAX_SEED,
+                                   MAX_WORKERS, OPTIMIZERS, PRECISIONS, SCHEDULES,
+                                   SPEED_SWITCHES, WEIGHTS, ExecutorConfig, MonitorConfig,
+                                   OptimizerConfig, TrainingConfig, TrainingReader, is_device,
+                                   migrate_training)
 from designer.core.files import atomic_write, remove_stale_temps, size_text
 
+__all__ = ["DEVICES", "MAX_BATCH", "MAX_EPOCHS", "MAX_PROCESSES", "MAX_SEED", "MAX_WORKERS",
+           "OPTIMIZERS", "PRECISIONS", "SCHEDULES", "SPEED_SWITCHES", "WEIGHTS", "ExecutorConfig",
+           "MonitorConfig", "OptimizerConfig", "TrainingConfig", "is_device"]
+
 FORMAT = "nn-designer-project"
-VERSION = 3
+VERSION = 4
 SUFFIX = ".nnd"
 
-OPTIMIZERS = ("Adam", "AdamW", "SGD", "Momentum", "Nesterov", "RMSprop", "Adagrad", "Adadelta")
-SCHEDULES = ("constant", "exponential", "step", "cosine", "polynomial")
-DEVICES = ("auto", "cpu", "cuda", "mps")  # and "cuda:N" for the N-th CUDA GPU (is_device)
-# half: float16 with a gradient scaler on CUDA, bfloat16 elsewhere; bfloat16 and float16 ask
-# for one of them (float16 needs CUDA)
-PRECISIONS = ("float", "half", "bfloat16", "float16")
 STREAMING = ("auto", "always", "never")  # when a dataset's images stream from their files
-# speed switches, each off unless turned on: (what it does, the devices it applies to)
-SPEED_SWITCHES = {
-    "channels_last": ("convolutions on channels-last tensors", ("cuda", "cpu")),
-    "compile": ("torch.compile of the network", ("cuda", "cpu")),
-    "cudnn_benchmark": ("cuDNN benchmark mode (the fastest convolution for each shape)",
-                        ("cuda",)),
-}
-WEIGHTS = ("best", "last")  # a run's weights files, as training.init and training.distill name them
-# Optional training settings, written only when set (files without them stay as they were):
-# init starts from a run's weights, distill trains against a teacher run's outputs.
-INIT_DEFAULTS = {"run": None, "weights": "best"}
-DISTILL_DEFAULTS = {"teacher": None, "weights": "best", "temperature": 4.0, "alpha": 0.9}
 # Training reads the "training" dataset and, when present, "validation"; a project may keep more
 # datasets under names of its own (a "test" set to evaluate on, say).
 DATASET_ROLES = ("training", "validation")
 DATASET_NAME = re.compile(r"[A-Za-z0-9_-]+")
-
-
-def is_device(name: str) -> bool:
-    """A training.device value: one of DEVICES, or cuda:N for one GPU of several."""
-    return name in DEVICES or re.fullmatch(r"cuda:\d+", name) is not None
 
 
 class ProjectError(ValueError):
@@ -152,32 +138,6 @@ class Dataset:
 
 
 @dataclass
-class TrainingConfig:
-    network: str = "Main"
-    epochs: int = 10
-    batch_size: int = 64
-    optimizer: dict[str, Any] = field(default_factory=lambda: {"type": "Adam", "lr": 0.001})
-    schedule: dict[str, Any] = field(default_factory=lambda: {"type": "constant"})
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "float"
-    validation_split: float = 0.2  # used only when the project has no validation dataset
-    # {"run": RUN_DIR, "weights": "best"|"last"}: layers whose names and shapes match start
-    # from that run's weights (the path is relative to the project file, or absolute)
-    init: dict[str, Any] | None = None
-    # {"teacher": RUN_DIR, "weights", "temperature", "alpha"}: the loss mixes the teacher's soft
-    # targets (share alpha) with the true labels (share 1 - alpha)
-    distill: dict[str, Any] | None = None
-    processes: int = 1  # training processes on this machine (torchrun), each with batch_size
-    sync_batchnorm: bool = False  # batch statistics over every process's batch (CUDA)
-    workers: int = 4  # loader processes for streamed datasets (0: the training process)
-    deterministic: bool = False  # deterministic algorithms only (bitwise-repeatable runs)
-    speed: dict[str, bool] = field(default_factory=dict)  # SPEED_SWITCHES turned on
-
-    OPTIONAL = {"processes": 1, "sync_batchnorm": False, "workers": 4, "deterministic": False}
-
-
-@dataclass
 class Project:
     name: str = "untitled"
     description: str = ""
@@ -187,11 +147,16 @@ class Project:
     path: Path | None = None
 
     def network(self, name: str | None = None) -> Network:
+        """The network named ``name``; by default the one the first optimizer trains."""
         name = name or self.training.network
         for net in self.networks:
             if net.name == name:
                 return net
-        raise ProjectError(f"project has no network named {name!r}")
+        raise ProjectError(f"project has no network named {quoted(name)} (it has "
+                           f"{', '.join(quoted(n.name) for n in self.networks[:8])})")
+
+    def find_network(self, name: str) -> Network | None:
+        return next((net for net in self.networks if net.name == name), None)
 
     @property
     def folder(self) -> Path:
@@ -224,18 +189,7 @@ class Project:
                 for net in self.networks
             ],
             "datasets": {key: _dataset_dict(d) for key, d in self.datasets.items()},
-            "training": {
-                "network": self.training.network,
-                "epochs": self.training.epochs,
-                "batch_size": self.training.batch_size,
-                "optimizer": dict(self.training.optimizer),
-                "schedule": dict(self.training.schedule),
-                "seed": self.training.seed,
-                "device": self.training.device,
-                "precision": self.training.precision,
-                "validation_split": self.training.validation_split,
-                **_optional_training(self.training),
-            },
+            "training": self.training.to_dict(),
         }
 
     def to_json(self) -> str:
@@ -261,20 +215,6 @@ def _dataset_dict(d: Dataset) -> dict[str, Any]:
     return out
 
 
-def _optional_training(cfg: TrainingConfig) -> dict[str, Any]:
-    """Training keys added after format 2, written only when they differ from their default
-    (a project that does not use them keeps its file as it was)."""
-    out = {key: getattr(cfg, key) for key, default in TrainingConfig.OPTIONAL.items()
-           if getattr(cfg, key) != default}
-    speed = {key: True for key, on in cfg.speed.items() if on}
-    if speed:
-        out["speed"] = speed
-    for key in ("init", "distill"):  # starting from a run, learning from one
-        if getattr(cfg, key):
-            out[key] = dict(getattr(cfg, key))
-    return out
-
-
 def to_json_props(props: dict[str, Any]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in props.items()}
 
@@ -287,11 +227,6 @@ MAX_FILE_BYTES = 64 << 20  # a 10,000-layer project is about 3 MB
 MAX_DEPTH = 64  # levels of lists and objects; a project file nests about 6 deep
 MAX_DIGITS = 300  # a whole number of more digits would not even fit a float
 MAX_NAME = 255  # characters of a node name
-MAX_SEED = 2**64 - 1  # torch and numpy take seeds from 0 to 2**64 - 1
-MAX_EPOCHS = 10**9
-MAX_BATCH = 2**31 - 1
-MAX_PROCESSES = 2**16  # training processes on one machine (torchrun's nproc-per-node)
-MAX_WORKERS = 256  # loader processes for a streamed dataset
 NODE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -466,7 +401,20 @@ def _v2_to_v3(doc: dict) -> dict:
     return doc
 
 
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(doc: dict) -> dict:
+    """Version 4 has several networks' training: the one training block (network, optimizer,
+    schedule) becomes one optimizer, one monitor on the validation data and one executor,
+    all on that network; they train and score exactly as before."""
+    doc = dict(doc)
+    training = doc.get("training", {})
+    if not isinstance(training, dict):
+        raise ProjectError(f"training: must be an object, not {quoted(training)}")
+    doc["training"] = migrate_training(training)
+    doc["version"] = 4
+    return doc
+
+
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def migrate(data: Any, reader: "_Reader") -> dict:
@@ -559,11 +507,8 @@ class _Reader:
             if project.datasets[key].stream not in STREAMING:
                 raise self.fail(f"{where}.stream", f"{quoted(project.datasets[key].stream)} is "
                                 f"not one of {', '.join(STREAMING)}")
-        project.training = self.training(self.get(d, "training", dict, "project", {}))
-        if project.training.network not in names:
-            raise self.fail("training.network", f"no network named "
-                            f"{quoted(project.training.network)} (the project has "
-                            f"{', '.join(quoted(n) for n in list(names)[:5])})")
+        training = self.get(d, "training", dict, "project", {})
+        project.training = TrainingReader(self, DATASET_NAME).training(training)
         return project
 
     def network(self, d: Any, where: str) -> Network:
@@ -620,76 +565,6 @@ class _Reader:
                                     and math.isfinite(v) for v in pos):
             raise self.fail(f"{label}.pos", "must be two numbers [x, y]")
         return Node(node_id, layer, name, to_json_props(props), (float(pos[0]), float(pos[1])))
-
-    def training(self, d: dict) -> TrainingConfig:
-        w = "training"
-        cfg = TrainingConfig(
-            network=self.get(d, "network", str, w, "Main"),
-            epochs=self.whole(d, "epochs", 10, 1, MAX_EPOCHS),
-            batch_size=self.whole(d, "batch_size", 64, 1, MAX_BATCH),
-            optimizer=dict(self.get(d, "optimizer", dict, w, {"type": "Adam", "lr": 0.001})),
-            schedule=dict(self.get(d, "schedule", dict, w, {"type": "constant"})),
-            seed=self.whole(d, "seed", 0, 0, MAX_SEED),
-            device=self.get(d, "device", str, w, "auto"),
-            precision=self.get(d, "precision", str, w, "float"),
-            validation_split=self.get(d, "validation_split", float, w, 0.2),
-            processes=self.whole(d, "processes", 1, 1, MAX_PROCESSES),
-            sync_batchnorm=self.get(d, "sync_batchnorm", bool, w, False),
-            workers=self.whole(d, "workers", 4, 0, MAX_WORKERS),
-            deterministic=self.get(d, "deterministic", bool, w, False),
-            speed=self.speed(self.get(d, "speed", dict, w, {})),
-        )
-        if cfg.optimizer.get("type") not in OPTIMIZERS:
-            raise self.fail("training.optimizer.type", f"{quoted(cfg.optimizer.get('type'))} is "
-                            f"not one of {', '.join(OPTIMIZERS)}")
-        if cfg.schedule.get("type", "constant") not in SCHEDULES:
-            raise self.fail("training.schedule.type", f"{quoted(cfg.schedule.get('type'))} is "
-                            f"not one of {', '.join(SCHEDULES)}")
-        if not is_device(cfg.device):
-            raise self.fail("training.device", f"{quoted(cfg.device)} is not one of "
-                            f"{', '.join(DEVICES)} (or cuda:N for the N-th GPU)")
-        if cfg.precision not in PRECISIONS:
-            raise self.fail("training.precision",
-                            f"{quoted(cfg.precision)} is not one of {', '.join(PRECISIONS)}")
-        if not 0.0 <= cfg.validation_split < 1.0:
-            raise self.fail("training.validation_split",
-                            f"must be from 0 up to (not including) 1, not {cfg.validation_split}")
-        if "init" in d:
-            cfg.init = self.run_setting(d, "init", "run", INIT_DEFAULTS)
-        if "distill" in d:
-            cfg.distill = self.run_setting(d, "distill", "teacher", DISTILL_DEFAULTS)
-            temperature = self.get(cfg.distill, "temperature", float, "training.distill")
-            if not 0 < temperature <= 1000:
-                raise self.fail("training.distill.temperature",
-                                f"must be more than 0 and at most 1000, not {temperature:g}")
-            alpha = self.get(cfg.distill, "alpha", float, "training.distill")
-            if not 0 <= alpha <= 1:
-                raise self.fail("training.distill.alpha", f"must be from 0 to 1, not {alpha:g}")
-        return cfg
-
-    def run_setting(self, d: dict, key: str, run_key: str, defaults: dict) -> dict:
-        """training.init or training.distill: an object naming a run folder and its weights."""
-        where = f"training.{key}"
-        value = self.get(d, key, dict, "training")
-        unknown = sorted(set(value) - set(defaults))
-        if unknown:
-            raise self.fail(f"{where}.{_field((unknown[0],))}",
-                            f"unknown setting (its settings are {', '.join(defaults)})")
-        out = {**defaults, **value}
-        run = self.get(out, run_key, str, where)
-        if not run.strip() or "\0" in run:
-            raise self.fail(f"{where}.{run_key}", "must name a run folder")
-        if out["weights"] not in WEIGHTS:
-            raise self.fail(f"{where}.weights", f"{quoted(out['weights'])} is not one of "
-                            f"{', '.join(WEIGHTS)}")
-        return out
-
-    def speed(self, d: dict) -> dict[str, bool]:
-        for key in d:
-            if key not in SPEED_SWITCHES:
-                raise self.fail(f"training.speed.{key}", f"unknown speed switch; the switches "
-                                f"are {', '.join(SPEED_SWITCHES)}")
-        return {key: self.get(d, key, bool, "training.speed") for key in d}
 
 
 _TYPE_NAMES = {str: "text", int: "a whole number", float: "a number", bool: "true or false",

@@ -3,9 +3,11 @@ name in a run folder; no other module spells them.
 
 ``<project stem>.runs/<YYYYMMDD-HHMMSS>/`` holds ``project.nnd`` (the exact project trained),
 ``run.json`` (status and best result), ``metrics.csv`` (one row per epoch), ``events.jsonl``
-(every progress event), ``best.safetensors`` / ``last.safetensors`` (the weights),
-``checkpoint.safetensors`` (everything a resumed run needs) and ``compressed/`` (a report for
-each model compressed from the run: quantized, pruned, distilled). The trainer writes them as it
+(every progress event), ``best.safetensors`` / ``last.safetensors`` (the weights of every
+network, each tensor once), ``checkpoint.safetensors`` (everything a resumed run needs),
+``compressed/`` (a report for each model compressed from the run: quantized, pruned,
+distilled) and, for a network that outputs images, ``samples/epoch_NNNN.png``. The trainer
+writes them as it
 goes, so a run can be watched, resumed, or inspected after a crash. A file named ``stop`` in
 the folder asks its trainer to stop, wherever it runs.
 run.json names the machine and process that train and is touched every half minute while they
@@ -39,6 +41,7 @@ PROJECT_FILE = "project.nnd"
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.csv"
 EVENTS_FILE = "events.jsonl"
+SAMPLES_FOLDER = "samples"
 WEIGHTS = ("best", "last")  # the weights files of a run, in order of preference
 WEIGHTS_SUFFIX = ".safetensors"
 CHECKPOINT_FILE = "checkpoint.safetensors"
@@ -59,6 +62,16 @@ def weights_path(run_dir: str | os.PathLike, which: str) -> Path:
     """The file of a run's ``best`` or ``last`` weights (it may not exist yet)."""
     assert which in WEIGHTS, which
     return Path(run_dir) / f"{which}{WEIGHTS_SUFFIX}"
+
+
+def samples_path(run_dir: str | os.PathLike, epoch: int) -> Path:
+    """The grid of the executor's generated images after ``epoch``."""
+    return Path(run_dir) / SAMPLES_FOLDER / f"epoch_{epoch:04d}.png"
+
+
+def latest_samples(run_dir: str | os.PathLike) -> Path | None:
+    found = sorted((Path(run_dir) / SAMPLES_FOLDER).glob("epoch_*.png"))
+    return found[-1] if found else None
 
 
 def project_path(run_dir: str | os.PathLike) -> Path:
@@ -143,10 +156,14 @@ def snapshot(project: Project, run_dir: Path) -> Path:
 class RunLog:
     """Appends events and metrics to a run folder and keeps run.json current."""
 
-    def __init__(self, run_dir: Path, info: dict[str, Any], resumed_epochs: int | None = None):
-        """A new run's log; ``resumed_epochs``: go on with the run already in the folder, its
-        metrics kept up to that epoch (rows of later epochs are redone by the resumed run)."""
+    def __init__(self, run_dir: Path, info: dict[str, Any], columns: tuple[str, ...] = (),
+                 resumed_epochs: int | None = None):
+        """A new run's log; ``columns`` follow the usual ones in metrics.csv (one per optimizer
+        and monitor of a project that has several); ``resumed_epochs``: go on with the run
+        already in the folder, its metrics kept up to that epoch (rows of later epochs are
+        redone by the resumed run)."""
         self.run_dir = Path(run_dir)
+        self.header = METRICS_HEADER + tuple(columns)
         if resumed_epochs is not None:
             info = {**read_run(run_dir), **info, "status": "running", "finished": None,
                     "message": "", "host": host_id(), "pid": os.getpid(), "heartbeat": now()}
@@ -167,7 +184,7 @@ class RunLog:
         self._written = -self.WRITE_EVERY
         self._flushed = time.monotonic()
         if fresh:
-            self._metrics.writerow(METRICS_HEADER)
+            self._metrics.writerow(self.header)
             self._metrics_file.flush()
         self.update()
         threading.Thread(target=self._beat, name="run heartbeat", daemon=True).start()
@@ -180,7 +197,7 @@ class RunLog:
 
     def metrics(self, row: dict[str, Any]) -> None:
         """One finished epoch, on disk at once: a killed run keeps every epoch it finished."""
-        self._metrics.writerow(["" if row.get(k) is None else row[k] for k in METRICS_HEADER])
+        self._metrics.writerow(["" if row.get(k) is None else row[k] for k in self.header])
         self._metrics_file.flush()
         self._flush_now_and_then()
 
@@ -238,7 +255,7 @@ def _keep_metrics(path: Path, epochs: int) -> None:
         return
     kept = [row for row in rows[1:] if row and _float_or_none(row[0], math.inf) <= epochs]
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows([METRICS_HEADER, *kept])
+        csv.writer(f).writerows([rows[0] if rows else METRICS_HEADER, *kept])  # its columns
 
 
 def _current_name(run_dir: Path) -> str | None:
@@ -492,40 +509,46 @@ class WeightsError(ValueError):
     """Weights that cannot go into a network; the message names the file, tensor and layer."""
 
 
-def load_into(compiled, network, path: Path) -> None:
-    """Load a safetensors file into ``compiled.layers``, explaining any tensor that does not fit
-    in terms of ``network``'s layers."""
+def load_into(compiled, network, path: Path, others: bool = False) -> None:
+    """Load a safetensors file into a compiled network, explaining any tensor that does not fit
+    in terms of the network's layers. ``others``: the file may hold tensors of other networks
+    of the project (a run of several networks saves them all)."""
     import torch
 
     try:
         state = load_weights(path)
     except Exception as e:  # safetensors has its own error types for damaged files
         raise WeightsError(f"{path}: not a readable safetensors file ({e})") from None
-    own = compiled.layers.state_dict()
-    by_id = {n.id: n for n in network.nodes}
+    written = compiled.network or network
+    by_id = {n.id: n for n in written.nodes}
     layer_of = {attr: f"{by_id[nid].name} ({by_id[nid].type})"
                 for nid, attr in compiled.attr_of.items()}
+    inverse = {name: attr for attr, name in compiled.names.items()}
 
     def where(key: str) -> str:
-        return layer_of.get(key.split(".")[0], "no layer")
+        return layer_of.get(inverse.get(key, key).split(".")[0], "no layer")
 
     different = "the weights were saved from a different network"
+    own = compiled.tensors()
+    chosen = {}
     for key, tensor in own.items():
-        if key not in state:
+        # files of version 3 projects name a layer's tensors by its attribute in the module
+        found = key if key in state else inverse.get(key)
+        if found not in state:
             raise WeightsError(f"{path}: tensor {key!r} (layer {where(key)}) is missing; "
                                f"{different}")
-        if tuple(state[key].shape) != tuple(tensor.shape):
-            raise WeightsError(f"{path}: tensor {key!r} is {shape_text(state[key].shape)} but "
+        if tuple(state[found].shape) != tuple(tensor.shape):
+            raise WeightsError(f"{path}: tensor {key!r} is {shape_text(state[found].shape)} but "
                                f"layer {where(key)} needs {shape_text(tensor.shape)}; {different}")
-        if state[key].is_floating_point() and not torch.isfinite(state[key]).all():
+        if state[found].is_floating_point() and not torch.isfinite(state[found]).all():
             raise WeightsError(f"{path}: tensor {key!r} (layer {where(key)}) holds NaN or "
                                "infinite values (did training diverge?)")
-    extra = sorted(set(state) - set(own))
-    if extra:
+        chosen[key] = state[found]
+    extra = sorted(set(state) - set(own) - set(inverse.get(k, k) for k in own))
+    if extra and not others:
         raise WeightsError(f"{path}: tensor {extra[0]!r} belongs to no layer of the network; "
                            f"{different}")
-    compiled.layers.load_state_dict(state)
-
+    compiled.load_tensors(chosen)
 
 
 def runs_home(project: Project) -> Path:

@@ -27,7 +27,7 @@ from designer.core.compiler import CompileError, Compiled, LossInfo, compile_net
 from designer.core.data import EMBEDDED_PREFIX, DataError, DataSet, open_dataset, split
 from designer.core.distill import DistillError, load_teacher, objective
 from designer.core.project import (DATASET_ROLES, DEVICES, SPEED_SWITCHES, Network, Project,
-                                   ProjectError, is_device)
+                                   is_device)
 from designer.core.stream import Progress, StreamFeeder, as_read, is_streamed, open_csv
 from designer.core.transfer import InitError, InitReport, start_from
 
@@ -153,6 +153,14 @@ def task_of(loss: LossInfo) -> tuple[str, int]:
     return "regression", 0
 
 
+def network_task(compiled: Compiled) -> tuple[str, int]:
+    """A network's task from its first loss; "regression" when that loss has no dataset
+    target to score against (a GAN's discriminator) or there is no loss (a generator)."""
+    if not compiled.losses or compiled.losses[0].target is None:
+        return "regression", 0
+    return task_of(compiled.losses[0])
+
+
 def classify(meaning: Prediction, prediction: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(class index, probability of that class) per sample, from a prediction whose values
     mean what ``meaning`` (the loss's spec) says."""
@@ -170,22 +178,60 @@ def classify(meaning: Prediction, prediction: torch.Tensor) -> tuple[torch.Tenso
 
 # ---- preparing a run -----------------------------------------------------------------------
 
-def compile_seeded(network: Network, seed: int, purpose: str = "trained") -> Compiled:
+def compile_seeded(network: Network, seed: int, purpose: str = "trained",
+                   project: Project | None = None, store: dict | None = None,
+                   seeded: bool = True) -> Compiled:
     """Seed, compile, list the problems: the network's modules with weights initialised from
     ``seed`` (the same as the run's initial weights). A network with problems raises
     TrainingError "network 'Main' cannot be <purpose>: <every problem>"."""
-    torch.manual_seed(seed)
+    if seeded:
+        torch.manual_seed(seed)
     try:
-        return compile_network(network)
+        return compile_network(network, project=project, store=store)
     except CompileError as e:
         listing = "; ".join(str(p) for p in e.problems)
         raise TrainingError("error", f"network {network.name!r} cannot be {purpose}: {listing}",
                             bad_input=True) from None
 
 
+def compile_networks(project: Project, names: Collection[str], purpose: str = "trained"
+                     ) -> dict[str, Compiled]:
+    """The networks ``names`` compiled in the project's order from one seed, with one store of
+    tensors: a layer of the same name (or ParameterScope) in two networks is one tensor."""
+    torch.manual_seed(project.training.seed)
+    store: dict = {}
+    return {net.name: compile_seeded(net, project.training.seed, purpose, project, store,
+                                     seeded=False)
+            for net in project.networks if net.name in names}
+
+
+def check_references(project: Project) -> None:
+    """Every optimizer, monitor and executor names a network and a dataset of the project."""
+    networks = [n.name for n in project.networks]
+    for where, entry in project.training.references():
+        if entry.network not in networks:
+            kind = where.split(".")[1].split("[")[0][:-1]
+            raise TrainingError("error", f"{where}: {kind} {entry.name} names network "
+                                         f"{entry.network!r}, which does not exist (the project "
+                                         f"has {', '.join(map(repr, networks[:6]))})",
+                                bad_input=True)
+        known = set(project.datasets) | ({"validation"} if "training" in project.datasets
+                                         else set())
+        if entry.dataset not in known and "training" in project.datasets:
+            raise TrainingError("data", f"{where}.dataset: {entry.dataset!r} is not a dataset "
+                                        f"of the project (it has "
+                                        f"{', '.join(sorted(known))})", bad_input=True)
+    if not project.training.optimizers:
+        raise TrainingError("error", "training.optimizers: the project has no optimizer; add one "
+                                     "that names the network to train", bad_input=True)
+
+
 @dataclass
 class Prepared:
-    """A compiled network with its data checked against it, ready on a device."""
+    """Compiled networks with their data checked against them, ready on a device.
+
+    ``compiled`` is the main network: the first optimizer's when training, the executor's when
+    evaluating; ``train_data`` and ``val_data`` are the data training and validation read."""
 
     project: Project
     compiled: Compiled
@@ -195,77 +241,110 @@ class Prepared:
     device_name: str
     task: str
     classes: int
+    modules: list[torch.nn.Module] = field(default_factory=list)  # of every network
+    networks: dict[str, Compiled] = field(default_factory=dict)
+    datasets: dict[str, DataSet] = field(default_factory=dict)  # by the names config uses
     loss_modules: list[torch.nn.Module] = field(default_factory=list)  # as compiled.losses
-    modules: list[torch.nn.Module] = field(default_factory=list)  # all of compiled.layers
     init: InitReport | None = None  # the layers taken from training.init's run
     # the training step's loss when it is not the training graph's (training.distill)
     objective: Callable[..., torch.Tensor] | None = None
 
-    def feeder(self, data: DataSet) -> Feeder | StreamFeeder:
-        """A feeder of ``data`` for this network, in memory or streamed by the training's
-        loader processes: the class numbers its losses read travel as int64, as the losses
-        read them, so no step converts them."""
-        compiled = self.compiled
+    def feeder(self, data: DataSet, compiled: Compiled | None = None) -> Feeder | StreamFeeder:
+        """A feeder of ``data`` for a network (the main one by default), in memory or streamed
+        by the training's loader processes: the class numbers its losses read travel as int64,
+        as the losses read them, so no step converts them."""
+        compiled = compiled or self.compiled
         kinds = {}
         for loss in compiled.losses:
-            kinds.setdefault(loss.target, set()).add(loss.target_spec.kind)
+            if loss.target is not None:
+                kinds.setdefault(loss.target, set()).add(loss.target_spec.kind)
         classes = {name for name, kind in kinds.items()
                    if kind == {"index"} and name not in compiled.input_vars}
         if is_streamed(data):
-            return StreamFeeder(data, compiled.train_vars, self.device,
+            return StreamFeeder(data, compiled.data_vars, self.device,
                                 self.project.training.workers, classes)
-        return Feeder(data, compiled.train_vars, self.device, classes)
+        return Feeder(data, compiled.data_vars, self.device, classes)
 
     def train_mode(self, training: bool) -> None:
-        """``compiled.layers.train(training)`` without its recursion: nn.Module.train sets each
-        module's flag through nn.Module.__setattr__, a few microseconds a module, a sizeable
-        share of validating a small network every epoch. Catalog modules do not override
-        train() (the catalog tests check), so setting the flags is all it does."""
+        """Every network's ``layers.train(training)`` without its recursion: nn.Module.train
+        sets each module's flag through nn.Module.__setattr__, a few microseconds a module, a
+        sizeable share of validating a small network every epoch. Catalog modules do not
+        override train() (the catalog tests check), so setting the flags is all it does."""
         for module in self.modules:
             object.__setattr__(module, "training", training)
 
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """Every network's weights under their project-wide names, each tensor once."""
+        state: dict[str, torch.Tensor] = {}
+        for compiled in self.networks.values():
+            for name, tensor in compiled.tensors().items():
+                state.setdefault(name, tensor)
+        return state
 
-def prepare(project: Project, data: DataSet | None = None, *, local_rank: int = 0,
-            progress: Progress | None = None, for_training: bool = False) -> Prepared:
-    """Compile the training network, load and check its data, pick the device.
 
-    Weights are initialised from ``training.seed``. ``data`` replaces the project's data (to
-    evaluate on another dataset; nothing is then loaded for training). ``local_rank``: this
+def prepare(project: Project, data: DataSet | None = None, purpose: str = "train", *,
+            local_rank: int = 0, progress: Progress | None = None,
+            for_training: bool = False) -> Prepared:
+    """Compile the networks, load and check their data, pick the device.
+
+    ``purpose`` "train" compiles every network the optimizers, monitors and executors name;
+    "evaluate" the first executor's. Weights are initialised from ``training.seed``. ``data``
+    replaces the data evaluated (nothing is then loaded for training). ``local_rank``: this
     process's GPU; ``progress`` hears of image caches being written. ``for_training`` also
-    starts from ``training.init``'s run and sets up ``training.distill``. Raises
-    TrainingError with a message naming the node, file or field at fault.
+    starts from ``training.init``'s run and sets up ``training.distill``. Raises TrainingError
+    with a message naming the node, file or field at fault.
     """
     cfg = project.training
     if cfg.deterministic:  # cuBLAS reads this when CUDA starts
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     device, device_name = resolve_device(cfg.device, local_rank)
-    try:
-        network = project.network()
-    except ProjectError as e:
-        raise TrainingError("error", str(e), bad_input=True) from None
-    compiled = compile_seeded(network, cfg.seed)
+    check_references(project)
+    if purpose == "train":
+        used = [*cfg.optimizers, *cfg.monitors, *cfg.executors[:1]]
+        main = cfg.optimizers[0].network
+    else:
+        if not cfg.executors:
+            raise TrainingError("error", "training.executors: the project has no executor; add "
+                                         "one that names the network to evaluate",
+                                bad_input=True)
+        used, main = [cfg.executors[0]], cfg.executors[0].network
+    networks = compile_networks(project, {entry.network for entry in used})
+    compiled = networks[main]
     init = None
     if for_training and cfg.init:
         try:
-            init = start_from(compiled, network, project.resolve(cfg.init["run"]),
+            init = start_from(compiled, project.network(main), project.resolve(cfg.init["run"]),
                               cfg.init["weights"])
         except InitError as e:
             raise TrainingError("error", f"training.init: {e}", bad_input=True) from None
+    datasets: dict[str, DataSet] = {}
     if data is None:
-        train_data, val_data = project_data(project, progress)
-        train_data = fit_to_network(train_data, compiled, network)
-        check_targets(train_data, compiled)
+        loaded = load_datasets(project, {entry.dataset for entry in used}, progress)
+        for entry in used:
+            net = project.network(entry.network)
+            fitted = fit_to_network(loaded[entry.dataset], networks[entry.network], net, project)
+            check_targets(fitted, networks[entry.network])
+            datasets[entry.dataset] = loaded[entry.dataset] = fitted
+        train_data = datasets[cfg.optimizers[0].dataset] if purpose == "train" else None
+        val_data = datasets.get(_validation_name(cfg) if purpose == "train"
+                                else cfg.executors[0].dataset)
+        if val_data is None:
+            val_data = train_data.subset(np.arange(0))
     else:
-        train_data, val_data = None, data
-    val_data = fit_to_network(val_data, compiled, network)
-    check_targets(val_data, compiled)
-    by_name = {n.name: n.id for n in network.nodes}
+        train_data, val_data = None, fit_to_network(data, compiled, project.network(main),
+                                                    project)
+        check_targets(val_data, compiled)
+    task, classes = network_task(compiled)
+    for net in networks.values():
+        net.layers.to(device)
+    modules = [m for net in networks.values() for m in net.layers.modules()]
+    network = project.network(main)
+    by_name = {n.name: n.id for n in (compiled.network or network).nodes}
     loss_modules = [compiled.layers.get_submodule(compiled.attr_of[by_name[loss.name]])
-                    for loss in compiled.losses]
-    task, classes = task_of(compiled.losses[0])
-    compiled.layers.to(device)
+                    for loss in compiled.losses if loss.name in by_name]
     prepared = Prepared(project, compiled, train_data, val_data, device, device_name, task,
-                        classes, loss_modules, list(compiled.layers.modules()), init)
+                        classes, list(dict.fromkeys(modules)), networks, datasets, loss_modules,
+                        init)
     if for_training and cfg.distill:
         prepared.objective = _distillation(prepared)
     return prepared
@@ -284,6 +363,39 @@ def _distillation(prepared: Prepared) -> Callable[..., torch.Tensor]:
                      setting["temperature"], setting["alpha"])
 
 
+def _validation_name(cfg) -> str:
+    """The dataset whose monitor picks the best weights: the first monitor's on
+    "validation", else the last monitor's ("validation" without monitors)."""
+    for monitor in cfg.monitors:
+        if monitor.dataset == "validation":
+            return "validation"
+    return cfg.monitors[-1].dataset if cfg.monitors else "validation"
+
+
+def load_datasets(project: Project, names: Collection[str],
+                  progress: Progress | None = None) -> dict[str, DataSet]:
+    """The datasets ``names`` (training and validation as project_data gives them)."""
+    loaded: dict[str, DataSet] = {}
+    if {"training", "validation"} & set(names):
+        loaded["training"], loaded["validation"] = project_data(project, progress)
+    for name in names:
+        if name in loaded:
+            continue
+        try:
+            loaded[name] = _open(project, project.datasets[name], progress)
+        except DataError as e:
+            raise TrainingError("data", str(e), bad_input=True) from None
+    return loaded
+
+
+def _open(project: Project, d, progress: Progress | None) -> DataSet:
+    """A dataset of the project: embedded, or a CSV file whose images may stream or cache."""
+    if d.source.startswith(EMBEDDED_PREFIX):
+        return open_dataset(d.source, project.folder, d.normalize)
+    return open_csv(project.resolve(d.source), d.normalize, cache=d.cache, stream=d.stream,
+                    workers=project.training.workers, progress=progress)
+
+
 def project_data(project: Project, progress: Progress | None = None) -> tuple[DataSet, DataSet]:
     """(training, validation) data: the validation dataset, or a seeded split of the training.
     Image datasets too large for memory (or set to stream) read their images as needed."""
@@ -293,14 +405,9 @@ def project_data(project: Project, progress: Progress | None = None) -> tuple[Da
                                     "file or an embedded dataset) under datasets.training",
                             bad_input=True)
 
-    def load(d) -> DataSet:
-        if d.source.startswith(EMBEDDED_PREFIX):
-            return open_dataset(d.source, project.folder, d.normalize)
-        return open_csv(project.resolve(d.source), d.normalize, cache=d.cache,
-                        stream=d.stream, workers=project.training.workers, progress=progress)
-
     try:
-        loaded = {role: load(d) for role, d in datasets.items() if role in DATASET_ROLES}
+        loaded = {role: _open(project, d, progress) for role, d in datasets.items()
+                  if role in DATASET_ROLES}
     except DataError as e:
         raise TrainingError("data", str(e), bad_input=True) from None
     if "validation" not in loaded:
@@ -315,20 +422,22 @@ def project_data(project: Project, progress: Progress | None = None) -> tuple[Da
     return train, val
 
 
-def fit_to_network(data: DataSet, compiled: Compiled, network: Network) -> DataSet:
+def fit_to_network(data: DataSet, compiled: Compiled, network: Network,
+                   project: Project | None = None) -> DataSet:
     """The data with each variable in the shape the network reads it in.
 
     A variable whose values only need rearranging (a 1×4 data CSV for a Size 4 Input) is
     reshaped; any other mismatch is an error naming the node and the variable.
     """
-    wanted = dict(compiled.input_shapes)
+    wanted = {v: s for v, s in compiled.input_shapes.items() if v not in compiled.generated}
     for loss in compiled.losses:
-        wanted.setdefault(loss.target, tuple(loss.target_spec.shape))
+        if loss.target is not None:
+            wanted.setdefault(loss.target, tuple(loss.target_spec.shape))
     for name, shape in wanted.items():
         have = data.variables.get(name)
         if have is not None and have != shape and math.prod(have) == math.prod(shape):
             data = data.reshaped(name, shape)
-    problems = analyze(network, data.variables).problems
+    problems = analyze(network, data.variables, project=project, trained=False).problems
     if problems:
         listing = "; ".join(str(p) for p in problems)
         raise TrainingError("data", f"{data.source} does not fit network {network.name!r}: "
@@ -339,6 +448,8 @@ def fit_to_network(data: DataSet, compiled: Compiled, network: Network) -> DataS
 def check_targets(data: DataSet, compiled: Compiled) -> None:
     """Class targets must be class numbers the network scores; 0/1 targets must be 0 to 1."""
     for loss in compiled.losses:
+        if loss.target is None:
+            continue
         if loss.target_spec.kind != "index" and loss.meaning.pick != "threshold":
             continue  # any value will do (and a streamed image target stays unread)
         values = data.values(loss.target).reshape(len(data), math.prod(loss.target_spec.shape))
@@ -356,6 +467,26 @@ def check_targets(data: DataSet, compiled: Compiled) -> None:
             raise TrainingError("data", f"{loss.name}: target variable {loss.target!r} holds "
                                         f"{value:g} at {data.where(int(rows[0]))}; each value "
                                         f"must be {rule}", bad_input=True)
+
+
+def generate(compiled: Compiled, names: list[str], count: int, generator: torch.Generator,
+             device: torch.device) -> list[torch.Tensor]:
+    """The generated arguments among ``names`` for a batch of ``count``: Normal N(0, m²),
+    Uniform U(−m, m) or Constant m, drawn from ``generator``."""
+    out = []
+    for name in names:
+        spec = compiled.generated.get(name)
+        if spec is None:
+            continue
+        shape = (count, *spec.shape)
+        if spec.kind == "Normal":
+            values = torch.randn(shape, generator=generator) * spec.multiplier
+        elif spec.kind == "Uniform":
+            values = (torch.rand(shape, generator=generator) * 2 - 1) * spec.multiplier
+        else:
+            values = torch.full(shape, spec.multiplier)
+        out.append(values.to(device))
+    return out
 
 
 # ---- feeding batches -----------------------------------------------------------------------
@@ -449,37 +580,43 @@ class Scores:
 
 
 def score(prepared: Prepared, data: DataSet, batch_size: int, keep: bool = False,
-          feeder: Feeder | StreamFeeder | None = None) -> Scores:
-    """Run the network over ``data`` without training; losses as in training. Pass the
-    ``feeder`` of ``data`` when scoring it repeatedly, so it is not moved to the device again."""
-    compiled = prepared.compiled
+          feeder: Feeder | StreamFeeder | None = None,
+          compiled: Compiled | None = None) -> Scores:
+    """Run a network (the main one by default) over ``data`` without training; its loss as in
+    training. Pass the ``feeder`` of ``data`` when scoring it repeatedly, so it is not moved to
+    the device again. Generated inputs are drawn from a generator seeded the same way every
+    time, so scores of one network from epoch to epoch differ only by its weights."""
+    compiled = compiled or prepared.compiled
     if feeder is None:
-        feeder = prepared.feeder(data)
+        feeder = prepared.feeder(data, compiled)
         try:
-            return score(prepared, data, batch_size, keep, feeder)
+            return score(prepared, data, batch_size, keep, feeder, compiled)
         finally:
             feeder.close()
-    position = {name: i for i, name in enumerate(compiled.train_vars)}
-    n_inputs = len(compiled.input_vars)
-    classifying = prepared.task == "classification"
-    first = compiled.losses[0]
+    position = {name: i for i, name in enumerate(compiled.data_vars)}
+    first = compiled.losses[0] if compiled.losses else None
+    classifying = network_task(compiled)[0] == "classification"
+    generator = torch.Generator().manual_seed(prepared.project.training.seed + 1)
     total = correct = None  # summed on the device: one sync at the end
     kept: list[list[torch.Tensor]] = [[] for _ in compiled.losses]
     chosen_parts, confidence_parts = [], []
     prepared.train_mode(False)
     with torch.no_grad(), autocast(prepared):
-        for batch in feeder.batches(feeder.in_order(batch_size)):
-            n = len(batch[0])
+        order = feeder.in_order(batch_size)
+        for indices, batch in zip(order, feeder.batches(order)):
+            n = len(indices)
+            batch = list(batch) + generate(compiled, compiled.train_vars, n, generator,
+                                           prepared.device)
             # the graph's own forward: its module call only adds hooks nobody registered
-            outputs = compiled.infer.forward(*batch[:n_inputs])
+            outputs = compiled.evaluate.forward(*batch)
             outputs = list(outputs) if isinstance(outputs, tuple) else [outputs]
-            for i, (loss, module) in enumerate(zip(compiled.losses, prepared.loss_modules)):
-                part = module(outputs[i], batch[position[loss.target]]).float() * n
-                total = part if total is None else total + part
-                if keep:
-                    kept[i].append(outputs[i].float().cpu())
+            part = outputs[0].float() * n
+            total = part if total is None else total + part
+            if keep:
+                for i, prediction in enumerate(outputs[1:]):
+                    kept[i].append(prediction.float().cpu())
             if classifying:
-                chosen, confidence = classify(first.meaning, outputs[0])
+                chosen, confidence = classify(first.meaning, outputs[1])
                 target = batch[position[first.target]].reshape(n).round().long()
                 hits = (chosen == target).sum()
                 correct = hits if correct is None else correct + hits

@@ -1,4 +1,4 @@
-"""Train a project's network and record the run in a folder beside the project.
+"""Train a project's networks and record the run in a folder beside the project.
 
 One engine, several front ends: ``python -m designer train PROJECT`` (``train_command``: add
 ``--events`` for JSON lines on stdout, which is how the desktop app watches a run from a child
@@ -28,10 +28,13 @@ import torch
 from designer.core import checkpoint, runs
 from designer.core.checkpoint import Checkpoint, CheckpointError
 from designer.core.distributed import Distributed, is_peer_loss, sync_batchnorm
-from designer.core.optim import ConfigError, make_optimizer, make_schedule, optimizer_settings
+from designer.core.optim import ConfigError, make_schedule, optimizer_settings
+from designer.core.optimizer_step import OptimizerStep
 from designer.core.project import Project
+from designer.core.resumable import Resumable
+from designer.core.samples import Samples
 from designer.core.session import (Prepared, TrainingError, autocast, check_speed, prepare,
-                                   score, uses_scaler)
+                                   score)
 
 EVENTS_PER_SECOND = 20
 
@@ -76,9 +79,17 @@ def train(project: Project, run_dir: str | Path | None = None, *, on_event: Emit
     record = _Record(on_event if dist.is_main else None, dist)
     saved = None
     try:
+        several = len(project.training.optimizers) > 1
+        if resume and several:
+            raise TrainingError("error", "a run of several optimizers keeps no checkpoint and "
+                                         "cannot be resumed; train it again", bad_input=True)
         if resume:
             saved = _checkpoint_of(run_dir)
         check_settings(project)
+        if dist.several and several:
+            raise TrainingError("error", f"training.processes: several processes train a "
+                                         f"project of one optimizer; this one has "
+                                         f"{len(project.training.optimizers)}", bad_input=True)
         # a resumed run's weights come from its checkpoint, not from training.init's run
         prepared = prepare(_without_init(project) if resume else project,
                            local_rank=dist.local_rank, progress=record.cache_progress,
@@ -103,7 +114,8 @@ def train(project: Project, run_dir: str | Path | None = None, *, on_event: Emit
     try:
         record.open(project, run_dir, {"device": str(prepared.device),
                                        "device_name": prepared.device_name,
-                                       "epochs": project.training.epochs}, saved)
+                                       "epochs": project.training.epochs}, saved,
+                    record.loop.columns())
     except (OSError, ValueError) as e:
         return record.fail("error", f"cannot create the run folder: {e}", bad_input=True)
     try:
@@ -162,7 +174,7 @@ class _Record:
         self.on_event({"event": "cache", "variable": variable, "done": done, "total": total})
 
     def open(self, project: Project, run_dir: str | Path | None, info: dict,
-             saved: Checkpoint | None = None) -> None:
+             saved: Checkpoint | None = None, columns: tuple[str, ...] = ()) -> None:
         """Create the run folder with the project as trained (or reopen the resumed one); the
         loop records into it."""
         if not self.dist.is_main:
@@ -170,11 +182,11 @@ class _Record:
         if saved is not None:
             folder = Path(run_dir)
             runs.stop_path(folder).unlink(missing_ok=True)  # the request that stopped it
-            self.log = runs.RunLog(folder, info, resumed_epochs=saved.info["epochs_done"])
+            self.log = runs.RunLog(folder, info, columns, resumed_epochs=saved.info["epochs_done"])
         else:
             folder = runs.new_run_dir(project.path, run_dir)
             runs.snapshot(project, folder)
-            self.log = runs.RunLog(folder, info)
+            self.log = runs.RunLog(folder, info, columns)
         if self.loop is not None:
             self.loop.log = self.log
 
@@ -202,19 +214,21 @@ def check_settings(project: Project) -> None:
     """Optimizer and schedule settings, checked before anything is loaded or written."""
     cfg = project.training
     try:
-        lr = optimizer_settings(cfg.optimizer)["lr"]
-        make_schedule(cfg.schedule, lr, cfg.epochs)
+        for i, opt in enumerate(cfg.optimizers):
+            lr = optimizer_settings(opt.solver, f"training.optimizers[{i}].solver")["lr"]
+            make_schedule(opt.schedule, lr, cfg.epochs, f"training.optimizers[{i}].schedule")
     except ConfigError as e:
         raise TrainingError("error", str(e), bad_input=True) from None
 
 
-class _Loop:
-    """The training loop of one prepared run: steps, epoch bookkeeping and checkpoints."""
+class _Loop(Resumable):
+    """The training loop of one prepared run: the optimizers' steps in turn, epoch bookkeeping
+    (monitors, best weights, image samples), checkpoints to resume from, and the share of each
+    process when several train together (a project of one optimizer)."""
 
     LAST_EVERY = 30.0  # seconds between saves of last.safetensors (also saved at the end)
     BEST_EVERY = 2.0  # seconds between saves of best.safetensors (also saved at the end)
     CHECKPOINT_EVERY = 30.0  # seconds between checkpoints, at a step (and when stopped)
-    STOP_POLL = 0.25  # seconds between looks for a stop file
 
     def __init__(self, prepared: Prepared, emit: Emit, stop: threading.Event,
                  dist: Distributed):
@@ -225,29 +239,44 @@ class _Loop:
         self.dist = dist
         self.main = dist.is_main
         cfg = self.cfg = prepared.project.training
-        compiled = prepared.compiled
-        try:
-            self.optimizer = make_optimizer(compiled.param_groups, cfg.optimizer)
-            self.schedule = make_schedule(cfg.schedule, optimizer_settings(cfg.optimizer)["lr"],
-                                          cfg.epochs)
-        except ConfigError as e:
-            raise TrainingError("error", str(e), bad_input=True) from None
-        self.scaler = torch.amp.GradScaler("cuda") if uses_scaler(prepared) else None
-        self.forward = self._forward()
-        self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        several = len(cfg.optimizers) > 1
+        self.steps = [OptimizerStep(i, o, prepared, several) for i, o in enumerate(cfg.optimizers)]
+        trained = {id(p) for step in self.steps for p in step.params}
+        for compiled in prepared.networks.values():  # no optimizer updates them: no gradients
+            for tensor in compiled.layers.parameters():
+                if id(tensor) not in trained:
+                    tensor.requires_grad_(False)
+        first = self.steps[0]
+        self.optimizer, self.scaler = first.optimizer, first.scaler  # what checkpoints keep
+        self.channels_last = False
+        first.forward = self._forward()
+        for step in self.steps:
+            step.channels_last = self.channels_last
+        self.feeder = first.feeder
         self.precision = autocast(prepared)  # entered once a step
-        self.feeder = prepared.feeder(prepared.train_data)
-        self.val_feeder = prepared.feeder(prepared.val_data) if self.main else None
         self.batch_size = min(cfg.batch_size, max(len(prepared.train_data), 1))
-        self.sampler = dist.sampler(len(self.feeder),
-                                    prepared.project.datasets["training"].shuffle, cfg.seed)
-        self.lr = self.schedule.base_lr  # the optimizer's rate now; each group has its factor
-        names = {n.id: n.name for n in prepared.project.network().nodes}
-        weights = {node_id: list(compiled.layers.get_submodule(attr).parameters())
-                   for node_id, attr in compiled.attr_of.items()}
-        self.parametrised = [(names[i], params) for i, params in weights.items() if params]
+        self.sampler = dist.sampler(len(self.feeder), prepared.project.datasets[
+            self._source(first.dataset)].shuffle, cfg.seed)
+        self.cycles = {}  # other datasets: endless shuffled passes, one generator each
+        for k, step in enumerate(self.steps):
+            if step.dataset != first.dataset and step.dataset not in self.cycles:
+                self.cycles[step.dataset] = self._cycle(step.feeder, cfg.seed + 1 + k)
+        self.monitors = [(m, prepared.networks[m.network], prepared.datasets[m.dataset],
+                          prepared.feeder(prepared.datasets[m.dataset],
+                                          prepared.networks[m.network]))
+                         for m in cfg.monitors] if self.main else []
+        self.criterion_monitor = next((m for m in cfg.monitors if m.dataset == "validation"),
+                                      cfg.monitors[-1] if cfg.monitors else None)
+        self.samples = Samples.of(prepared) if self.main else None
+        self.parametrised = []
+        for step in self.steps:
+            compiled = step.compiled
+            names = {n.id: n.name for n in compiled.network.nodes}
+            for node_id, attr in compiled.attr_of.items():
+                params = list(compiled.layers.get_submodule(attr).parameters())
+                if params and all(names[node_id] != n for n, _ in self.parametrised):
+                    self.parametrised.append((names[node_id], params))
         self.sizes = torch.zeros(0)  # samples per global batch, the same every epoch
-        self.samples = 0  # samples per epoch (one left over may be skipped: see batches)
         self.start = time.monotonic()
         self.iteration = 0
         self.every = 1  # report every this many iterations: about EVENTS_PER_SECOND a second
@@ -267,9 +296,9 @@ class _Loop:
         self.elapsed_before = 0.0  # of the run this one resumes
 
     def _forward(self) -> Callable:
-        """The training graph as the steps call it: shared by the processes (DDP), on
-        channels-last tensors, compiled, as the speed settings say."""
-        p, cfg, compiled = self.p, self.cfg, self.p.compiled
+        """The first optimizer's training graph as its steps call it: shared by the processes
+        (DDP), on channels-last tensors, compiled, as the speed settings say."""
+        p, cfg, compiled = self.p, self.cfg, self.steps[0].compiled
         if cfg.deterministic:
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark = False
@@ -277,7 +306,8 @@ class _Loop:
             torch.backends.cudnn.benchmark = True
         self.channels_last = bool(cfg.speed.get("channels_last"))
         if self.channels_last:
-            compiled.layers.to(memory_format=torch.channels_last)
+            for network in p.networks.values():
+                network.layers.to(memory_format=torch.channels_last)
         if cfg.sync_batchnorm and self.dist.several:
             sync_batchnorm(compiled.layers, compiled.train, compiled.infer)
             p.modules = list(compiled.layers.modules())
@@ -295,19 +325,29 @@ class _Loop:
         # registered and an error-message wrapper, a few percent of a small network's step
         return model if self.dist.several else compiled.train.forward
 
+    def columns(self) -> tuple[str, ...]:
+        """metrics.csv's columns beyond the usual: each optimizer's loss and each monitor's
+        loss and error, when the project has more than one optimizer or monitor."""
+        monitors = self.cfg.monitors
+        if len(self.steps) == 1 and len(monitors) <= 1:
+            return ()
+        return (tuple(f"loss:{s.name}" for s in self.steps)
+                + tuple(f"{what}:{m.name}" for m in monitors
+                        for what in ("monitor_loss", "monitor_error")))
+
     # ---- the run ------------------------------------------------------------------------------
 
     def run(self) -> RunResult:
         self.emit_started()
-        self.p.compiled.train.train()
+        for compiled in self.p.networks.values():
+            compiled.train.train()
         first = self._resume[0] if self._resume else 1
         stopped, epoch = False, first - 1
         for epoch in range(first, self.cfg.epochs + 1):
-            losses = self.train_epoch(epoch)
-            if losses is None:  # a stop request ended the epoch before its bookkeeping
+            if not self.train_epoch(epoch):  # a stop request ended it before its bookkeeping
                 stopped, epoch = True, epoch - 1
                 break
-            self.end_epoch(epoch, losses)
+            self.end_epoch(epoch)
         return self.finish(epoch, stopped)
 
     def emit_started(self) -> None:
@@ -316,7 +356,6 @@ class _Loop:
         # each step takes one batch in every process: the samples of the global batch
         self.sizes = torch.tensor([len(b) * dist.world_size for b in batches],
                                   dtype=torch.float32, device=p.device)
-        self.samples = int(self.sizes.sum().item())
         pids = dist.gather(torch.tensor([os.getpid()]), p.device)
         self.start = self._last_written = self._checkpointed = time.monotonic()
         self.start -= self.elapsed_before
@@ -327,13 +366,17 @@ class _Loop:
         if self._resume is not None:
             resumed = {"epoch": self._resume[0], "position": self._resume[1],
                        "iteration": self.iteration, "epochs_done": self.epochs_done}
-        self.emit({"event": "started", "run_dir": str(self.log.run_dir.resolve()),
-                   "device": str(p.device), "device_name": p.device_name, "epochs": cfg.epochs,
-                   "iterations_per_epoch": len(batches), "train_samples": len(p.train_data),
-                   "val_samples": len(p.val_data), "task": p.task, "classes": p.classes,
-                   "time": runs.now(), "batch_size": self.batch_size,
-                   "processes": dist.world_size, "global_batch": self.batch_size *
-                   dist.world_size, "pids": [int(x) for x in pids], "resumed": resumed})
+        event = {"event": "started", "run_dir": str(self.log.run_dir.resolve()),
+                 "device": str(p.device), "device_name": p.device_name, "epochs": cfg.epochs,
+                 "iterations_per_epoch": len(batches), "train_samples": len(p.train_data),
+                 "val_samples": len(p.val_data), "task": p.task, "classes": p.classes,
+                 "time": runs.now(), "batch_size": self.batch_size,
+                 "processes": dist.world_size, "global_batch": self.batch_size *
+                 dist.world_size, "pids": [int(x) for x in pids], "resumed": resumed}
+        if len(self.steps) > 1 or len(self.monitors) > 1:
+            event["optimizers"] = [s.name for s in self.steps]
+            event["monitors"] = [m.name for m, *_ in self.monitors]
+        self.emit(event)
         if p.init is not None:
             self.emit(p.init.to_event())
         if cfg.distill:
@@ -364,96 +407,85 @@ class _Loop:
     # ---- steps --------------------------------------------------------------------------------
 
     def batches(self, epoch: int) -> list[torch.Tensor]:
-        """This process's batches of ``epoch``: its share of the epoch's order, which depends
-        on the seed and the epoch only (a resumed run finds it again)."""
+        """This process's batches of ``epoch`` of the first optimizer's data: its share of the
+        epoch's order, which depends on the seed and the epoch only (a resumed run finds it
+        again)."""
         self.sampler.set_epoch(epoch)
         order = torch.tensor(list(self.sampler), dtype=torch.long)
-        batches = list(order.to(self.feeder.home).split(self.batch_size))
+        return self._split(order.to(self.feeder.home))
+
+    def _split(self, order: torch.Tensor) -> list[torch.Tensor]:
+        batches = list(order.split(self.batch_size))
         if len(batches) > 1 and len(batches[-1]) == 1:
             # a batch of one breaks batch normalization; with shuffling that sample comes back
             batches.pop()
         return batches
 
-    def train_epoch(self, epoch: int) -> list[torch.Tensor] | None:
-        """Step through one shuffled pass: the loss of each step, or None when a stop request
-        ended it (after the step in progress, with a checkpoint)."""
+    def _source(self, name: str) -> str:
+        """The project dataset ``name`` comes from ("validation" may be a share of
+        "training")."""
+        return name if name in self.p.project.datasets else "training"
+
+    def _cycle(self, feeder, seed: int):
+        generator = torch.Generator().manual_seed(seed)
+        while True:
+            yield from self._split(torch.randperm(len(feeder), generator=generator)
+                                   .to(feeder.home))
+
+    def train_epoch(self, epoch: int) -> bool:
+        """Step through one shuffled pass of the first optimizer's data, every optimizer in
+        turn at each iteration on one mini-batch per dataset; False when a stop request ended
+        it (after the iteration in progress, with a checkpoint)."""
         batches = self.batches(epoch)
-        start, losses = 0, []  # losses: summed once per epoch, no sync per step
+        start = 0
+        for step in self.steps:
+            step.losses = []  # summed once per epoch: no sync per step
         if self._resume is not None:
-            _, start, losses = self._resume
+            _, start, self.steps[0].losses = self._resume
             self._resume = None
-        lr = self.schedule.base_lr
+        lr = self.steps[0].schedule.base_lr
+        first = self.steps[0]
         for i, batch in enumerate(self.feeder.batches(batches[start:]), start):
-            if not self.schedule.constant:
-                lr = self.set_lr(epoch - 1 + i / len(batches))
-            loss = self.step(batch)
+            drawn = {first.dataset: batches[i]}
+            for step in self.steps:
+                if not step.schedule.constant:
+                    rate = step.set_lr(epoch - 1 + i / len(batches))
+                    lr = rate if step is first else lr
+                if step.dataset not in drawn:
+                    drawn[step.dataset] = next(self.cycles[step.dataset])
+                indices = drawn[step.dataset]
+                step.run(batch if step is first else step.fetch(indices), len(indices),
+                         self.precision)
             due = self.main and time.monotonic() - self._checkpointed >= self.checkpoint_every
-            loss, stop, due = self.dist.share(loss, self.stop_requested(), due)
-            losses.append(loss.detach())
+            loss, stop, due = self.dist.share(first.losses[-1], self.stop_requested(), due)
+            first.losses[-1] = loss.detach()
             self.iteration += 1
             last_in_epoch = i == len(batches) - 1
             if self.main and (last_in_epoch or self.iteration % self.every == 0):
-                self.report(epoch, loss, lr, gradients=last_in_epoch
+                self.report(epoch, lr, gradients=last_in_epoch
                             or self.iteration % (10 * self.every) == 0)
             if stop or (not self.dist.several and self.stop.is_set()):  # (set while reporting)
-                self.save_checkpoint(epoch, i + 1, losses)
-                return None
+                self.save_checkpoint(epoch, i + 1, first.losses)
+                return False
             if due and not last_in_epoch:
-                self.save_checkpoint(epoch, i + 1, losses)
-        return losses
+                self.save_checkpoint(epoch, i + 1, first.losses)
+        return True
 
-    def stop_requested(self) -> bool:
-        """The caller's stop event, a stop file in the run folder, or (for a process torchrun
-        started) the end of torchrun itself; looked for a few times a second: a file check
-        every step would cost more than a small network's step."""
-        if self.stop.is_set():
-            return True
-        now = time.monotonic()
-        if now - self._stop_polled < self.STOP_POLL:
-            return False
-        self._stop_polled = now
-        if self.log is not None and runs.stop_path(self.log.run_dir).exists():
-            self.stop.set()
-        if self._launcher is not None and os.getppid() != self._launcher:
-            self.stop.set()  # torchrun was killed: stop and save rather than train on, orphaned
-        return self.stop.is_set()
-
-    def set_lr(self, epoch: float) -> float:
-        """The schedule's learning rate at ``epoch`` (fractional: mid-epoch), set if it moved."""
-        lr = self.schedule.lr(epoch)
-        if lr != self.lr:
-            self.lr = lr
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr * group["lr_multiplier"]
-        return lr
-
-    def step(self, batch: list[torch.Tensor]) -> torch.Tensor:
-        """One optimization step on ``batch``; returns its loss, not synced."""
-        if self.channels_last:
-            batch = [x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
-                     for x in batch]
-        with self.precision:
-            loss = self.forward(*batch)
-        for p in self.params:  # what optimizer.zero_grad(set_to_none=True) does, unprofiled
-            p.grad = None
-        if self.scaler is None:
-            loss.backward()
-            self.optimizer.step()
-        else:
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optimizer)  # unscales the gradients the step leaves behind
-            self.scaler.update()
-        return loss
-
-    def report(self, epoch: int, loss: torch.Tensor, lr: float, gradients: bool) -> None:
-        """The step's events: its loss, and the layers' gradient norms when ``gradients``."""
+    def report(self, epoch: int, lr: float, gradients: bool) -> None:
+        """The iteration's events: its losses, and the layers' gradient norms when
+        ``gradients``."""
         if gradients:
             self.emit({"event": "gradients", "epoch": epoch, "iteration": self.iteration,
                        "norms": self.grad_norms()})
-        value = loss.item()
-        self._check_finite(value, epoch)
-        self.emit({"event": "iteration", "epoch": epoch, "iteration": self.iteration,
-                   "loss": value, "lr": lr})
+        values = {step.name: step.losses[-1].item() for step in self.steps}
+        for step in self.steps:
+            self._check_finite(values[step.name], epoch, step=step)
+        event = {"event": "iteration", "epoch": epoch, "iteration": self.iteration,
+                 "loss": values[self.steps[0].name], "lr": lr}
+        if len(self.steps) > 1:
+            event["losses"] = values
+            event["lrs"] = {step.name: step.lr for step in self.steps}
+        self.emit(event)
         # report about EVENTS_PER_SECOND times a second, counted in iterations
         now = time.monotonic()
         done, since = self.iteration - self.last_report[0], now - self.last_report[1]
@@ -478,27 +510,36 @@ class _Loop:
 
     # ---- epochs and checkpoints -----------------------------------------------------------------
 
-    def end_epoch(self, epoch: int, losses: list[torch.Tensor]) -> None:
-        """Validation, the metrics row and event, and checkpoints after a whole epoch (rank 0:
-        the others only check the loss, which they share)."""
-        p, cfg, log = self.p, self.cfg, self.log
-        train_loss = float(torch.stack(losses).float() @ self.sizes) / self.samples
-        self._check_finite(train_loss, epoch)
+    def end_epoch(self, epoch: int) -> None:
+        """Monitors, the metrics row and event, samples and checkpoints after a whole epoch."""
+        cfg, log = self.cfg, self.log
+        train_losses = {}
+        for step in self.steps:
+            sizes = self.sizes if step is self.steps[0] else torch.full(
+                (len(step.losses),), float(self.batch_size), device=self.p.device)
+            train_losses[step.name] = float(torch.stack(step.losses).float() @ sizes) / float(
+                sizes.sum())
+            self._check_finite(train_losses[step.name], epoch, step=step)
+        train_loss = train_losses[self.steps[0].name]
         self.epochs_done = epoch
-        if not self.main:
+        if not self.main:  # the other processes only check the loss, which they share
             return
-        val_loss = val_error = None
-        if len(p.val_data):
-            scores = score(p, p.val_data, self.batch_size * 2, feeder=self.val_feeder)
-            val_loss, val_error = scores.loss, scores.error
-            self._check_finite(val_loss, epoch, "validation loss")
+        monitored = self.monitor(epoch)
+        val = monitored.get(self.criterion_monitor.name) if self.criterion_monitor else None
+        val_loss, val_error = (val["loss"], val["error"]) if val else (None, None)
         elapsed = time.monotonic() - self.start
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-               "val_error": val_error, "lr": self.lr,
-               "elapsed": round(elapsed, 3)}
-        log.metrics(row)
-        self.emit({"event": "epoch", **row,
-                   "eta": round(elapsed / epoch * (cfg.epochs - epoch), 3)})
+               "val_error": val_error, "lr": self.steps[0].lr, "elapsed": round(elapsed, 3)}
+        extra = {f"loss:{name}": value for name, value in train_losses.items()}
+        for name, scores in monitored.items():
+            extra[f"monitor_loss:{name}"] = scores["loss"]
+            extra[f"monitor_error:{name}"] = scores["error"]
+        log.metrics({**row, **extra})
+        event = {"event": "epoch", **row, "eta": round(elapsed / epoch * (cfg.epochs - epoch), 3)}
+        if self.columns():
+            event.update(train_losses=train_losses, monitors=monitored)
+        self.emit(event)
+        self.write_samples(epoch)
         criterion = val_error if val_error is not None else train_loss
         if self._best_criterion is None or criterion < self._best_criterion:
             self._best_criterion, self.best_epoch = criterion, epoch
@@ -509,10 +550,30 @@ class _Loop:
         log.update(epochs_done=epoch, best_val_error=self.best_val_error,
                    best_epoch=self.best_epoch)
 
+    def monitor(self, epoch: int) -> dict[str, dict[str, float]]:
+        """Each monitor's loss and error, every ``monitor_interval`` epochs and at the end."""
+        if epoch % self.cfg.monitor_interval and epoch != self.cfg.epochs:
+            return {}
+        out = {}
+        for monitor, compiled, data, feeder in self.monitors:
+            if not len(data):
+                continue
+            scores = score(self.p, data, self.batch_size * 2, feeder=feeder, compiled=compiled)
+            self._check_finite(scores.loss, epoch, f"loss of monitor {monitor.name}")
+            out[monitor.name] = {"loss": scores.loss, "error": scores.error}
+        return out
+
+    def write_samples(self, epoch: int) -> None:
+        if self.samples is None:
+            return
+        path = runs.samples_path(self.log.run_dir, epoch)
+        self.samples.write(self.p, path)
+        self.emit({"event": "samples", "epoch": epoch, "path": str(path.resolve())})
+
     def keep_best(self, epoch: int) -> None:
         """Hold the best weights in memory; write them at most every BEST_EVERY seconds (a
         small network improves every epoch, and each write costs more than its epoch)."""
-        state = {k: v.detach().clone() for k, v in self.p.compiled.layers.state_dict().items()}
+        state = {k: v.detach().clone() for k, v in self.p.tensors().items()}
         self._best = (epoch, state)
         if time.monotonic() - self._best_written >= self.BEST_EVERY:
             self.flush_best()
@@ -529,69 +590,30 @@ class _Loop:
 
     def save_last(self, epoch: int) -> None:
         path = runs.weights_path(self.log.run_dir, "last")
-        runs.save_weights(self.p.compiled.layers, path)
+        runs.save_tensors(self.p.tensors(), path)
         self._last_written = time.monotonic()
         self.emit({"event": "checkpoint", "epoch": epoch, "path": str(path.resolve()),
                    "best": False})
 
-    def save_checkpoint(self, epoch: int, position: int, losses: list[torch.Tensor]) -> None:
-        """Everything needed to go on after ``position`` batches of ``epoch``: every process
-        hands its random state to rank 0, which writes the checkpoint."""
-        states = self.dist.gather(checkpoint.random_state(), self.p.device)
-        self._checkpointed = time.monotonic()
-        if not self.main:
-            return
-        self.flush_best()  # best.safetensors must match the best result the checkpoint keeps
-        info = {"epoch": epoch, "position": position, "iteration": self.iteration,
-                "epochs_done": self.epochs_done, "epochs": self.cfg.epochs,
-                "elapsed": time.monotonic() - self.start, "best_criterion": self._best_criterion,
-                "best_epoch": self.best_epoch, "best_val_error": self.best_val_error,
-                "world_size": self.dist.world_size, "batch_size": self.batch_size}
-        path = runs.checkpoint_path(self.log.run_dir)
-        checkpoint.save(path, self.p.compiled.layers, self.optimizer, info, losses, states,
-                        self.scaler)
-        self.emit({"event": "resume_point", "epoch": epoch, "position": position,
-                   "iteration": self.iteration, "path": str(path.resolve())})
-
-    def restore(self, saved: Checkpoint) -> None:
-        """Take up the run where ``saved`` left it: weights, optimizer, position, best result
-        and random state."""
-        info, dist = saved.info, self.dist
-        if info["world_size"] != dist.world_size or info["batch_size"] != self.batch_size:
-            raise TrainingError(
-                "error", f"the run trained with {info['world_size']} process(es) of batch "
-                         f"{info['batch_size']}; resume it with the same (this start has "
-                         f"{dist.world_size} of batch {self.batch_size}), or the batches differ",
-                bad_input=True)
-        try:
-            self.p.compiled.layers.load_state_dict(saved.model)
-            checkpoint.restore_optimizer(self.optimizer, saved)
-        except (RuntimeError, ValueError, KeyError) as e:
-            raise TrainingError("error", f"the checkpoint does not fit the run's network "
-                                         f"({str(e).splitlines()[0]})", bad_input=True) from None
-        if self.scaler is not None and info.get("scaler"):
-            self.scaler.load_state_dict(info["scaler"])
-        self.iteration, self.epochs_done = info["iteration"], info["epochs_done"]
-        self._best_criterion, self.best_epoch = info["best_criterion"], info["best_epoch"]
-        self.best_val_error, self.elapsed_before = info["best_val_error"], info["elapsed"]
-        self._resume = (info["epoch"], info["position"],
-                        list(saved.tensors["epoch_losses"].to(self.p.device).unbind()))
-        state = saved.random_state(dist.rank)
-        if state is not None:
-            checkpoint.set_random_state(state, info["random_layout"])
-
     def close(self) -> None:
         """End the data loaders' worker processes, if any."""
-        for feeder in (self.feeder, self.val_feeder):
-            if feeder is not None:
-                feeder.close()
+        feeders = [step.feeder for step in self.steps] + [m[3] for m in self.monitors]
+        for feeder in dict.fromkeys(feeders):
+            feeder.close()
 
-    def _check_finite(self, value: float, epoch: int, what: str = "training loss") -> None:
-        if not math.isfinite(value):
-            kept = (f"; best.safetensors keeps epoch {self.best_epoch}"
-                    if self.best_epoch is not None else "")
-            raise TrainingError(
-                "diverged", f"the {what} became {value} in epoch {epoch} (iteration "
-                            f"{self.iteration}): training diverged. Lower the learning rate "
-                            f"(training.optimizer.lr is {self.schedule.base_lr:g}) or check the "
-                            f"data for extreme values{kept}")
+    def _check_finite(self, value: float, epoch: int, what: str = "training loss",
+                      step: OptimizerStep | None = None) -> None:
+        if math.isfinite(value):
+            return
+        kept = (f"; best.safetensors keeps epoch {self.best_epoch}"
+                if self.best_epoch is not None else "")
+        step = step or self.steps[0]
+        index = self.steps.index(step)
+        if len(self.steps) > 1 and what == "training loss":
+            what = f"training loss of optimizer {step.name}"
+        raise TrainingError(
+            "diverged", f"the {what} became {value} in epoch {epoch} (iteration "
+                        f"{self.iteration}): training diverged. Lower the learning rate "
+                        f"(training.optimizers[{index}].solver.lr is "
+                        f"{step.schedule.base_lr:g}) or check the data for extreme "
+                        f"values{kept}")

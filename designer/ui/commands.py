@@ -183,7 +183,7 @@ def empty_project() -> Project:
 
 def has_output(node: Node) -> bool:
     """Losses end the network: they have no output port."""
-    return not node.spec.is_loss
+    return node.spec.has_output
 
 
 def name_problem(network: Network, name: str, node_id: str | None = None) -> str | None:

@@ -23,6 +23,7 @@ from designer.core.imports import imported
 from designer.core.project import (MAX_PROCESSES, MAX_SEED, MAX_WORKERS, PRECISIONS,
                                    SPEED_SWITCHES, Project, TrainingConfig)
 from designer.ui.commands import DocumentEditor
+from designer.ui.config_entries import add_entries, entries_key
 from designer.ui.start_from import StartFromPanel
 from designer.ui.worker import run_later
 
@@ -214,9 +215,10 @@ class ConfigWorkspace(QScrollArea):
         types = (self.training.optimizer.get("type"),
                  self.training.schedule.get("type", "constant"))
         networks = [n.name for n in self.editor.project.networks]
-        if types != self._shown_types or networks != getattr(self, "_networks", None):
+        shown = (networks, entries_key(self.training))
+        if types != self._shown_types or shown != getattr(self, "_networks", None):
             self._build(types)
-            self._networks = networks
+            self._networks = shown
         for key, editor in self.editors.items():
             editor.show(value_of(self.training, key))
 
@@ -254,6 +256,7 @@ class ConfigWorkspace(QScrollArea):
             row = self._add_section(grid, row, title)
             for field in fields:
                 row = self._add_field(grid, row, field)
+        row = add_entries(self, grid, row)
         if self.start_panel is not None:  # moves to the new page (the old one is deleted)
             row = self._add_section(grid, row, "Start from a run")
             grid.addWidget(self.start_panel, row, 0, 1, 3)

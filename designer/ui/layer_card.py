@@ -314,7 +314,7 @@ def node_class(spec: nodes.LayerSpec) -> type[BaseNode]:
         self.view.layer_type = spec.name
         for port_name in spec.inputs:
             self.add_input(port_name, multi_input=spec.multi_input, display_name=False)
-        if not spec.is_loss:
+        if spec.has_output:
             self.add_output(OUTPUT_PORT, multi_output=True, display_name=False)
         colour = QColor(theme.CATEGORY_COLORS.get(spec.category, "#888888"))
         for port in self.input_ports() + self.output_ports():

@@ -19,7 +19,7 @@ from pathlib import Path
 from PySide6.QtCore import QPoint, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (QApplication, QDockWidget, QLabel, QMainWindow, QMenu,
-                               QProgressBar, QSplitter, QTabWidget, QWidget)
+                               QProgressBar, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from designer.core.analysis import Analysis, Problem, analyze
 from designer.core.project import Link, Project
@@ -29,7 +29,10 @@ from designer.ui.commands import (Change, DocumentEditor, clipboard_payload,
                                   empty_project, has_output, parse_clipboard)
 from designer.ui.data_check import DataChecks
 from designer.ui.file_controller import AUTOSAVE_MS, FileController
+from designer.ui.frames import RepeatFrames
+from designer.ui.make_unit import make_unit
 from designer.ui.menus import APP_NAME
+from designer.ui.network_tabs import NetworkTabs, is_unit
 from designer.ui.palette import LayerPalette, LayerSearchPopup
 from designer.ui.problems import ProblemsPanel
 from designer.ui.properties import PropertiesPanel
@@ -55,6 +58,7 @@ class MainWindow(QMainWindow):
         self._fitted = False
 
         self.canvas = Canvas(self)
+        self.frames = RepeatFrames(self.canvas)
         self.palette = LayerPalette()
         self.properties = PropertiesPanel(self.editor)
         self.problems = ProblemsPanel()
@@ -83,8 +87,15 @@ class MainWindow(QMainWindow):
         self.bottom_tabs.setDocumentMode(True)
         for widget, title in ((self.problems, "Problems"), (self.statistics, "Statistics")):
             self.bottom_tabs.addTab(widget, title)
+        self.network_tabs = NetworkTabs(self.editor)
+        canvas_page = QWidget()
+        column = QVBoxLayout(canvas_page)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.network_tabs)
+        column.addWidget(self.canvas.widget)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
-        self.splitter.addWidget(self.canvas.widget)
+        self.splitter.addWidget(canvas_page)
         self.splitter.addWidget(self.bottom_tabs)
         self.splitter.setStretchFactor(0, 4)
         self.splitter.setStretchFactor(1, 1)
@@ -214,6 +225,9 @@ class MainWindow(QMainWindow):
         self.copy_action = self._action("&Copy", self.copy, QKeySequence.StandardKey.Copy)
         self.paste_action = self._action("&Paste", self.paste, QKeySequence.StandardKey.Paste)
         self.duplicate_action = self._action("D&uplicate", self.duplicate, "Ctrl+D")
+        self.make_unit_action = self._action(
+            "Make &Unit", self.make_unit, tip="Turn the selected layers into a network of their "
+            "own, used here by one Unit layer")
         self.delete_action = self._action("&Delete", self.delete_selection,
                                           [QKeySequence.StandardKey.Delete, "Backspace"])
         self.select_all_action = self._action("Select &All", self.select_all,
@@ -322,6 +336,7 @@ class MainWindow(QMainWindow):
 
     def _on_change(self, change: Change) -> None:
         self.canvas.apply(change)
+        self.frames.update(self.editor.network)
         if change.affects_analysis:
             self.reanalyze()
         self._update_actions()
@@ -329,12 +344,8 @@ class MainWindow(QMainWindow):
     def _on_replaced(self) -> None:
         self.canvas.show_network(self.editor.network)
         self.properties.show_node(None)
-        names = [n.name for n in self.project.networks]
-        self.network_box.clear()
-        self.network_box.addItems(names)
-        self.network_box.setCurrentText(self.editor.network.name)
-        self.network_box_action.setVisible(len(names) > 1)
-        self.network_label_action.setVisible(len(names) > 1)
+        self.network_tabs.refresh()
+        self.frames.update(self.editor.network)
         self.reanalyze()
         self.update_title()
         self._update_actions()
@@ -369,7 +380,7 @@ class MainWindow(QMainWindow):
         """Shapes, errors, problems and statistics after an edit (analysis is memoised); the
         data is checked again in the background."""
         net = self.editor.network
-        self.analysis = a = analyze(net)
+        self.analysis = a = analyze(net, project=self.project)
         self.checks.schedule()
         self._show_problems()
         self.statistics.show_analysis(net, a)
@@ -393,7 +404,8 @@ class MainWindow(QMainWindow):
             return
         data = self.data_problems() if net.nodes else []
         self.canvas.show_analysis(a, data)
-        self.problems.show_problems(a.problems + data, empty=not net.nodes, data_problems=data)
+        self.problems.show_problems(a.problems + data, empty=not net.nodes, data_problems=data,
+                                    notices=a.notices)
         count = len(a.problems) + len(data) if net.nodes else 0
         self.bottom_tabs.setTabText(0, f"Problems ({count})" if count else "Problems")
         checking = not self.checks.current and not count
@@ -408,7 +420,8 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         has_selection = bool(self.canvas.selected_ids())
-        for action in (self.cut_action, self.copy_action, self.duplicate_action):
+        for action in (self.cut_action, self.copy_action, self.duplicate_action,
+                       self.make_unit_action):
             action.setEnabled(has_selection)
 
     def _on_selection(self, ids: list[str]) -> None:
@@ -521,8 +534,14 @@ class MainWindow(QMainWindow):
         self.palette.search.setFocus()
         self.palette.search.selectAll()
 
-    def _on_node_double_clicked(self, _node) -> None:
-        self.focus_name_editor()
+    def _on_node_double_clicked(self, node) -> None:
+        """A Unit opens the network it uses; any other layer edits its name."""
+        drawn = next((n for n in self.editor.network.nodes if n.id == node.id), None)
+        target = drawn.props.get("Network") if drawn is not None and is_unit(drawn) else None
+        if target and self.project.find_network(str(target)) is not None:
+            self.editor.show_network(str(target))
+        else:
+            self.focus_name_editor()
 
     def focus_name_editor(self) -> None:
         edit = self.properties.editors.get("Name")
@@ -530,6 +549,11 @@ class MainWindow(QMainWindow):
             self.properties_dock.show()
             edit.setFocus()
             edit.selectAll()
+
+    def make_unit(self) -> None:
+        problem = make_unit(self.editor, self.canvas.selected_ids(), self.analysis)
+        if problem:
+            dialogs.info(self, "Make Unit", problem)
 
     def _show_canvas_menu(self, global_pos: QPoint, node_id: str | None) -> None:
         menu = QMenu(self)
@@ -539,7 +563,7 @@ class MainWindow(QMainWindow):
             menu.addAction("Rename…", self.focus_name_editor)
             menu.addSeparator()
             menu.addActions([self.cut_action, self.copy_action, self.duplicate_action,
-                             self.delete_action])
+                             self.delete_action, self.make_unit_action])
         else:
             local = self.canvas.viewer.mapFromGlobal(global_pos)
             scene = self.canvas.viewer.mapToScene(local)

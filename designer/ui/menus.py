@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 import nodes
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup
-from PySide6.QtWidgets import QComboBox, QLabel
 
 from designer.ui import dialogs
 
@@ -61,7 +60,8 @@ def build_menu_bar(window: MainWindow) -> None:
     window.edit_menu.addActions([window.undo_action, window.redo_action])
     window.edit_menu.addSeparator()
     window.edit_menu.addActions([window.cut_action, window.copy_action, window.paste_action,
-                               window.duplicate_action, window.delete_action])
+                               window.duplicate_action, window.delete_action,
+                               window.make_unit_action])
     window.edit_menu.addSeparator()
     window.edit_menu.addActions([window.select_all_action, window.find_action])
     window.edit_menu.addSeparator()
@@ -107,12 +107,6 @@ def build_toolbar(window: MainWindow) -> None:
     window.toolbar.addActions([window.undo_action, window.redo_action])
     window.toolbar.addSeparator()
     window.toolbar.addActions([window.arrange_action, window.fit_action])
-    window.network_label = QLabel("  Network: ")
-    window.network_box = QComboBox()
-    window.network_box.activated.connect(
-        lambda i: window.editor.show_network(window.network_box.itemText(i)))
-    window.network_label_action = window.toolbar.addWidget(window.network_label)
-    window.network_box_action = window.toolbar.addWidget(window.network_box)
     window.toolbar.addSeparator()
     window.toolbar.addActions([window.train_action, window.stop_action])
     # The workspace tabs on a row of their own across the window, above the docks

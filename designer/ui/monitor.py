@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFileDialog, QHBoxLayo
 
 from designer.ui.plot_style import (BLUE, GREEN, ORANGE, RED, EpochAxis, LossAxis, add_legend,
                                     recolor_plot, style_plot, style_plot_widget)
+from designer.ui.several_curves import SamplesView, SeveralCurves
 from designer.ui.text import format_duration, format_error, format_value
 
 REFRESH_MS = 50
@@ -96,7 +97,11 @@ class TrainingMonitor(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
         layout.addWidget(self.progress)
-        layout.addWidget(self.plots, 1)
+        self.samples_view = SamplesView()
+        middle = QHBoxLayout()
+        middle.addWidget(self.plots, 3)
+        middle.addWidget(self.samples_view, 1)
+        layout.addLayout(middle, 1)
         layout.addWidget(self.readout)
 
     def _build_controls(self) -> None:
@@ -177,6 +182,7 @@ class TrainingMonitor(QWidget):
                                               pen=pg.mkPen(None))
         self.error_plot.addItem(self.best_marker)
         self.error_plot.legend.addItem(self.best_marker, "best")
+        self.several = SeveralCurves(self.epoch_plot)
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
@@ -202,6 +208,8 @@ class TrainingMonitor(QWidget):
         self.val_losses: list[float] = []
         self.val_errors: list[float] = []
         self.best: tuple[int, float] | None = None  # (epoch, validation error)
+        self.several.reset()
+        self.samples_view.reset()
         self.origin_note = ""  # the run this one started from, and what it took
         self.last_iteration = 0
         self.last_epoch = 0
@@ -368,6 +376,7 @@ class TrainingMonitor(QWidget):
         self.epoch_numbers.append(epoch)
         self.train_losses.append(_number(event.get("train_loss")))
         self.val_losses.append(_number(event.get("val_loss")))
+        self.several.epoch(event)
         error = _number(event.get("val_error"))
         self.val_errors.append(error)
         if math.isfinite(error) and (self.best is None or error < self.best[1]):
@@ -378,6 +387,9 @@ class TrainingMonitor(QWidget):
                     f"(epoch {self.best[0]})" if self.best else "")
             origin = f" · {self.origin_note}" if self.origin_note else ""
             self._set_status(f"Training…{best}{origin}")
+
+    def _on_samples(self, event: dict) -> None:
+        self.samples_view.show_samples(event)
 
     def _on_finished(self, event: dict) -> None:
         status = event.get("status", "done")
@@ -484,6 +496,7 @@ class TrainingMonitor(QWidget):
         elif group == "losses":
             self.train_curve.setData(epochs, np.asarray(self.train_losses, float))
             self.val_curve.setData(epochs, np.asarray(self.val_losses, float))
+            self.several.draw()
         else:
             scale = 100.0 if self.task == "classification" else 1.0
             self.error_curve.setData(epochs, np.asarray(self.val_errors, float) * scale)

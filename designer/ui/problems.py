@@ -1,4 +1,5 @@
-"""The Problems list: every problem of the network and of its data. Clicking a problem selects
+"""The Problems list: every problem of the network and of its data, then its notices (what
+training may not intend: an unconnected output adds to the loss). Clicking a problem selects
 its layer (or, for a problem of the data, opens the Dataset workspace); a problem with an
 obvious fix has a "Fix: …" line below it that applies the fix as an undoable edit."""
 from __future__ import annotations
@@ -28,19 +29,21 @@ class ProblemsPanel(QListWidget):
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._shown: list[tuple] = []
         self.problems: list[Problem] = []
+        self._notices: list[tuple] = []
         self.itemClicked.connect(self._on_click)
         self.itemActivated.connect(self._on_click)
 
     def show_problems(self, problems: list[Problem], empty: bool = False,
-                      data_problems: list[Problem] = ()) -> None:
+                      data_problems: list[Problem] = (), notices: list[Problem] = ()) -> None:
         """``problems`` of a network (``empty``: it has no layers yet); ``data_problems`` are
-        those among them that the data adds."""
+        those among them that the data adds; ``notices`` are listed after them."""
         data_ids = {id(p) for p in data_problems}
         rows = [(None, "", False, None)] if empty else [
             (p.node_id, str(p), id(p) in data_ids, p.fix) for p in problems]
-        if rows == self._shown:
+        notes = [] if empty else [(p.node_id, str(p)) for p in notices]
+        if (rows, notes) == (self._shown, self._notices):
             return
-        self._shown = rows
+        self._shown, self._notices = rows, notes
         self.problems = [] if empty else list(problems)
         self.clear()
         warn = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
@@ -50,7 +53,6 @@ class ProblemsPanel(QListWidget):
             return
         if not rows:
             self._note("No problems: the network is ready to train.", ok)
-            return
         for node_id, text, from_data, fix in rows:
             item = QListWidgetItem(warn, text)
             item.setData(_NODE_ROLE, node_id)
@@ -60,6 +62,12 @@ class ProblemsPanel(QListWidget):
             self.addItem(item)
             if fix is not None:
                 self._add_fix(fix)
+        info = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxInformation)
+        for node_id, text in notes:
+            item = QListWidgetItem(info, text)
+            item.setData(_NODE_ROLE, node_id)
+            item.setToolTip("Click to select the layer" if node_id else text)
+            self.addItem(item)
 
     def _note(self, text: str, icon=None) -> None:
         item = QListWidgetItem(icon, text) if icon is not None else QListWidgetItem(text)
@@ -82,6 +90,9 @@ class ProblemsPanel(QListWidget):
 
     def fix_items(self) -> list[QListWidgetItem]:
         return [self.item(i) for i in range(self.count()) if self.item(i).data(_FIX_ROLE)]
+
+    def notice_texts(self) -> list[str]:
+        return [text for _, text in self._notices]
 
     def _on_click(self, item: QListWidgetItem) -> None:
         fix = item.data(_FIX_ROLE)

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 import nodes
 from nodes import Prop
+from nodes.spec import is_expression
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame,
@@ -186,7 +187,9 @@ class PropertiesPanel(QScrollArea):
                 self._values[prop.name] = self.editor.network.node(node_id).props[prop.name]
 
         hint = None
-        if prop.kind == "int":
+        if is_expression(prop, value):  # *Maps, Input[0]*2: text, whatever the kind
+            widget, setter, hint = self._text_editor(prop, value, commit)
+        elif prop.kind == "int":
             box = QSpinBox()
             box.setRange(int(prop.min) if prop.min is not None else -_INT_LIMIT,
                          int(prop.max) if prop.max is not None else _INT_LIMIT)
@@ -229,9 +232,11 @@ class PropertiesPanel(QScrollArea):
     def _text_editor(self, prop: Prop, value: Any, commit: Callable[[Any], None]
                      ) -> tuple[QLineEdit, Callable[[Any], None], QLabel]:
         """A typed value (a shape, a text), outlined with the parser's reason while wrong."""
-        edit = QLineEdit(prop.format(value) if prop.kind == "shape" else str(value))
+        edit = QLineEdit(prop.format(value))
         if prop.kind == "shape":
             edit.setPlaceholderText("e.g. 3,3")
+        elif prop.kind == "map":
+            edit.setPlaceholderText(self._arguments_hint() or "Name=value; Name=value")
         hint = self._hint(prop.name)
 
         def check(text: str) -> str | None:
@@ -245,9 +250,18 @@ class PropertiesPanel(QScrollArea):
         edit.editingFinished.connect(lambda: commit(edit.text()))
 
         def setter(v: Any) -> None:
-            edit.setText(prop.format(v) if prop.kind == "shape" else str(v))
+            edit.setText(prop.format(v))
 
         return edit, setter, hint
+
+    def _arguments_hint(self) -> str:
+        """A Unit's Arguments: what its network's Argument layers take, with their defaults."""
+        node = self.editor.network.node(self.node_id)
+        target = self.editor.project.find_network(str(node.props.get("Network", "")))
+        if node.spec.role != "unit" or target is None:
+            return ""
+        return "; ".join(f"{a.name}={a.props.get('Value', '')} ({a.props.get('Type', 'Text')})"
+                         for a in target.nodes if a.spec.role == "argument")
 
     @staticmethod
     def _mark(edit: QLineEdit, hint: QLabel, problem: str | None) -> None:

@@ -154,7 +154,7 @@ class TrainingController(QObject):
             editor.show_network(net.name)
         if not net.nodes:
             return f"network {net.name!r} is empty: add layers from the palette first.", EDIT
-        problems = analyze(net).problems
+        problems = analyze(net, project=editor.project).problems
         if not problems:
             problems = (w.checks.problems_for(net.name) if w.checks.current
                         else w.checks.check_now())

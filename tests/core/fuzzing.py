@@ -184,7 +184,8 @@ def _mutate_once(document: dict, rng: random.Random, layer_types: list[str]) -> 
         training = document.setdefault("training", {})
         if isinstance(training, dict):
             training[rng.choice(["seed", "epochs", "batch_size", "validation_split",
-                                 "optimizer", "schedule"])] = random_value(rng)
+                                 "optimizers", "monitors", "executors",
+                                 "monitor_interval"])] = random_value(rng)
     elif op == 10 and nodes:  # a lone surrogate or other odd text in a name
         node = rng.choice(nodes)
         node[rng.choice(["name", "id"])] = rng.choice(["\\ud800", "a\\udfffb"] +

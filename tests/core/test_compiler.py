@@ -29,7 +29,8 @@ def batch_for(compiled, n=5):
 @pytest.mark.parametrize("path", sorted(PROJECTS.glob("*.nnd")), ids=lambda p: p.stem)
 def test_sample_compiles_and_trains_one_step(path):
     torch.manual_seed(0)
-    compiled = compile_network(load(path).network())
+    project = load(path)
+    compiled = compile_network(project.network(), project=project)
     tensors = batch_for(compiled)
     loss = compiled.train(*tensors)
     assert loss.shape == () and torch.isfinite(loss)

@@ -74,7 +74,9 @@ JSON = st.recursive(
                               "networks.0.nodes.1.props.OutShape", "networks.0.nodes.1.pos",
                               "networks.0.links.0", "networks.0.links.0.port", "datasets",
                               "datasets.training", "training", "training.seed",
-                              "training.optimizer", "version"]),
+                              "training.optimizers", "training.optimizers.0",
+                              "training.optimizers.0.solver", "training.monitors",
+                              "training.executors.0", "version"]),
        value=JSON)
 def test_any_value_in_any_field_loads_or_is_refused_by_field(where, value):
     document = json.loads(fuzzing.SAMPLES[0].read_text())

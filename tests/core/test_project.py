@@ -129,8 +129,8 @@ def test_duplicate_node_names(tmp_path):
 
 def test_bad_optimizer(tmp_path):
     doc = minimal()
-    doc["training"]["optimizer"] = {"type": "Adamm", "lr": 0.1}
-    assert_refused(tmp_path, json.dumps(doc), "training.optimizer.type", "'Adamm'")
+    doc["training"]["optimizers"][0]["solver"] = {"type": "Adamm", "lr": 0.1}
+    assert_refused(tmp_path, json.dumps(doc), "training.optimizers[0].solver.type", "'Adamm'")
 
 
 def test_missing_file():
@@ -144,7 +144,7 @@ def test_version_1_is_migrated():
     net.pop("name")
     doc["network"] = net
     doc["version"] = 1
-    doc["training"].pop("network")
+    doc["training"] = {"epochs": 3}
     project = proj.from_dict(doc)
     assert [n.name for n in project.networks] == ["Main"]
     assert project.network().find("Affine").props["OutShape"] == [3]
@@ -159,7 +159,7 @@ def test_defaults_are_filled_when_properties_are_missing():
         "OutShape": [100], "WithBias": True,
         "W.Initializer": "NormalAffineGlorot", "W.InitializerMultiplier": 1.0,
         "W.LRateMultiplier": 1.0, "b.Initializer": "Constant", "b.InitializerMultiplier": 0.0,
-        "b.LRateMultiplier": 1.0}
+        "b.LRateMultiplier": 1.0, "ParameterScope": ""}
 
 
 def test_save_is_atomic_when_the_write_fails(tmp_path, monkeypatch):
@@ -237,6 +237,7 @@ def test_version_2_takes_nncs_property_names():
     """LeakyReLU's alpha became Alpha and KLMultinomial's target q.Dataset (NNC's names)."""
     doc = minimal()
     doc["version"] = 2
+    doc["training"] = {"network": "Main"}
     net = doc["networks"][0]
     net["nodes"] += [
         {"id": "l", "type": "LeakyReLU", "name": "Leaky", "props": {"alpha": 0.3}},
@@ -249,7 +250,7 @@ def test_version_2_takes_nncs_property_names():
     assert project.network().find("Leaky").props["Alpha"] == 0.3
     assert "alpha" not in project.network().find("Leaky").props
     assert project.network().find("KL").props["q.Dataset"] == "p"
-    assert project.to_dict()["version"] == proj.VERSION == 3
+    assert project.to_dict()["version"] == proj.VERSION == 4
     doc["version"] = 3  # a version 3 file with the old name is an error naming it
     with pytest.raises(proj.ProjectError, match="LeakyReLU has no property 'alpha'"):
         proj.from_dict(doc)
@@ -365,3 +366,69 @@ def test_a_file_too_large_or_not_regular_is_refused_before_reading(tmp_path, mon
         os.mkfifo(tmp_path / "pipe.nnd")
         with pytest.raises(ProjectError, match="not a regular file"):
             load(tmp_path / "pipe.nnd")
+
+
+# ---- version 4: optimizers, monitors and executors -------------------------------------------
+
+def version_3(doc: dict) -> dict:
+    """``doc`` as a version 3 file: one training block."""
+    first = doc["training"]["optimizers"][0]
+    training = {k: v for k, v in doc["training"].items()
+                if k not in ("optimizers", "monitors", "executors", "monitor_interval")}
+    return {**doc, "version": 3, "training": {**training, "network": first["network"],
+                                              "optimizer": first["solver"],
+                                              "schedule": first["schedule"]}}
+
+
+def test_version_3_becomes_one_optimizer_monitor_and_executor():
+    doc = version_3(minimal())
+    doc["training"]["optimizer"] = {"type": "SGD", "lr": 0.5}
+    doc["training"]["schedule"] = {"type": "cosine"}
+    training = proj.from_dict(doc).training
+    assert [(o.name, o.network, o.dataset, o.solver, o.schedule, o.update_interval)
+            for o in training.optimizers] == [
+        ("Optimizer", "Main", "training", {"type": "SGD", "lr": 0.5}, {"type": "cosine"}, 1)]
+    assert [(m.name, m.network, m.dataset) for m in training.monitors] == [
+        ("valid_error", "Main", "validation")]
+    assert [(e.name, e.network, e.dataset, e.num_evaluations, e.repeat_evaluation)
+            for e in training.executors] == [("Executor", "Main", "validation", 1, "mean")]
+    assert training.monitor_interval == 1
+    # the one-network form reads the first optimizer
+    assert (training.network, training.optimizer, training.schedule) == (
+        "Main", {"type": "SGD", "lr": 0.5}, {"type": "cosine"})
+
+
+@pytest.mark.parametrize("field, value, fragments", [
+    ("optimizers", [{"name": "D"}, {"name": "D"}], ["training.optimizers[1].name",
+                                                    "two optimizers are named 'D'"]),
+    ("optimizers", [{"update_interval": 0}], ["training.optimizers[0].update_interval",
+                                              "must be from 1 to 64"]),
+    ("optimizers", [{"schedule": {"type": "linear"}}], ["training.optimizers[0].schedule.type"]),
+    ("monitors", [{"dataset": "a b"}], ["training.monitors[0].dataset",
+                                        "is not a dataset name"]),
+    ("executors", [{"repeat_evaluation": "std"}], ["training.executors[0].repeat_evaluation",
+                                                   "'std' is not one of mean, last"]),
+    ("executors", [3], ["training.executors[0]: must be an object"]),
+    ("monitor_interval", 0, ["training.monitor_interval: must be from 1"]),
+])
+def test_bad_training_entries_are_refused_by_field(tmp_path, field, value, fragments):
+    doc = minimal()
+    doc["training"][field] = value
+    assert_refused(tmp_path, json.dumps(doc), *fragments)
+
+
+def test_a_project_keeps_several_optimizers_monitors_and_executors(tmp_path):
+    doc = minimal()
+    doc["networks"].append({"name": "Other", "nodes": [], "links": []})
+    doc["training"]["optimizers"].append({"name": "G", "network": "Other", "dataset": "test",
+                                          "solver": {"type": "SGD", "lr": 0.1},
+                                          "update_interval": 4})
+    doc["training"]["monitors"] = []
+    doc["training"]["executors"][0]["num_evaluations"] = 10
+    project = proj.from_dict(doc)
+    assert [o.name for o in project.training.optimizers] == ["Optimizer", "G"]
+    assert project.training.optimizers[1].update_interval == 4
+    project.save(tmp_path / "p.nnd")
+    assert load(tmp_path / "p.nnd").to_dict() == project.to_dict()
+    project.training.rename_network("Other", "Renamed")
+    assert project.training.optimizers[1].network == "Renamed"

@@ -807,3 +807,28 @@ def test_a_killed_trainer_is_reported_and_the_controller_stays_usable(trained_ir
     again = process.start(project)
     qtbot.waitUntil(lambda: len(ends) == 2, timeout=30000)
     assert ends[1] == ("finished", "done") and again != run_dir
+
+
+def test_a_gan_run_shows_a_curve_per_optimizer_and_its_generated_images(qtbot, tmp_path):
+    from designer.core.trainer import train
+
+    project = load(PROJECTS / "digits_gan.nnd")
+    project.training.epochs = 2
+    result = train(project, tmp_path / "run")
+    assert result.status == "done", result.message
+    monitor = TrainingMonitor()
+    qtbot.addWidget(monitor)
+    monitor.show()
+    monitor.load_events(tmp_path / "run" / "events.jsonl")
+    monitor.refresh()
+    x, y = monitor.train_curve.getOriginalDataset()  # the first optimizer, D
+    assert list(x) == [1, 2]
+    generator = monitor.several.curves["optimizer G"]
+    gx, gy = generator.getOriginalDataset()
+    losses = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
+    assert list(gx) == [1, 2] and list(gy) == pytest.approx([float(r["loss:G"]) for r in losses])
+    view = monitor.samples_view
+    assert view.isVisible() and view.path.name == "epoch_0002.png"
+    assert not view.image.pixmap().isNull() and "epoch 2" in view.caption.text()
+    monitor.reset()
+    assert not monitor.several.curves and not view.isVisible()

@@ -119,7 +119,8 @@ def test_palette_double_click_drop_and_drag_build_a_trainable_network(qtbot, win
     dropped = node_named(window, "SoftmaxCrossEntropy")
     centre = dropped.pos[0] + 100, dropped.pos[1] + 25  # dropped centred under the cursor
     assert centre == pytest.approx((100, 400), abs=2)
-    assert [item(window, n).shape_text for n in (inp, aff, loss)] == ["4", "3", "scalar"]
+    assert [item(window, n).shape_text for n in (inp, aff, loss)] == ["4", "3", "1"]
+    assert window.problems.problem_texts() == []
     assert "15 parameters" in window.totals.text()  # 4×3 weights + 3 biases
     assert window.isWindowModified()
     # The network is fine; without data it cannot train, and the window says so.
@@ -200,13 +201,16 @@ def test_a_layer_added_off_screen_is_scrolled_into_view(qtbot, window):
     assert visible.contains(item(window, node).sceneBoundingRect())
 
 
-def test_a_loss_has_no_output_to_connect(qtbot, window):
+def test_a_loss_output_may_feed_a_layer_and_an_argument_has_no_ports(qtbot, window):
+    """Losses give one value per element (NNC): a Sum after one makes the loss a sum."""
     loss = window.add_layer("SquaredError", (0, 0), chain=False)
-    assert window.canvas.items[loss].output_ports() == []
+    assert [p.name() for p in window.canvas.items[loss].output_ports()] == ["y"]
     window.canvas.select([loss])
-    relu = window.add_layer("ReLU")  # nothing to chain from a loss
-    assert window.editor.network.links == []
-    assert window.editor.network.node(relu).pos != window.editor.network.node(loss).pos
+    total = window.add_layer("Sum")  # chained from the loss
+    assert [(k.src, k.dst) for k in window.editor.network.links] == [(loss, total)]
+    argument = window.add_layer("Argument", (400, 0), chain=False)
+    card = window.canvas.items[argument]
+    assert card.input_ports() == [] and card.output_ports() == []
 
 
 def test_dragging_a_link_off_its_input_disconnects_it(qtbot, window):
@@ -311,7 +315,7 @@ def test_undo_and_redo_every_kind_of_edit(qtbot, window):
         stack.redo()
     assert window.project.to_dict() == final
     assert set(window.canvas.items) == {inp, aff, loss}
-    assert [item(window, n).shape_text for n in (inp, aff, loss)] == ["4", "3", "scalar"]
+    assert [item(window, n).shape_text for n in (inp, aff, loss)] == ["4", "3", "1"]
 
 
 def test_deleting_several_layers_is_one_undo_step(qtbot, window):
@@ -645,15 +649,16 @@ def test_a_project_with_several_networks_edits_each_and_undo_follows(qtbot, wind
     path = tmp_path / "two.nnd"
     project.save(path)
     assert window.files.open_path(path)
-    assert window.network_box_action.isVisible()
-    window.network_box.activated.emit(1)
+    tabs = window.network_tabs
+    assert [tabs.tabText(i) for i in range(tabs.count())] == ["Main", "Small", "+"]
+    tabs.setCurrentIndex(1)
     assert window.editor.network.name == "Small" and len(window.canvas.items) == 2
     window.add_layer("ReLU", (300, 0), chain=False)
-    window.network_box.activated.emit(0)
+    tabs.setCurrentIndex(0)
     assert window.editor.network.name == "Main"
     window.editor.undo_stack.undo()  # the edit was in Small: the canvas goes back there
     assert window.editor.network.name == "Small" and len(window.canvas.items) == 2
-    assert window.network_box.currentText() == "Small"
+    assert tabs.tabText(tabs.currentIndex()) == "Small"
 
 
 def test_a_blank_canvas_invites_instead_of_complaining(qtbot, window):

@@ -100,7 +100,7 @@ def _write(model: Model, result: ExportResult, path: Path, opset: int, exporter:
         runs.save_tensors(inference_state(model), weights_path, _metadata(model))
         result.files.append(str(weights_path))
     else:
-        runs.save_tensors(model.compiled.layers.state_dict(), path, _metadata(model))
+        runs.save_tensors(model.compiled.tensors(), path, _metadata(model))
     info_path = preprocessing_path(path)
     atomic_write(info_path, json.dumps(preprocessing(model), indent=2) + "\n")
     result.files.append(str(info_path))
@@ -111,7 +111,7 @@ def _check(model: Model, result: ExportResult, path: Path, log: Callable[[str], 
     if result.format == "weights":
         log("reading the weights back…")
         _check_weights(model, path)
-        result.message = (f"{len(model.compiled.layers.state_dict())} tensors, read back "
+        result.message = (f"{len(model.compiled.tensors())} tensors, read back "
                           "equal")
         return
     cases = sample_inputs(model, log)
@@ -149,7 +149,7 @@ def _check_weights(model: Model, path: Path) -> None:
     from safetensors.torch import load_file
 
     again = load_file(str(path))
-    own = model.compiled.layers.state_dict()
+    own = model.compiled.tensors()
     if again.keys() != own.keys() or not all(torch.equal(again[k], own[k].cpu()) for k in own):
         raise ExportFailed(f"{path}: the weights read back differ from the network's")
 

@@ -19,7 +19,7 @@ from designer.core.compiler import Compiled
 from designer.core.data import DataError, DataSet
 from designer.core.files import check_writable
 from designer.core.project import Network, Project, ProjectError, load
-from designer.core.session import TrainingError, compile_seeded, fit_to_network, project_data
+from designer.core.session import TrainingError, compile_networks, fit_to_network, project_data
 from designer.core.export.result import ExportError
 
 FORMATS = ("onnx", "pytorch", "weights")
@@ -74,19 +74,20 @@ def load_model(project: Project, run_dir: str | os.PathLike | None = None,
                 project = load(snapshot)
             except ProjectError as e:
                 raise ExportError(str(e)) from None
-    try:
-        net = project.network(network)
+    executors = project.training.executors
+    try:  # by default the network the executor runs (a GAN's generator, say)
+        net = project.network(network or (executors[0].network if executors else None))
     except ProjectError as e:
         raise ExportError(str(e)) from None
     try:  # untrained weights are the run's initial ones
-        compiled = compile_seeded(net, project.training.seed, "exported")
+        compiled = compile_networks(project, {net.name}, "exported")[net.name]
     except TrainingError as e:
         raise ExportError(str(e)) from None
     if path is None:
         source = f"untrained: initial weights from seed {project.training.seed}"
     else:
         try:
-            runs.load_into(compiled, net, path)
+            runs.load_into(compiled, net, path, others=len(project.networks) > 1)
         except runs.WeightsError as e:
             raise ExportError(str(e)) from None
         source = f"{path.name} of run {run_dir.name}"
@@ -97,11 +98,13 @@ def load_model(project: Project, run_dir: str | os.PathLike | None = None,
 
 
 def inference_nodes(compiled: Compiled, network: Network) -> list:
-    """The nodes whose modules the inference graph calls, in graph order."""
+    """The (written-out) nodes whose modules the inference graph calls, in graph order, each
+    once."""
     by_attr = {attr: nid for nid, attr in compiled.attr_of.items()}
-    by_id = {n.id: n for n in network.nodes}
-    return [by_id[by_attr[n.target]] for n in compiled.infer.graph.nodes
-            if n.op == "call_module"]
+    by_id = {n.id: n for n in (compiled.network or network).nodes}
+    targets = dict.fromkeys(n.target for n in compiled.infer.graph.nodes
+                            if n.op == "call_module")
+    return [by_id[by_attr[t]] for t in targets]
 
 
 # ---- inputs to check an export on ---------------------------------------------------------
@@ -115,6 +118,7 @@ def sample_inputs(model: Model, log: Callable[[str], None] = lambda s: None
     compiled = model.compiled
     generator = torch.Generator().manual_seed(0)
     index_limits = index_inputs(compiled, model.network)
+    data_count = len(compiled.data_inputs)
     cases = []
     for batch in CHECK_BATCHES:
         tensors = []
@@ -126,19 +130,20 @@ def sample_inputs(model: Model, log: Callable[[str], None] = lambda s: None
             else:
                 tensors.append(torch.randn(shape, generator=generator))
         cases.append(("random", batch, tuple(tensors)))
-    real = _real_samples(model, max(CHECK_BATCHES), log)
+    real = _real_samples(model, max(CHECK_BATCHES), log) if data_count else None
     if real is not None:
         what, arrays = real
-        for batch in CHECK_BATCHES:
-            if len(arrays[0]) >= batch:
+        for batch, (_, _, random) in zip(CHECK_BATCHES, cases[:len(CHECK_BATCHES)]):
+            if len(arrays[0]) >= batch:  # generated inputs stay drawn
                 cases.append((what, batch, tuple(torch.from_numpy(a[:batch].copy())
-                                                 for a in arrays)))
+                                                 for a in arrays) + random[data_count:]))
     return cases
 
 
 def index_inputs(compiled: Compiled, network: Network) -> dict[str, int]:
     """Input variable -> number of classes, for variables that layers reading class indices
     (such as Embed) read directly."""
+    network = compiled.network or network
     by_id = {n.id: n for n in network.nodes}
     limits: dict[str, int] = {}
     for link in network.links:
@@ -161,8 +166,10 @@ def project_data_for(model: Model, log: Callable[[str], None] = lambda s: None
             try:
                 train, val = project_data(model.project)
                 data, what = (val, "validation data") if len(val) else (train, "training data")
-                model.data = (fit_to_network(train, model.compiled, model.network),
-                              fit_to_network(data, model.compiled, model.network), what)
+                model.data = (fit_to_network(train, model.compiled, model.network,
+                                             model.project),
+                              fit_to_network(data, model.compiled, model.network, model.project),
+                              what)
             except (TrainingError, DataError, OSError) as e:
                 log(f"checking on random inputs only: the project's data does not load ({e})")
     return model.data or None
@@ -175,7 +182,7 @@ def _real_samples(model: Model, count: int, log: Callable[[str], None]):
         return None
     _, data, what = loaded
     rows = np.arange(min(count, len(data)))
-    return what, [data.values(var, rows) for var in model.compiled.input_vars]
+    return what, [data.values(var, rows) for var in model.compiled.data_inputs]
 
 
 def reference_outputs(model: Model, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
@@ -198,6 +205,13 @@ def preprocessing(model: Model) -> dict[str, Any]:
         shape = list(compiled.input_shapes[var])
         entry: dict[str, Any] = {"name": var, "shape": shape, "batch_axis": 0,
                                  "dtype": "float32"}
+        generated = compiled.generated.get(var)
+        if generated is not None:
+            entry["generated"] = {"kind": generated.kind, "multiplier": generated.multiplier}
+            entry["normalization"] = {"divide_by": 1.0, "description": (
+                f"none: the network was trained on {_drawn(generated)} here")}
+            inputs.append(entry)
+            continue
         if var in classes_of:
             entry["values"] = (f"class indices 0..{classes_of[var] - 1}, stored as float32")
             entry["normalization"] = {"divide_by": 1.0, "description": "none: feed the indices"}
@@ -239,7 +253,14 @@ def preprocessing(model: Model) -> dict[str, Any]:
             "outputs": outputs}
 
 
+def _drawn(generated) -> str:
+    m = f"{generated.multiplier:g}"
+    return {"Normal": f"values drawn from N(0, {m}²)", "Uniform": f"values drawn from "
+            f"U(-{m}, {m})"}.get(generated.kind, f"the constant {m}")
+
+
 def _output_shapes(compiled: Compiled, network: Network) -> list[tuple[int, ...]]:
+    network = compiled.network or network
     by_name = {n.name: n.id for n in network.nodes}
     return [tuple(compiled.analysis.nodes[by_name[name]].shape) for name in compiled.outputs]
 

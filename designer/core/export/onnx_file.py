@@ -45,10 +45,11 @@ def refusals(network: Network, fmt: str, opset: int = DEFAULT_OPSET,
             compiled = compile_network(network)
         except CompileError:
             return []
+    analysis = compiled.analysis
     found = []
     for node in inference_nodes(compiled, network):
         need = node.spec.onnx_opset
-        info = compiled.analysis.nodes[node.id]
+        info = analysis.nodes[node.id]
         if need is not None and opset < need.opset and need.applies(info.props, info.inputs):
             found.append(f"{node.name} ({node.type}): not supported by ONNX opset {opset}; "
                          f"{need.reason} (choose opset {need.opset} or newer)")

@@ -223,11 +223,13 @@ class _NetworkCode:
 def _network_code(model: Model, cls: str) -> _NetworkCode:
     """One attribute per layer, one line of forward per call, in graph order."""
     compiled = model.compiled
-    by_id = {n.id: n for n in model.network.nodes}
+    by_id = {n.id: n for n in compiled.network.nodes}
     node_of = {attr: by_id[nid] for nid, attr in compiled.attr_of.items()}
     code = _NetworkCode()
+    built: set[str] = set()
     local: dict[Any, str] = {}  # graph node -> its variable in forward
-    taken = {"self", "torch", "nn", "F", "math", "json", cls} | set(_layer_classes())
+    taken = ({"self", "torch", "nn", "F", "math", "json", cls} | set(_layer_classes())
+             | {f for f in _FUNCTIONS.values() if "." not in f})  # a helper the file defines
     for fx_node in compiled.infer.graph.nodes:
         if fx_node.op == "placeholder":
             local[fx_node] = fx_node.name
@@ -237,10 +239,12 @@ def _network_code(model: Model, cls: str) -> _NetworkCode:
             attr = fx_node.target
             layer = compiled.layers.get_submodule(attr)
             node = node_of[attr]
-            try:
-                code.init.append(f"self.{attr} = {constructor(layer, node.spec)}")
-            except ExportError as e:
-                raise ExportRefused([f"{node.name} ({node.type}): {e}"]) from None
+            if attr not in built:  # a layer called at every time step is built once
+                built.add(attr)
+                try:
+                    code.init.append(f"self.{attr} = {constructor(layer, node.spec)}")
+                except ExportError as e:
+                    raise ExportRefused([f"{node.name} ({node.type}): {e}"]) from None
             if type(layer).__module__ == layer_modules.__name__:
                 code.used.add(type(layer).__name__)
             shape = compiled.analysis.nodes[node.id].shape
@@ -248,6 +252,12 @@ def _network_code(model: Model, cls: str) -> _NetworkCode:
             call = (f"{local[fx_node]} = self.{attr}"
                     f"({', '.join(local[a] for a in fx_node.args)})")
             code.forward.append(f"{call}  # {node.type}, N×{shape_text(shape)}")
+        elif fx_node.op == "call_function" and fx_node.target in _FUNCTIONS:
+            local[fx_node] = _local_name(fx_node.name, taken)
+            args = ", ".join(_argument(a, local) for a in fx_node.args)
+            code.forward.append(f"{local[fx_node]} = {_FUNCTIONS[fx_node.target]}({args})")
+            if fx_node.target is layer_modules.constant_like:
+                code.used.add("constant_like")
         elif fx_node.op == "output":
             result = fx_node.args[0]
             results = list(result) if isinstance(result, (tuple, list)) else [result]
@@ -257,6 +267,18 @@ def _network_code(model: Model, cls: str) -> _NetworkCode:
             raise ExportError(f"cannot write PyTorch code for the graph operation {fx_node.op} "
                               f"{fx_node.target}")
     return code
+
+
+# what unrolled recurrent blocks and generated constants call, as the exported file spells it
+_FUNCTIONS = {torch.select: "torch.select", torch.stack: "torch.stack",
+              layer_modules.constant_like: "constant_like"}
+
+
+def _argument(value, local: dict) -> str:
+    if isinstance(value, (list, tuple)) and any(v in local for v in value
+                                                if not isinstance(v, (int, float))):
+        return f"[{', '.join(local[v] for v in value)}]"
+    return local[value] if not isinstance(value, (int, float, tuple, list)) else repr(value)
 
 
 def _header(model: Model, module_name: str, cls: str, code: _NetworkCode) -> str:

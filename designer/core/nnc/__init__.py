@@ -79,7 +79,6 @@ def import_project(path: str | Path, datasets: dict[str, str] | None = None,
     config.check_monitors_and_executors(ini, trained, notes)
     project = Project(name=path.stem, description=config.description(ini), networks=networks,
                       datasets=found.by_role, training=training)
-    notes += _terminal_outputs(project.network())
     return Imported(project, notes, {found.names[r]: uri for r, uri in found.missing.items()},
                     ini.encoding)
 
@@ -94,16 +93,6 @@ def _rows(found: config.Datasets, role: str) -> int:
             return max(sum(1 for line in f if line.strip()) - 1, 0)
     except OSError:
         return 0
-
-
-def _terminal_outputs(network: Network) -> list[str]:
-    """In NNC every output of the trained network that feeds nothing adds to the loss; here
-    only loss layers do (this note goes once the app follows NNC's rule)."""
-    feeding = {link.src for link in network.links}
-    return [f"{node.type} `{node.name}`: its output feeds nothing, so in NNC it adds to the "
-            "loss; not carried over (here only loss layers make the loss)"
-            for node in network.nodes
-            if node.id not in feeding and not node.spec.is_loss and not node.spec.is_input]
 
 
 __all__ = ["SUFFIX", "Imported", "NncError", "import_project", "write_project", "write_text"]

@@ -25,11 +25,11 @@ MAX_PROPERTIES = 1_000
 # waits for another's; NNC's samples need one round. More rounds than this are noted instead.
 MAX_INPUT_ROUNDS = 50
 
-# The structures NNC has and this app does not yet: what each type is part of, for the list.
-STRUCTURES = {"RepeatStart": "repeat blocks", "RepeatEnd": "repeat blocks",
-              "RecurrentInput": "recurrent loops", "RecurrentOutput": "recurrent loops",
-              "Delay": "recurrent loops", "Unit": "units (networks used as layers)",
-              "Argument": "units (networks used as layers)"}
+# The structures this importer does not read yet: what each type is part of, for the list.
+_PART_OF = {"unit": "units (networks used as layers)",
+            "argument": "units (networks used as layers)"}
+STRUCTURES = {name: _PART_OF[spec.role] for name, spec in nodes.CATALOG.items()
+              if spec.role in _PART_OF}
 
 
 def readable_types() -> dict[str, nodes.LayerSpec]:
@@ -176,6 +176,10 @@ def _node(ini: Ini, layer: _Layer, spec: nodes.LayerSpec, name: str,
     parsed: dict[str, object] = {}
     starred: dict[str, str] = {}
     for key, (value, line) in ours.items():
+        blank = facts.prop_for(key).blank
+        if blank and value.strip() == blank:
+            parsed[key] = ""
+            continue
         if value.strip().startswith("*"):
             starred[key] = value.strip()
             continue

@@ -77,6 +77,8 @@ def _network(net: Network, prefix: str, notes: list[str]) -> list[str]:
                 continue
             if prop.name in computed:
                 value = computed[prop.name]
+            elif prop.ours and prop.blank and props[prop.ours] == "":
+                value = prop.blank
             elif prop.ours:
                 value = _text(node.spec.prop_map[prop.ours], props[prop.ours])
             else:
