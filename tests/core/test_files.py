@@ -46,22 +46,30 @@ def test_a_save_killed_at_any_moment_leaves_the_old_or_the_new_file(tmp_path):
     texts = {p.to_json() for p in versions}
     versions[0].save(path)
     rng = random.Random(0)
-    left = 0
-    for attempt in range(40):
+    left = attempt = 0
+    # at least 40 kills, and on until one has landed inside a write (about half do; a busy
+    # machine may starve the child for a while)
+    while attempt < 40 or not left:
+        assert attempt < 400, "no kill landed inside a write"
+        attempt += 1
+        started_read, started_write = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child saves the two versions in turn until it is killed
             try:
+                os.write(started_write, b"1")
                 while True:
                     for project in versions:
                         project.save(path)
             finally:
                 os._exit(1)
+        os.read(started_read, 1)
+        os.close(started_read)
+        os.close(started_write)
         time.sleep(rng.uniform(0.0, 0.03))
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         assert path.read_text() in texts, f"kill {attempt} left a damaged file"
         left += len(leftovers(tmp_path))
-    assert left, "no kill landed inside a write"  # about half of them do
     versions[0].save(path)  # the next save removes what the killed saves left
     assert leftovers(tmp_path) == [] and path.read_text() == versions[0].to_json()
 
