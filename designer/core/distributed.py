@@ -60,7 +60,9 @@ class Distributed:
             self.started = True
 
     def close(self) -> None:
+        """Leave the group together, once every process has finished its run."""
         if self.started:
+            torch.distributed.barrier()
             torch.distributed.destroy_process_group()
             self.started = False
 

@@ -119,7 +119,9 @@ def train(project: Project, run_dir: str | Path | None = None, *, on_event: Emit
     except (OSError, ValueError) as e:
         return record.fail("error", f"cannot create the run folder: {e}", bad_input=True)
     try:
-        return record.loop.run()
+        result = record.loop.run()
+        dist.close()  # every process got here; leaving without it aborts now and then (gloo)
+        return result
     except TrainingError as e:
         return record.fail(e.kind, str(e), e.bad_input)
     except (torch.OutOfMemoryError, MemoryError):
