@@ -23,8 +23,8 @@ from designer.core import export as ex
 from designer.core import runs
 from designer.core.project import Project, ProjectError, load
 from designer.ui import launcher, theme
+
 UNTRAINED = ""  # the run choice meaning "the initial weights"
-SUCCESS_COLOR = "#16a34a"
 
 FORMAT_LABELS = {
     "onnx": "ONNX model (.onnx)",
@@ -342,7 +342,7 @@ class ExportDialog(QDialog):
                        f"max abs difference {result.max_abs_diff:.2g}"
                        f"{', exactly equal' if result.ok else ''}")
         self.headline.setText(verdict)
-        color = SUCCESS_COLOR if result.ok else theme.current().error
+        color = theme.SUCCESS_COLOR if result.ok else theme.current().error
         self.headline.setStyleSheet(f"color: {color};")
         self.details.setPlainText(result.summary())
 
