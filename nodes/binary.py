@@ -9,6 +9,7 @@ import math
 from nodes.basic import _check_fits, _spatial_props, conv_out_size
 from nodes.nnc import (BORDER_MODE, CONVOLUTION_PADDING, FIXED_BASE_AXIS, PARAMETER_SCOPE,
                        NncLayer, learned, not_learned, read_only, same)
+from nodes.maths import elementwise
 from nodes.spec import LayerSpec, LazyModule, Prop, Shape, Weight, numel
 
 modules = LazyModule("nodes.modules")
@@ -99,33 +100,16 @@ BinaryWeightAffine = _affine("BinaryWeightAffine", True, _SCALED)
 BinaryWeightConvolution = _convolution("BinaryWeightConvolution", True, _SCALED)
 
 
-def _same(inputs: list[Shape], p: dict) -> Shape:
-    return inputs[0]
-
-
-BinaryTanh = LayerSpec(
-    name="BinaryTanh",
-    category="Activation",
-    help="+1 where the input is above 0, −1 elsewhere; trains with the gradient of a hard tanh "
-         "(1 where |x| < 1, 0 elsewhere).",
-    infer=_same,
-    macs=lambda i, p, o: numel(o),
-    build=lambda i, p: modules.BinaryTanh(),
-    nnc=NncLayer("BinaryTanh"),
-    channels="each",
-)
-
-BinarySigmoid = LayerSpec(
-    name="BinarySigmoid",
-    category="Activation",
-    help="1 where the input is above 0, 0 elsewhere; trains with the gradient of a hard sigmoid "
-         "(½ where |x| < 1, 0 elsewhere).",
-    infer=_same,
-    macs=lambda i, p, o: numel(o),
-    build=lambda i, p: modules.BinarySigmoid(),
-    nnc=NncLayer("BinarySigmoid"),
-    channels="each",
-)
+BinaryTanh = elementwise(
+    "BinaryTanh",
+    "+1 where the input is above 0, −1 elsewhere; trains with the gradient of a hard tanh "
+    "(1 where |x| < 1, 0 elsewhere).",
+    category="Activation")
+BinarySigmoid = elementwise(
+    "BinarySigmoid",
+    "1 where the input is above 0, 0 elsewhere; trains with the gradient of a hard sigmoid "
+    "(½ where |x| < 1, 0 elsewhere).",
+    category="Activation")
 
 SPECS = [BinaryConnectAffine, BinaryConnectConvolution, BinaryWeightAffine,
          BinaryWeightConvolution, BinaryTanh, BinarySigmoid]

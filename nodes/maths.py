@@ -1,7 +1,7 @@
 """Math layers: element-wise functions and reductions over axes."""
-from nodes.basic import fmt_shape
 from nodes.nnc import NncLayer, fixed, same
-from nodes.spec import LayerSpec, LazyModule, Prop, Shape, ShapeError, numel, shape_text
+from nodes.others import axes_infer
+from nodes.spec import LayerSpec, LazyModule, Prop, Shape, numel
 
 modules = LazyModule("nodes.modules")
 
@@ -10,24 +10,20 @@ def _same(inputs: list[Shape], p: dict) -> Shape:
     return inputs[0]
 
 
-def _function(name: str, help: str) -> LayerSpec:
-    return LayerSpec(name=name, category="Math", help=help, infer=_same,
+def elementwise(name: str, help: str, category: str = "Math") -> LayerSpec:
+    """A layer without properties that applies ``nodes.modules.<name>`` to each value."""
+    return LayerSpec(name=name, category=category, help=help, infer=_same,
                      macs=lambda i, p, o: numel(o), build=lambda i, p: getattr(modules, name)(),
                      nnc=NncLayer(name), channels="each")
 
 
-Abs = _function("Abs", "|x| element-wise.")
-Exp = _function("Exp", "e to the power x element-wise.")
-Log = _function("Log", "Natural logarithm element-wise (NaN below 0, −inf at 0).")
+Abs = elementwise("Abs", "|x| element-wise.")
+Exp = elementwise("Exp", "e to the power x element-wise.")
+Log = elementwise("Log", "Natural logarithm element-wise (NaN below 0, −inf at 0).")
 
 
 def _reduce_infer(inputs: list[Shape], p: dict) -> Shape:
-    x, axes = inputs[0], p["Axes"]
-    if len(set(axes)) != len(axes):
-        raise ShapeError(f"Axes {fmt_shape(axes)} names an axis twice")
-    if any(a >= len(x) for a in axes):
-        raise ShapeError(f"Axes {fmt_shape(axes)} goes past the {shape_text(x)} input "
-                         f"(axes are 0..{len(x) - 1})")
+    x, axes = axes_infer(inputs, p), p["Axes"]
     if p["KeepDims"]:
         return tuple(1 if i in axes else d for i, d in enumerate(x))
     return tuple(d for i, d in enumerate(x) if i not in axes)

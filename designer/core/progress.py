@@ -3,11 +3,15 @@
 A long function takes ``progress(done, total)`` and ``cancelled()`` (both optional). It reports
 through a :class:`Ticker`, which calls ``progress`` a few times a second at most (so a view's
 signal queue never floods) and raises :class:`Cancelled` as soon as ``cancelled()`` says so.
+A command the window runs as a child process is cancelled by SIGTERM instead
+(:func:`terminate_interrupts`).
 """
 from __future__ import annotations
 
+import contextlib
+import signal
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
 Progress = Callable[[int, int], None]
 CancelCheck = Callable[[], bool]
@@ -51,3 +55,19 @@ class Ticker:
         if force or self.done >= self.total or now - self._last >= self.INTERVAL:
             self._last = now
             self._progress(self.done, self.total)
+
+
+@contextlib.contextmanager
+def terminate_interrupts(on_terminate: Callable[[], None] | None = None) -> Iterator[None]:
+    """Inside, SIGTERM (the window's Cancel) raises KeyboardInterrupt: the command unwinds and
+    removes what it had half written. ``on_terminate`` runs first."""
+    def interrupt(signum, frame):
+        if on_terminate is not None:
+            on_terminate()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -29,7 +29,6 @@ METHOD_LABELS = {
     "prune": "Prune maps and units (a smaller network)",
     "distill": "Distill into a smaller project (train a student)",
 }
-SUCCESS_COLOR = "#16a34a"
 
 
 class CompressDialog(QDialog):
@@ -277,7 +276,7 @@ class CompressDialog(QDialog):
                    if before.accuracy is not None and after.accuracy is not None
                    else f"error {before.error:.4g} → {after.error:.4g}")
         self.headline.setText(f"✓ {ratio:.0%} of the file size, {quality}")
-        self.headline.setStyleSheet(f"color: {SUCCESS_COLOR};")
+        self.headline.setStyleSheet(f"color: {theme.SUCCESS_COLOR};")
         rows = report.rows()
         self.table.setHorizontalHeaderLabels(["", before.label, after.label, "after / before"])
         self.table.setRowCount(len(rows))

@@ -8,13 +8,12 @@ format cannot express, listed by name before anything is written.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QProcess, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
                                QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QProgressBar,
@@ -24,9 +23,8 @@ from designer.core import export as ex
 from designer.core import runs
 from designer.core.project import Project, ProjectError, load
 from designer.ui import launcher, theme
+
 UNTRAINED = ""  # the run choice meaning "the initial weights"
-SUCCESS_COLOR = "#16a34a"
-KILL_AFTER_MS = 15_000  # a cancelled export that has not stopped by then is killed
 
 FORMAT_LABELS = {
     "onnx": "ONNX model (.onnx)",
@@ -53,12 +51,11 @@ class ExportDialog(QDialog):
                  parent: QWidget | None = None):
         super().__init__(parent)
         self.project = project
-        self.process: QProcess | None = None
+        self.command_runner = launcher.JsonCommand(self)
+        self.command_runner.progress.connect(lambda text: self.status_label.setText(text))
+        self.command_runner.done.connect(self._finish)
         self.result: dict | None = None
-        self._stdout = bytearray()
-        self._stderr = bytearray()
         self._temp: Path | None = None
-        self._cancelled = False
         self._networks: dict[str, object] = {}  # run folder -> the network it trained
         self.setWindowTitle(f"Export {project.name}")
         self.setMinimumWidth(640)
@@ -160,7 +157,7 @@ class ExportDialog(QDialog):
         self.cancel_button.setEnabled(False)
         self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
         self.export_button.clicked.connect(self.start_export)
-        self.cancel_button.clicked.connect(self.cancel_export)
+        self.cancel_button.clicked.connect(lambda: self.command_runner.cancel())
         self.close_button.clicked.connect(self.reject)
 
     # ---- choices -------------------------------------------------------------------------
@@ -266,7 +263,7 @@ class ExportDialog(QDialog):
 
     @property
     def running(self) -> bool:
-        return self.process is not None
+        return self.command_runner.running
 
     def command(self, project_file: Path) -> list[str]:
         """The export command line for the current choices."""
@@ -292,30 +289,12 @@ class ExportDialog(QDialog):
             self._cleanup()
             self._show_failure(f"Cannot prepare the export: {e}")
             return
-        command = self.command(project_file)
-        process = QProcess(self)
-        process.readyReadStandardOutput.connect(self._read_stdout)
-        process.readyReadStandardError.connect(self._read_stderr)
-        process.finished.connect(self._on_finished)
-        process.errorOccurred.connect(self._on_error)
-        self.process = process
         self.result = None
-        self._cancelled = False
-        self._stdout.clear()
-        self._stderr.clear()
         self.headline.clear()
         self.details.clear()
         self._set_busy(True)
         self.status_label.setText("Starting the export…")
-        launcher.start(process, command, self._temp)
-
-    def cancel_export(self) -> None:
-        """SIGTERM: the command stops and removes what it had half written; kill if it lingers."""
-        if self.process is not None:
-            self._cancelled = True
-            process = self.process
-            process.terminate()
-            QTimer.singleShot(KILL_AFTER_MS, lambda: self.process is process and process.kill())
+        self.command_runner.start(self.command(project_file), self._temp)
 
     def _set_busy(self, busy: bool) -> None:
         self.progress.setVisible(busy)
@@ -328,47 +307,7 @@ class ExportDialog(QDialog):
             self.weights_box.setEnabled(self.run_dir is not None)
         self.export_button.setEnabled(not busy and not self.refusals())
 
-    def _read_stdout(self) -> None:
-        if self.process is not None:
-            self._stdout += bytes(self.process.readAllStandardOutput())
-
-    def _read_stderr(self) -> None:
-        if self.process is None:
-            return
-        self._stderr += bytes(self.process.readAllStandardError())
-        lines = [line for line in self._stderr.decode("utf-8", "replace").splitlines()
-                 if line.strip()]
-        if lines:
-            self.status_label.setText(lines[-1].strip())
-
-    def _on_error(self, error: QProcess.ProcessError) -> None:
-        if error == QProcess.ProcessError.FailedToStart and self.process is not None:
-            reason = self.process.errorString()
-            self._finish({"ok": False, "error": f"the export could not be started: {reason}"})
-
-    def _on_finished(self, exit_code: int, exit_status: QProcess.ExitStatus) -> None:
-        if self.process is None:
-            return
-        self._read_stdout()
-        self._read_stderr()
-        if self._cancelled:
-            self._finish({"ok": False, "error": "cancelled", "cancelled": True})
-            return
-        result = None
-        for line in reversed(self._stdout.decode("utf-8", "replace").splitlines()):
-            try:
-                result = json.loads(line)
-                break
-            except json.JSONDecodeError:
-                continue
-        if not isinstance(result, dict):
-            tail = "\n".join(self._stderr.decode("utf-8", "replace").strip().splitlines()[-12:])
-            result = {"ok": False, "error": f"the export process ended unexpectedly (exit "
-                                            f"status {exit_code})" + (f":\n{tail}" if tail else "")}
-        self._finish(result)
-
     def _finish(self, result: dict) -> None:
-        self.process = None
         self._cleanup()
         self._set_busy(False)
         self.result = result
@@ -403,7 +342,7 @@ class ExportDialog(QDialog):
                        f"max abs difference {result.max_abs_diff:.2g}"
                        f"{', exactly equal' if result.ok else ''}")
         self.headline.setText(verdict)
-        color = SUCCESS_COLOR if result.ok else theme.current().error
+        color = theme.SUCCESS_COLOR if result.ok else theme.current().error
         self.headline.setStyleSheet(f"color: {color};")
         self.details.setPlainText(result.summary())
 
@@ -416,11 +355,5 @@ class ExportDialog(QDialog):
 
     def done(self, code: int) -> None:
         """Closing the dialog ends an export still running (its file is not written)."""
-        if self.process is not None:
-            self._cancelled = True
-            process = self.process
-            process.terminate()
-            if not process.waitForFinished(KILL_AFTER_MS):
-                process.kill()
-                process.waitForFinished(KILL_AFTER_MS)
+        self.command_runner.cancel(wait=True)
         super().done(code)

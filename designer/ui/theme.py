@@ -27,6 +27,10 @@ CATEGORY_COLORS = {
     "Loss": "#eab308",
 }
 
+# The green of a check that passed (an export that matches, a model compressed); readable on
+# both themes.
+SUCCESS_COLOR = "#16a34a"
+
 PREFERENCES = ("system", "dark", "light")
 
 

@@ -3,7 +3,6 @@ Start From Run… sets where the next run starts (and says what it takes), Runs 
 quantizes a run in a child process and the Runs view shows the result beside its origin."""
 from __future__ import annotations
 
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,13 +12,12 @@ from PySide6.QtWidgets import QPushButton
 
 from designer.core import runs
 from designer.core.project import load
-from designer.core.trainer import train
 from designer.ui import dialogs, start_from
 from designer.ui.compress_dialog import CompressDialog
 from designer.ui.layer_card import FROZEN_MARK
 from designer.ui.workspaces import CONFIG, EDIT
 
-from tests.conftest import PROJECTS
+from tests.conftest import PROJECTS, train_iris_copy
 
 WAIT_MS = 240_000  # a cold child process imports torch and ONNX Runtime on a busy machine
 
@@ -27,16 +25,7 @@ WAIT_MS = 240_000  # a cold child process imports torch and ONNX Runtime on a bu
 @pytest.fixture(scope="module")
 def iris_run(tmp_path_factory):
     """A saved copy of iris_mlp with one run of three epochs in its runs folder."""
-    folder = tmp_path_factory.mktemp("compress-window")
-    shutil.copy(PROJECTS / "iris_mlp.nnd", folder / "iris_mlp.nnd")
-    project = load(folder / "iris_mlp.nnd")
-    project.training.epochs = 3
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    result = train(project, runs.new_run_dir(project.path))
-    torch.set_num_threads(threads)
-    assert result.status == "done", result.message
-    return folder / "iris_mlp.nnd", result.run_dir
+    return train_iris_copy(tmp_path_factory.mktemp("compress-window"), epochs=3)
 
 
 def _card(window, name):

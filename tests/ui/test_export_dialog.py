@@ -1,19 +1,14 @@
 """File → Export's dialog: choices, refusals before export, the check result, cancel."""
-import shutil
 
 import pytest
-import torch
 from PySide6.QtCore import QTimer
 
 import designer.ui  # noqa: F401  (before any Qt use: see designer/ui/__init__.py)
-from designer.core import export as ex
-from designer.core import runs
 from designer.core.project import load
-from designer.core.trainer import train
 from designer.ui.export_dialog import ExportDialog
 from nodes import get_spec
 
-from tests.conftest import PROJECTS
+from tests.conftest import train_iris_copy
 
 WAIT_MS = 240_000  # a cold child process imports torch and exports on a busy machine
 
@@ -21,16 +16,8 @@ WAIT_MS = 240_000  # a cold child process imports torch and exports on a busy ma
 @pytest.fixture(scope="module")
 def trained_project(tmp_path_factory):
     """A saved copy of iris_mlp with one run of one epoch beside it."""
-    folder = tmp_path_factory.mktemp("dialog")
-    shutil.copy(PROJECTS / "iris_mlp.nnd", folder / "iris_mlp.nnd")
-    project = load(folder / "iris_mlp.nnd")
-    project.training.epochs = 1
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    result = train(project, runs.new_run_dir(project.path))
-    torch.set_num_threads(threads)
-    assert result.status == "done", result.message
-    return load(folder / "iris_mlp.nnd"), result.run_dir
+    path, run = train_iris_copy(tmp_path_factory.mktemp("dialog"), epochs=1)
+    return load(path), run
 
 
 @pytest.fixture

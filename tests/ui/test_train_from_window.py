@@ -15,7 +15,7 @@ from PySide6.QtCore import QCoreApplication
 from designer.core.project import load
 from designer.ui.gradients import NOT_FINITE, color_for_norm
 
-from tests.conftest import PROJECTS
+from tests.conftest import PROJECTS, train_iris_copy
 
 WAIT_MS = 180_000  # a cold trainer imports torch first; the machine may be busy
 
@@ -281,22 +281,7 @@ def test_closing_while_training_asks_and_cancel_keeps_the_window(qtbot, window, 
 @pytest.fixture
 def trained_copy(tmp_path):
     """A saved iris_mlp with one real run of one epoch beside it (trained in this process)."""
-    import torch
-
-    from designer.core import runs
-    from designer.core.trainer import train
-
-    project = load(PROJECTS / "iris_mlp.nnd")
-    project.training.epochs = 1
-    path = project.save(tmp_path / "iris_mlp.nnd")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        result = train(load(path), runs.new_run_dir(path))
-    finally:
-        torch.set_num_threads(threads)
-    assert result.status == "done", result.message
-    return path, result.run_dir
+    return train_iris_copy(tmp_path, epochs=1)
 
 
 def test_open_weights_of_a_run_makes_them_the_projects_for_export_and_evaluate(

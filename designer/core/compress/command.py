@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import threading
 
@@ -19,6 +18,7 @@ from designer.core.compress.methods import distill_run, prune_run, quantize_run
 from designer.core.compress.quantize import CALIBRATION_SAMPLES
 from designer.core.compress.result import CompressError
 from designer.core.export import ExportFailed
+from designer.core.progress import terminate_interrupts
 from designer.core.project import ProjectError, load
 from designer.core.train_command import event_text
 
@@ -79,22 +79,15 @@ def run(args: argparse.Namespace) -> int:
             say(f"error: {message}")
         return status
 
-    stop = threading.Event()
-
-    def interrupt(signum, frame):
-        stop.set()  # a training step ends first; any other work unwinds now
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    stop = threading.Event()  # a training step ends first; any other work unwinds at once
     try:
-        project = load(args.project)
-        result = _compress(args, project, say, progress, stop)
+        with terminate_interrupts(stop.set):
+            project = load(args.project)
+            result = _compress(args, project, say, progress, stop)
     except (ProjectError, CompressError) as e:
         return fail(str(e), 2)
     except ExportFailed as e:
         return fail(str(e), 1)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     if args.json:
         print(json.dumps({"ok": True, **result.to_json()}), flush=True)
     else:

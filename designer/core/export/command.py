@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 
+from designer.core.progress import terminate_interrupts
 from designer.core.project import ProjectError, load
 from designer.core.export import (DEFAULT_OPSET, EXPORTERS, FORMATS, MAX_OPSET, MIN_OPSET,
                                   WEIGHTS, ExportError, ExportFailed, ExportRefused, export)
@@ -54,23 +54,18 @@ def run(args: argparse.Namespace) -> int:
             say(f"error: {message}")
         return status
 
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt  # unwinds, so half-written files are removed
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
-        project = load(args.project)
-        result = export(project, args.format, args.output, run_dir=args.run,
-                        weights=args.weights, opset=args.opset, exporter=args.exporter,
-                        network=args.network, log=say)
+        with terminate_interrupts():
+            project = load(args.project)
+            result = export(project, args.format, args.output, run_dir=args.run,
+                            weights=args.weights, opset=args.opset, exporter=args.exporter,
+                            network=args.network, log=say)
     except ExportRefused as e:
         return fail(str(e), 2, e.refusals)
     except (ProjectError, ExportError) as e:
         return fail(str(e), 2)
     except ExportFailed as e:
         return fail(str(e), 1)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     if args.json:
         print(json.dumps(result.to_json()), flush=True)
     else:
