@@ -58,16 +58,27 @@ class Ticker:
 
 
 @contextlib.contextmanager
-def terminate_interrupts(on_terminate: Callable[[], None] | None = None) -> Iterator[None]:
+def terminate_interrupts(on_terminate: Callable[[], None] | None = None
+                         ) -> Iterator[Callable[[], None]]:
     """Inside, SIGTERM (the window's Cancel) raises KeyboardInterrupt: the command unwinds and
-    removes what it had half written. ``on_terminate`` runs first."""
+    removes what it had half written. ``on_terminate`` runs first. Call the function it gives
+    once the work is complete: a SIGTERM after that is ignored, so the command still reports
+    what it wrote rather than dying with its files in place and no word about them."""
+    complete = False
+
     def interrupt(signum, frame):
+        if complete:
+            return
         if on_terminate is not None:
             on_terminate()
         raise KeyboardInterrupt
 
+    def finished() -> None:
+        nonlocal complete
+        complete = True
+
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
-        yield
+        yield finished
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -109,9 +109,6 @@ class JsonCommand(QObject):
             return
         self._stdout += bytes(self.process.readAllStandardOutput())
         self._read_stderr()
-        if self._cancelled:
-            self._finish({"ok": False, "error": "cancelled", "cancelled": True})
-            return
         result = None
         for line in reversed(self._stdout.decode("utf-8", "replace").splitlines()):
             try:
@@ -119,7 +116,10 @@ class JsonCommand(QObject):
                 break
             except json.JSONDecodeError:
                 continue
-        if not isinstance(result, dict):
+        finished = isinstance(result, dict) and "error" not in result
+        if self._cancelled and not finished:  # a Cancel that came too late changes nothing
+            result = {"ok": False, "error": "cancelled", "cancelled": True}
+        elif not isinstance(result, dict):
             tail = "\n".join(self._stderr.decode("utf-8", "replace").strip().splitlines()[-12:])
             result = {"ok": False, "error": f"the process ended unexpectedly (exit status "
                                             f"{exit_code})" + (f":\n{tail}" if tail else "")}

@@ -105,18 +105,29 @@ def test_a_bad_output_path_is_reported_in_the_dialog(dialog, qtbot, tmp_path):
 
 
 def test_cancel_ends_the_export_and_writes_nothing(dialog, qtbot, tmp_path):
+    # a Cancel that reaches the command after its work is done is too late (a busy machine
+    # delays the progress line it waits for): then the export is shown as written; it takes
+    # a Cancel during the work, which nearly every attempt is, to prove that nothing stays
     target = tmp_path / "slow.onnx"
     dialog.path_edit.setText(str(target))
     dialog.exporter_box.setCurrentIndex(dialog.exporter_box.findData("dynamo"))
-    dialog.export_button.click()
-    qtbot.waitUntil(lambda: "dynamo exporter" in dialog.status_label.text(), timeout=WAIT_MS)
-    with qtbot.waitSignal(dialog.finished_export, timeout=WAIT_MS) as finished:
-        dialog.cancel_button.click()
+    for attempt in range(3):
+        for path in tmp_path.iterdir():
+            path.unlink()
+        dialog.export_button.click()
+        qtbot.waitUntil(lambda: "dynamo exporter" in dialog.status_label.text(),
+                        timeout=WAIT_MS)
+        with qtbot.waitSignal(dialog.finished_export, timeout=WAIT_MS) as finished:
+            dialog.cancel_button.click()
+        assert not dialog.running and dialog.export_button.isEnabled()
+        if finished.args[0].get("cancelled"):
+            break
+        assert finished.args[0]["ok"] and target.exists()  # too late: written and said so
+        assert dialog.status_label.text() == f"Wrote {target}"
     assert finished.args[0] == {"ok": False, "error": "cancelled", "cancelled": True}
     assert dialog.status_label.text() == "Export cancelled; nothing was written."
     assert not target.exists()
     assert [p.name for p in tmp_path.iterdir()] == []
-    assert not dialog.running and dialog.export_button.isEnabled()
 
 
 def test_file_export_in_the_window_opens_the_dialog_on_the_latest_run(make_window,

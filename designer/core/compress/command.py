@@ -81,17 +81,16 @@ def run(args: argparse.Namespace) -> int:
 
     stop = threading.Event()  # a training step ends first; any other work unwinds at once
     try:
-        with terminate_interrupts(stop.set):
+        with terminate_interrupts(stop.set) as finished:
             project = load(args.project)
             result = _compress(args, project, say, progress, stop)
+            finished()  # a Cancel arriving now is too late: the result is written
+            print(json.dumps({"ok": True, **result.to_json()}) if args.json
+                  else result.summary(), flush=True)
     except (ProjectError, CompressError) as e:
         return fail(str(e), 2)
     except ExportFailed as e:
         return fail(str(e), 1)
-    if args.json:
-        print(json.dumps({"ok": True, **result.to_json()}), flush=True)
-    else:
-        print(result.summary(), flush=True)
     return 0
 
 

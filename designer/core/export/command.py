@@ -55,19 +55,17 @@ def run(args: argparse.Namespace) -> int:
         return status
 
     try:
-        with terminate_interrupts():
+        with terminate_interrupts() as finished:
             project = load(args.project)
             result = export(project, args.format, args.output, run_dir=args.run,
                             weights=args.weights, opset=args.opset, exporter=args.exporter,
                             network=args.network, log=say)
+            finished()  # a Cancel arriving now is too late: the files are written and checked
+            print(json.dumps(result.to_json()) if args.json else result.summary(), flush=True)
     except ExportRefused as e:
         return fail(str(e), 2, e.refusals)
     except (ProjectError, ExportError) as e:
         return fail(str(e), 2)
     except ExportFailed as e:
         return fail(str(e), 1)
-    if args.json:
-        print(json.dumps(result.to_json()), flush=True)
-    else:
-        print(result.summary(), flush=True)
     return 0 if result.ok else 1
