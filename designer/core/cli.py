@@ -19,6 +19,8 @@ COMMANDS = {
     "launch": ("designer.core.launch",
                "print the torchrun commands (or a Slurm script) to train on several machines"),
     "evaluate": ("designer.core.evaluation", "evaluate a trained run on the validation data"),
+    "predict": ("designer.core.predict",
+                "try a trained run on raw samples (image files or numbers), as training saw them"),
     "export": ("designer.core.export.command",
                "export a network to ONNX, PyTorch code or weights"),
     "compress": ("designer.core.compress.command",
