@@ -168,15 +168,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="run folder to evaluate (default: the project's latest run)")
     p.add_argument("--weights", default="best",
                    help="best (default), last, or a .safetensors file")
-    p.add_argument("--data", help="evaluate on this dataset (CSV file or embedded:NAME) instead "
-                                  "of the validation data")
+    p.add_argument("--data", help="evaluate on this dataset instead of the validation data: "
+                                  "one of the project's datasets by name (a test set, say), a "
+                                  "CSV file or embedded:NAME")
     add_dataset_option(p, "evaluate with this dataset in the project (validation=SOURCE: on "
                           "it; training=SOURCE: on the share training holds out of it)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
 def run(args: argparse.Namespace) -> int:
-    data = args.data
+    data = _project_dataset(args.project, args.data) or args.data
     if data is not None and not data.startswith("embedded:"):
         data = str(Path(data).resolve())  # as typed, from the current folder
     run_dir = args.run or _latest_run(args.project)
@@ -192,6 +193,21 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(json.dumps(result.to_json(), indent=2) if args.json else format_text(result))
     return 0
+
+
+def _project_dataset(project_file: str, name: str | None) -> str | None:
+    """The source of the project's dataset ``name`` (as the Evaluation workspace offers them),
+    or None when the project has none of that name."""
+    if name is None or not Path(project_file).is_file():
+        return None
+    try:
+        project = load(project_file)
+    except ProjectError:
+        return None  # the run's own copy is used; its error is reported there
+    dataset = project.datasets.get(name)
+    if dataset is None or dataset.source.startswith("embedded:"):
+        return dataset.source if dataset is not None else None
+    return str(project.resolve(dataset.source).resolve())
 
 
 def _with_datasets(run_dir: str, choices: list[str]) -> Project:

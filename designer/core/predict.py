@@ -1,5 +1,6 @@
-"""Try the model: one raw sample (an image file, or numbers as a user types them) through a run's
-weights, converted exactly as training saw its data.
+"""Try the model: a run's weights on raw samples (image files, or numbers as a user types them).
+
+Each sample is converted exactly as training saw its data.
 
     predictor = Predictor(run_dir)          # the run's own network and weights
     result = predictor.predict("cat.png")   # or "5.1, 3.5, 1.4, 0.2", or [5.1, 3.5, 1.4, 0.2]
@@ -12,8 +13,11 @@ embedded image set). A picture of another size is fitted to the Input's size (pa
 """
 from __future__ import annotations
 
+import argparse
+import json
 import math
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -195,3 +199,44 @@ def _numbers(text: str) -> np.ndarray:
         values.append(value)
     return np.asarray(values, dtype=np.float64)
 
+
+
+# ---- command line --------------------------------------------------------------------------
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("project", help="project file (.nnd), or a run folder")
+    p.add_argument("samples", nargs="+", metavar="SAMPLE",
+                   help="an image file, or the input's numbers as one argument "
+                        "('5.1,3.5,1.4,0.2')")
+    p.add_argument("--run", metavar="RUN_DIR",
+                   help="run folder whose weights to use (default: the project's latest run)")
+    p.add_argument("--weights", default="best", choices=("best", "last"),
+                   help="the run's best (default) or last weights")
+    p.add_argument("--json", action="store_true", help="print JSON lines instead of text")
+
+
+def run(args: argparse.Namespace) -> int:
+    run_dir = args.run or (args.project if Path(args.project).is_dir()
+                           else runs.latest_run(args.project))
+    if run_dir is None:
+        print(f"error: {args.project}: no run with weights; train it first "
+              "(python -m designer train PROJECT) or name one with --run", file=sys.stderr)
+        return 2
+    try:
+        predictor = Predictor(run_dir, args.weights)
+        predictions = [(raw, predictor.predict(raw)) for raw in args.samples]
+    except PredictError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for raw, p in predictions:
+        if args.json:
+            print(json.dumps({"sample": raw, "task": p.task, "chosen": p.chosen,
+                              "probabilities": p.probabilities,
+                              "values": None if p.values is None else p.values.tolist(),
+                              "conversion": p.conversion}))
+        elif p.task == "classification":
+            best = ", ".join(f"{name} {prob:.1%}" for name, prob in p.probabilities[:3])
+            print(f"{raw}: {p.chosen}  ({best})")
+        else:
+            print(f"{raw}: {' '.join(f'{v:.6g}' for v in p.values.reshape(-1))}")
+    return 0

@@ -165,3 +165,21 @@ def test_train_then_evaluate_the_project_by_its_latest_run(tmp_path, capsys):
     assert cli.main(["evaluate", str(path), "--run", str(run_dir), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == latest
     assert latest["samples"] == 30
+
+
+def test_the_command_evaluates_on_a_dataset_of_the_project_by_its_name(tmp_path, capsys):
+    # as the Evaluation workspace offers the project's datasets (a test set, say)
+    project = load(PROJECTS / "iris_mlp.nnd")
+    project.training.epochs = 2
+    path = project.save(tmp_path / "iris.nnd")
+    assert cli.main(["train", str(path)]) == 0
+    text = path.read_text()
+    data = json.loads(text)
+    data["datasets"]["test"] = {**data["datasets"]["training"], "source": "embedded:iris"}
+    path.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(path), "--data", "test", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["samples"], result["data"]) == (150, "embedded:iris")
+    assert cli.main(["evaluate", str(path), "--data", "tset"]) == 2
+    assert "tset" in capsys.readouterr().err

@@ -1,9 +1,12 @@
 """Trying the model on one raw sample: converted as training saw its data, scored with the
 run's weights, and bad samples explained."""
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
 
+from designer.core import cli
 from designer.core.dataset_create import create_from_table
 from designer.core.predict import PredictError, Predictor
 from designer.core.project import Dataset, load
@@ -32,6 +35,18 @@ def test_typed_numbers_get_the_class_and_its_probability(iris_run):
     assert sum(p for _, p in result.probabilities) == pytest.approx(1.0, abs=1e-5)
     assert result.probabilities[0][0] == "setosa" and result.probabilities[0][1] > 0.6
     assert predictor.predict([6.7, 3.0, 5.2, 2.3]).chosen == "virginica"
+
+
+def test_the_command_tries_samples_as_the_window_does(iris_run, capsys):
+    assert cli.main(["predict", str(iris_run), "5.1,3.5,1.4,0.2", "6.7 3.0 5.2 2.3",
+                     "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(d["sample"], d["chosen"]) for d in lines] == [("5.1,3.5,1.4,0.2", "setosa"),
+                                                           ("6.7 3.0 5.2 2.3", "virginica")]
+    assert cli.main(["predict", str(iris_run), "5.1,3.5,1.4,0.2"]) == 0
+    assert capsys.readouterr().out.startswith("5.1,3.5,1.4,0.2: setosa  (setosa ")
+    assert cli.main(["predict", str(iris_run), "5.1,3.5"]) == 2
+    assert "x takes 4 numbers" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("text, message", [
