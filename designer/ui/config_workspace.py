@@ -1,6 +1,7 @@
 """The Config workspace: every field of the project's training block as a form, with help text
 and range checks. The optimizer's and the schedule's settings follow the chosen type; their
-defaults, ranges and help come from designer.core.optim.
+defaults, ranges and help come from designer.core.optim. With several optimizers, "Optimizer to
+edit" picks the one whose solver, schedule and update interval the fields show.
 
 The form is generated from field tables (``GENERAL``, ``HARDWARE`` and the optimizer's and
 schedule's settings): a new training setting is one more ``Field``. Every accepted edit is an
@@ -19,11 +20,12 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFrame, QGr
                                QHBoxLayout, QLabel, QLineEdit, QScrollArea, QSpinBox, QWidget)
 
 from designer.core import optim
+from designer.core.config import MAX_UPDATE_INTERVAL, OptimizerConfig
 from designer.core.imports import imported
 from designer.core.project import (MAX_PROCESSES, MAX_SEED, MAX_WORKERS, PRECISIONS,
                                    SPEED_SWITCHES, Project, TrainingConfig)
 from designer.ui.commands import DocumentEditor
-from designer.ui.config_entries import add_entries, entries_key
+from designer.ui.config_entries import add_entries, entries_key, show_summaries
 from designer.ui.start_from import StartFromPanel
 from designer.ui.worker import run_later
 
@@ -35,7 +37,8 @@ MAX_WIDTH = 1100  # help text beyond this is hard to read
 @dataclass(frozen=True)
 class Field:
     """One setting: ``key`` is a TrainingConfig attribute, or ``optimizer.NAME`` /
-    ``schedule.NAME`` for a setting inside those blocks."""
+    ``schedule.NAME`` for a setting inside the edited optimizer's solver or schedule, or
+    ``update_interval`` (the edited optimizer's)."""
 
     key: str
     label: str
@@ -85,6 +88,10 @@ BIGGER_RUNS = (
           f"{what[0].upper()}{what[1:]}{' (CUDA only)' if devices == ('cuda',) else ''}.",
           "bool")
     for name, (what, devices) in SPEED_SWITCHES.items())
+UPDATE_INTERVAL = Field(
+    "update_interval", "Update interval", "Mini-batches whose gradients are summed before each "
+    "update (gradient accumulation): 1 updates after every mini-batch, 4 trains as on batches "
+    "four times larger.", "int", 1, MAX_UPDATE_INTERVAL)
 SETTING_LABELS = {"lr": "Learning rate", "beta1": "Beta 1", "beta2": "Beta 2",
                   "eps": "Epsilon", "weight_decay": "Weight decay", "momentum": "Momentum",
                   "rho": "Rho", "gamma": "Gamma", "step": "Step (epochs)",
@@ -108,36 +115,56 @@ def setting_fields(block: str, kind: str) -> list[Field]:
     return fields
 
 
-def value_of(training: TrainingConfig, key: str) -> Any:
+def _block(training: TrainingConfig, block: str, index: int) -> dict:
+    """The solver (``block`` "optimizer") or schedule of optimizer ``index``."""
+    entry = training.optimizers[index]
+    return entry.solver if block == "optimizer" else entry.schedule
+
+
+def value_of(training: TrainingConfig, key: str, index: int = 0) -> Any:
+    """The value of ``key``; optimizer settings are those of optimizer ``index``."""
     block, _, name = key.partition(".")
+    if key == "update_interval":
+        return training.optimizers[index].update_interval
     if not name:
         return getattr(training, key)
     if block == "speed":
         return training.speed.get(name, False)
-    config = getattr(training, block)
+    config = _block(training, block, index)
     kind = config.get("type", "constant")
     defaults = (optim.OPTIMIZERS[kind][2] if block == "optimizer"
                 else optim.SCHEDULE_DEFAULTS[kind])
     return config.get(name, defaults.get(name))
 
 
-def with_value(training: TrainingConfig, key: str, value: Any) -> TrainingConfig:
+def with_value(training: TrainingConfig, key: str, value: Any,
+               index: int = 0) -> TrainingConfig:
     changed = copy.deepcopy(training)
     block, _, name = key.partition(".")
-    if block == "speed" and not value:
-        changed.speed.pop(name, None)  # a switch is written only when on
+    if key == "update_interval":
+        changed.optimizers[index].update_interval = value
+    elif block == "speed":
+        if value:
+            changed.speed[name] = True
+        else:
+            changed.speed.pop(name, None)  # a switch is written only when on
+    elif name == "type":
+        setattr(changed.optimizers[index], "solver" if block == "optimizer" else "schedule",
+                changed_type(_block(changed, block, index), block, value))
     elif name:
-        getattr(changed, block)[name] = value
+        _block(changed, block, index)[name] = value
     else:
         setattr(changed, key, value)
     return changed
 
 
-def config_problem(training: TrainingConfig) -> str | None:
-    """What the trainer would refuse in these settings (ranges, warm-up, final rate)."""
+def config_problem(training: TrainingConfig, index: int = 0) -> str | None:
+    """What the trainer would refuse in optimizer ``index``'s settings (ranges, warm-up,
+    final rate)."""
+    entry = training.optimizers[index]
     try:
-        settings = optim.optimizer_settings(training.optimizer)
-        optim.make_schedule(training.schedule, settings["lr"], training.epochs)
+        settings = optim.optimizer_settings(entry.solver)
+        optim.make_schedule(entry.schedule, settings["lr"], training.epochs)
     except optim.ConfigError as e:
         return str(e)
     return None
@@ -196,6 +223,7 @@ class ConfigWorkspace(QScrollArea):
         self.editors: dict[str, _Editor] = {}
         self.devices: list[tuple[str, str]] | None = None  # found on this machine, once
         self._shown_types = ("", "")
+        self.current = 0  # the optimizer the Optimizer and schedule fields edit
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         # where the weights start: a run's (transfer learning) or fresh ones
@@ -208,19 +236,32 @@ class ConfigWorkspace(QScrollArea):
     def training(self) -> TrainingConfig:
         return self.editor.project.training
 
+    @property
+    def edited(self):
+        """The optimizer the fields edit."""
+        return self.training.optimizers[self.current]
+
     # ---- building ------------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Show the document's values; the form is rebuilt when a type changed."""
-        types = (self.training.optimizer.get("type"),
-                 self.training.schedule.get("type", "constant"))
+        """Show the document's values; the form is rebuilt when a type or the list changed."""
+        if not self.training.optimizers:  # a file with none: the form edits a new one
+            self.training.optimizers.append(OptimizerConfig(network=self.training.network))
+        self.current = min(self.current, len(self.training.optimizers) - 1)
+        types = (self.edited.solver.get("type"), self.edited.schedule.get("type", "constant"))
         networks = [n.name for n in self.editor.project.networks]
-        shown = (networks, entries_key(self.training))
+        shown = (networks, entries_key(self.training), self.current)
         if types != self._shown_types or shown != getattr(self, "_networks", None):
             self._build(types)
             self._networks = shown
         for key, editor in self.editors.items():
-            editor.show(value_of(self.training, key))
+            editor.show(value_of(self.training, key, self.current))
+        show_summaries(self)
+
+    def edit_optimizer(self, index: int) -> None:
+        """Show optimizer ``index``'s settings in the Optimizer and schedule fields."""
+        self.current = index
+        self.refresh()
 
     def _build(self, types: tuple[str, str]) -> None:
         """One grid for every section: label, editor, help; a refusal shows under its editor."""
@@ -237,12 +278,13 @@ class ConfigWorkspace(QScrollArea):
         heading.setProperty("role", "heading")
         grid.addWidget(heading, 0, 0, 1, 3)
         optimizer, schedule = types
+        several = len(self.training.optimizers) > 1  # each row below names its network
         sections = (
-            ("Training", GENERAL),
+            ("Training", [f for f in GENERAL if not (several and f.key == "network")]),
             ("Optimizer", [Field("optimizer.type", "Optimizer", "How the weights follow the "
                                  "gradients; its settings follow.", "choice",
                                  choices=lambda p: [(k, k) for k in optim.OPTIMIZERS])]
-             + setting_fields("optimizer", optimizer)),
+             + setting_fields("optimizer", optimizer) + [UPDATE_INTERVAL]),
             ("Learning-rate schedule", [Field(
                 "schedule.type", "Schedule", "How the learning rate changes over the epochs "
                 "(after the warm-up).", "choice",
@@ -254,6 +296,8 @@ class ConfigWorkspace(QScrollArea):
         row = 1
         for title, fields in sections:
             row = self._add_section(grid, row, title)
+            if title == "Optimizer":
+                row = self._add_optimizer_choice(grid, row)
             for field in fields:
                 row = self._add_field(grid, row, field)
         row = add_entries(self, grid, row)
@@ -271,6 +315,31 @@ class ConfigWorkspace(QScrollArea):
         if old is not None:
             old.deleteLater()
         self.setWidget(outer)
+
+    def _add_optimizer_choice(self, grid: QGridLayout, row: int) -> int:
+        """"Optimizer to edit", shown only when there are several."""
+        self.optimizer_choice = None
+        optimizers = self.training.optimizers
+        if len(optimizers) < 2:
+            return row
+        box = QComboBox()
+        for index, entry in enumerate(optimizers):
+            box.addItem(f"{entry.name} (trains {entry.network})", index)
+        box.setCurrentIndex(self.current)
+        box.setFixedWidth(EDITOR_WIDTH)
+        box.setToolTip("The optimizer whose settings the fields below show and edit")
+        box.activated.connect(lambda index: self.edit_optimizer(index))
+        label = QLabel("Optimizer to edit:")
+        label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        help_label = QLabel("Each optimizer trains its network with its own solver, schedule "
+                            "and update interval; pick the one the fields below edit.",
+                            wordWrap=True)
+        help_label.setProperty("role", "muted")
+        grid.addWidget(label, row, 0)
+        grid.addWidget(box, row, 1)
+        grid.addWidget(help_label, row, 2)
+        self.optimizer_choice = box
+        return row + 1
 
     @staticmethod
     def _add_section(grid: QGridLayout, row: int, title: str) -> int:
@@ -374,22 +443,22 @@ class ConfigWorkspace(QScrollArea):
         """Set ``field`` to ``value`` as one undoable edit, unless the trainer would refuse
         the settings (the reason then shows under the editor)."""
         editor = self.editors[field.key]
-        block, _, name = field.key.partition(".")
-        if name == "type":
-            changed = copy.deepcopy(self.training)
-            setattr(changed, block, changed_type(getattr(changed, block), block, value))
-        else:
-            changed = with_value(self.training, field.key, value)
-        problem = config_problem(changed)
+        changed = with_value(self.training, field.key, value, self.current)
+        problem = config_problem(changed, self.current)
         if problem:
             editor.refuse(problem)
             return
         editor.refuse(None)
+        what = field.label.lower()
+        if len(self.training.optimizers) > 1 and (field.key == "update_interval"
+                                                  or "." in field.key
+                                                  and not field.key.startswith("speed.")):
+            what = f"{self.edited.name}'s {what}"  # which optimizer, in the Edit menu
         if isinstance(value, bool):
-            text = f"Turn {field.label.lower()} {'on' if value else 'off'}"
+            text = f"Turn {what} {'on' if value else 'off'}"
         else:
-            text = f"Set {field.label.lower()} to {value:g}" if isinstance(value, float) \
-                else f"Set {field.label.lower()} to {value}"
+            text = f"Set {what} to {value:g}" if isinstance(value, float) \
+                else f"Set {what} to {value}"
         self.editor.set_training(changed, text)
 
     def _on_settings(self, block: str) -> None:
