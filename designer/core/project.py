@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 import nodes
 from nodes.spec import number_text, quoted
@@ -65,6 +65,14 @@ class Link:
     port: int = 0
 
 
+def unused_name(base: str, taken: Collection[str]) -> str:
+    """``base``, or ``base_2``, ``base_3``, ... : the first that is not taken."""
+    name, number = base, 2
+    while name in taken:
+        name, number = f"{base}_{number}", number + 1
+    return name
+
+
 @dataclass
 class Network:
     name: str = "Main"
@@ -84,13 +92,7 @@ class Network:
         raise KeyError(f"no node named {name!r} in network {self.name!r}")
 
     def unique_name(self, base: str) -> str:
-        taken = {n.name for n in self.nodes}
-        if base not in taken:
-            return base
-        i = 2
-        while f"{base}_{i}" in taken:
-            i += 1
-        return f"{base}_{i}"
+        return unused_name(base, {n.name for n in self.nodes})
 
     def new_id(self) -> str:
         taken = {n.id for n in self.nodes}

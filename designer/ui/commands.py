@@ -19,7 +19,7 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from designer.core.analysis import Fix
 from designer.core.project import (Dataset, Link, Network, Node, Project, TrainingConfig,
-                                   to_json_props)
+                                   to_json_props, unused_name)
 
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 CLIPBOARD_FORMAT = "nn-designer-nodes"
@@ -205,10 +205,7 @@ def _fresh(taken: set[str], prefix: str, start: int) -> str:
 
 
 def _unique(taken: set[str], base: str) -> str:
-    name, i = base, 2
-    while name in taken:
-        name = f"{base}_{i}"
-        i += 1
+    name = unused_name(base, taken)
     taken.add(name)
     return name
 

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QLin
                                QPushButton, QWidget)
 
 from designer.core.config import MonitorConfig, OptimizerConfig, TrainingConfig
+from designer.core.project import unused_name
 
 KINDS = (("optimizers", "Optimizer"), ("monitors", "Monitor"), ("executors", "Executor"))
 # fixed widths, so the rows line up: name, network, dataset
@@ -128,14 +129,6 @@ def _refuse(workspace, reason: str | None) -> None:
     workspace.entries_hint.setVisible(bool(reason))
 
 
-def _unused_name(entries, base: str) -> str:
-    names = {e.name for e in entries}
-    number = 1
-    while (name := base if number == 1 else f"{base}_{number}") in names:
-        number += 1
-    return name
-
-
 def add_optimizer(workspace) -> None:
     """Adam on the training data, for the first network no optimizer trains yet."""
     training = workspace.training
@@ -143,7 +136,7 @@ def add_optimizer(workspace) -> None:
     networks = [n.name for n in workspace.editor.project.networks]
     network = next((n for n in networks if n not in trained), networks[0])
     changed = copy.deepcopy(training)
-    entry = OptimizerConfig(name=_unused_name(training.optimizers, "Optimizer"),
+    entry = OptimizerConfig(name=unused_name("Optimizer", {e.name for e in training.optimizers}),
                             network=network, dataset="training")
     changed.optimizers.append(entry)
     _refuse(workspace, None)
@@ -156,7 +149,7 @@ def add_monitor(workspace) -> None:
     training = workspace.training
     network = training.executors[0].network if training.executors else training.network
     changed = copy.deepcopy(training)
-    entry = MonitorConfig(name=_unused_name(training.monitors, "valid_error"),
+    entry = MonitorConfig(name=unused_name("valid_error", {e.name for e in training.monitors}),
                           network=network, dataset="validation")
     changed.monitors.append(entry)
     _refuse(workspace, None)

@@ -13,7 +13,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QUndoCommand
 from PySide6.QtWidgets import QInputDialog, QMenu, QTabBar, QWidget
 
-from designer.core.project import Network, Node, Project
+from designer.core.project import Network, Node, Project, unused_name
 from designer.ui import dialogs
 from designer.ui.commands import NAME_PATTERN, DocumentEditor
 
@@ -41,13 +41,7 @@ def users_of(project: Project, name: str) -> list[str]:
 
 
 def fresh_network_name(project: Project, base: str) -> str:
-    taken = {n.name for n in project.networks}
-    if base not in taken:
-        return base
-    i = 2
-    while f"{base}_{i}" in taken:
-        i += 1
-    return f"{base}_{i}"
+    return unused_name(base, {n.name for n in project.networks})
 
 
 class NetworksCommand(QUndoCommand):

@@ -16,7 +16,7 @@ from nodes.nnc import COMPUTED_KEYS, INITIALIZER_ALIASES, PROPERTY_ALIASES
 
 from designer.core.analysis import analyze
 from designer.core.nnc.ini import Ini
-from designer.core.project import Link, Network, Node, to_json_props
+from designer.core.project import Link, Network, Node, to_json_props, unused_name
 
 MAX_LAYERS = 100_000  # per network; more is refused before anything is read
 MAX_LINKS = 400_000
@@ -140,9 +140,7 @@ def _our_name(name: str, taken: set[str], notes: list[str], layer_type: str) -> 
     clean = re.sub(r"[^A-Za-z0-9_]", "_", name)
     if clean[0].isdigit():
         clean = "_" + clean
-    base, i = clean, 2
-    while clean in taken:
-        clean, i = f"{base}_{i}", i + 1
+    clean = unused_name(clean, taken)
     taken.add(clean)
     if clean != name:
         notes.append(f"{layer_type} `{name}`: renamed `{clean}` (names here are letters, digits "
