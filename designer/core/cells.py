@@ -42,6 +42,14 @@ def reason(error: Exception) -> str:
     return str(error)[:300] or type(error).__name__
 
 
+def csv_row_problem(error: csv.Error, start: int, line: int) -> str:
+    """Where and why a CSV row cannot be read: ``start`` is the row's first line, ``line`` the
+    line the reader stopped on (a quoted cell may span lines)."""
+    if "end of data" in str(error):
+        return f"line {start}: a quote (\") opened here is never closed"
+    return f"line {line}: {csv_problem(error)}"
+
+
 def csv_problem(error: csv.Error) -> str:
     text = str(error)
     if "field limit" in text:

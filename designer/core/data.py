@@ -33,7 +33,8 @@ from nodes import shape_text
 from nodes.spec import quoted
 
 from designer.core.cells import (CSV_MEMORY_FACTOR, IMAGE_SUFFIXES, check_file, csv_problem,
-                                  is_number, number_problem, read_array, read_image, reason)
+                                  csv_row_problem, is_number, number_problem, read_array,
+                                  read_image, reason)
 from designer.core.files import available_memory, size_text
 from designer.core.imports import imported
 
@@ -230,10 +231,7 @@ def _csv_rows(text: str, path: Path) -> tuple[list[_Column], list[list[str]], li
         except StopIteration:
             break
         except csv.Error as e:
-            if "end of data" in str(e):
-                raise DataError(f"{path}: line {start}: a quote (\") opened here is never "
-                                "closed") from None
-            raise DataError(f"{path}: line {reader.line_num}: {csv_problem(e)}") from None
+            raise DataError(f"{path}: {csv_row_problem(e, start, reader.line_num)}") from None
         if not row:
             continue
         if len(row) != len(columns):

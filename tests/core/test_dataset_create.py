@@ -282,6 +282,8 @@ def test_a_column_of_words_among_the_features_is_named(tmp_path):
     ("a,b,y\n\n", {"target": "y"}, "the table has a header but no rows"),
     ("a,b,y\n1,2\n", {"target": "y"}, "line 2 has 2 cells; the header has 3"),
     ("a,a,y\n1,2,3\n", {"target": "y"}, "columns 1 and 2 are both named 'a'"),
+    ('a,b,y\n1,2,x\n"3,4,z\n5,6,x\n', {"target": "y"},
+     r"line 3: a quote \(\"\) opened here is never closed"),
     ("y\n1\n", {"target": "y"}, "no feature columns"),
     ("a,y\n1,x\n2,y\n", {"target": "y", "task": "regression"},
      "line 2, column 'y': 'x' is not a number; a regression target holds numbers"),

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from designer.core.cells import CSV_MEMORY_FACTOR, check_file
+from designer.core.cells import CSV_MEMORY_FACTOR, check_file, csv_row_problem
 from designer.core.data import DataError
 from designer.core.dataset_create.output import (TRAIN_FILE, VALIDATION_FILE, Created,
                                                  check_split, natural_key, split_rows, staged,
@@ -134,7 +134,7 @@ def read_table(path: str | os.PathLike) -> Table:
         except StopIteration:
             break
         except csv.Error as e:
-            raise DataError(f"{path}: line {start}: {e}") from None
+            raise DataError(f"{path}: {csv_row_problem(e, start, reader.line_num)}") from None
         if not any(cell.strip() for cell in row):
             continue  # blank lines, and the ';;;' lines spreadsheets leave at the end
         if header is None:
